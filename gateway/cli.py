@@ -1,0 +1,232 @@
+"""The `buurtlijn` command: demo, database, worker, accounts."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import click
+
+
+def _app():  # type: ignore[no-untyped-def]
+    from gateway import create_app
+
+    return create_app()
+
+
+@click.group()
+def main() -> None:
+    """Buurtlijn: the BUUV phone and SMS gateway."""
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the schema up to date (Alembic upgrade head). Safe to run twice."""
+    from gateway.database import get_database
+    from models.migrate import upgrade
+
+    app = _app()
+    upgrade(get_database(app).engine)
+    click.echo("database schema is up to date")
+
+
+@main.command("create-broker")
+@click.argument("email")
+@click.option("--name", required=True, help="The broker's name, as colleagues know it.")
+@click.option("--role", type=click.Choice(["broker", "coordinator"]), default="broker", show_default=True)
+@click.option("--phone", default=None, help="The broker's own phone: the gateway calls it to call residents back.")
+def create_broker_command(email: str, name: str, role: str, phone: str | None) -> None:
+    """Create a broker account; the password is read from standard input."""
+    from gateway.database import get_database
+    from models.accounts import AccountError, create_broker
+    from models.audit import audit
+    from models.phones import InvalidPhoneNumber
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise click.ClickException("the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    app = _app()
+    try:
+        with get_database(app).transaction() as session:
+            broker = create_broker(session, email=email, name=name, role=role, phone=phone, password=password)
+            audit(session, "broker.create", actor_type="system", object_type="broker", object_id=broker.id,
+                  detail={"role": role, "via": "cli"})
+    except (AccountError, InvalidPhoneNumber) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {role} {broker.email}")
+
+
+@main.command()
+@click.option("--every", type=int, default=0,
+              help="Keep running: dispatch notifications as they come, and sweep every N seconds (0: sweep once).")
+def sweep(every: int) -> None:
+    """Enqueue everything still waiting; with --every, the worker's dispatcher."""
+    from workers.jobs import sweep as run_sweep
+
+    app = _app()
+    if not every:
+        with app.app_context():
+            click.echo(f"enqueued {run_sweep()} job(s)")
+        return
+    from workers.dispatch import dispatch_forever
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        dispatch_forever(app, every, stop)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(burst: bool) -> None:
+    """The RQ worker, with its scheduler, on the app's queues, plus the periodic sweep."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from gateway.jobs import get_queue
+    from workers.queue import QUEUE_NAMES
+    from workers.runtime import set_worker_app
+
+    app = _app()
+    set_worker_app(app)
+    queue = get_queue(app)
+    if queue.in_process:
+        raise click.ClickException("REDIS_URL is not set: without Redis, jobs run inside the web process")
+    # The sweep runs as its own process: a thread here could hold a lock
+    # (imports, logging, the connection pool) at the moment RQ forks a work
+    # horse, and the horse would wait on it forever.
+    sweeper = None
+    if not burst:
+        sweeper = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "sweep", "--every", str(app.config["BUURTLIJN_SWEEP_SECONDS"])]
+        )
+    # SimpleWorker runs each job in this process instead of forking a work horse per
+    # job: the database and Twilio connections stay open, about 8x the notifications
+    # per second (bench/notifications.py). Jobs are short and idempotent; a job that
+    # kills the process is recovered by the sweep like a killed worker.
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    log = logging.getLogger("buurtlijn.worker")
+    backoff = 1.0
+    try:
+        while True:
+            # Redis gone (a restart, a failover) ends RQ's loop with an error. The
+            # rows are safe in PostgreSQL: wait, reconnect, and let the sweep
+            # enqueue whatever the lost Redis held.
+            try:
+                rq_worker = SimpleWorker(
+                    [queue.rq_queue(name) for name in QUEUE_NAMES], connection=queue.redis,
+                    serializer=JSONSerializer,
+                )
+                rq_worker.work(with_scheduler=True, burst=burst)
+                # RQ's loop also ends, quietly, when Redis fails under it; only a
+                # burst or a stop signal (SIGTERM, Ctrl+C) ends this worker.
+                if burst or getattr(rq_worker, "_shutdown_requested_date", None) is not None:
+                    break
+                log.warning("worker loop ended (Redis unavailable?); restarting in %.0fs", backoff)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("Redis unavailable (%s); reconnecting in %.0fs", type(exc).__name__, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 15.0)
+    finally:
+        if sweeper is not None:
+            sweeper.terminate()
+            try:
+                sweeper.wait(10)
+            except subprocess.TimeoutExpired:
+                sweeper.kill()
+
+
+DEMO_PASSWORD = "buurtlijn-demo"
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def demo(host: str, port: int) -> None:
+    """Run Buurtlijn on this machine: SQLite, jobs in-process, nothing really sent."""
+    from gateway import create_app
+    from gateway.database import get_database
+    from models.migrate import upgrade
+    from workers.dispatch import dispatch_forever
+
+    os.environ["BUURTLIJN_DEMO"] = "1"
+    os.environ.setdefault("BUURTLIJN_API_TOKEN", "demo-api-token")
+    os.environ.pop("REDIS_URL", None)
+    base = f"http://{host}:{port}"
+    os.environ.setdefault("PUBLIC_BASE_URL", base)
+    app = create_app()
+    upgrade(get_database(app).engine)
+    _seed_demo_brokers(app)
+    stop = threading.Event()
+    # The same loop the worker's dispatcher runs: here, on SQLite, a sweep every 10 s.
+    threading.Thread(target=dispatch_forever, args=(app, 10, stop), daemon=True).start()
+    click.echo(
+        f"""
+Buurtlijn demo is running (SQLite at {app.config['DATABASE_URL'].removeprefix('sqlite:///')}).
+
+  Phone simulator (text or call as a resident):  {base}/simulator
+  Brokers' dashboard:                            {base}/dashboard
+      log in as makelaar@buuv.example or coordinator@buuv.example, password {DEMO_PASSWORD}
+  API:  curl -H 'Authorization: Bearer {os.environ['BUURTLIJN_API_TOKEN']}' {base}/api/v1/listings
+
+Outbound SMS and calls are shown in the simulator, never sent. Stop with Ctrl+C.
+"""
+    )
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _seed_demo_brokers(app) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from gateway.database import get_database
+    from models import Broker
+    from models.accounts import create_broker
+
+    with get_database(app).transaction() as session:
+        if session.scalar(select(func.count(Broker.id))):
+            return
+        create_broker(session, email="makelaar@buuv.example", name="Mila (makelaar)", role="broker",
+                      phone="+31612340001", password=DEMO_PASSWORD)
+        create_broker(session, email="makelaar2@buuv.example", name="Bram (makelaar)", role="broker",
+                      phone="+31612340003", password=DEMO_PASSWORD)
+        create_broker(session, email="coordinator@buuv.example", name="Cor (coordinator)", role="coordinator",
+                      phone="+31612340002", password=DEMO_PASSWORD)
+
+
+@main.command("purge-recordings")
+def purge_recordings() -> None:
+    """Delete recordings older than BUURTLIJN_RECORDING_RETENTION_DAYS, at Twilio and here (the sweep does this too)."""
+    from workers.voice_jobs import purge_expired_recordings
+
+    app = _app()
+    with app.app_context():
+        deleted, failed = purge_expired_recordings(app)
+    click.echo(f"deleted {deleted} recording(s)" + (f", {failed} failed (see the log)" if failed else ""))
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

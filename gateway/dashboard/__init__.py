@@ -1,0 +1,104 @@
+"""The brokers' dashboard: log in, work the callback queue, call back, record outcomes.
+
+Everything here sits behind a login (Flask-Login); every form carries a CSRF
+token (Flask-WTF's CSRFProtect, active app-wide); every view of personal data
+and every action is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Flask, g, request, session
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from models.districts import district_map
+from models.phones import mask
+
+from .i18n import FALLBACK, LANGUAGES, translate
+
+bp = Blueprint("dashboard", __name__)
+login_manager = LoginManager()
+ZONE = ZoneInfo("Europe/Amsterdam")
+
+
+def current_language() -> str:
+    if "dashboard_language" in g:
+        return g.dashboard_language
+    if current_user.is_authenticated and current_user.broker.language in LANGUAGES:
+        return current_user.broker.language
+    chosen = session.get("lang")
+    return chosen if chosen in LANGUAGES else FALLBACK
+
+
+def t(key: str, **params: Any) -> str:
+    return translate(current_language(), key, **params)
+
+
+def label(group: str, code: str | None) -> str:
+    """The broker-facing name of a code ('reason', 'callback_requested'); the code itself if unknown."""
+    key = f"{group}.{code}"
+    try:
+        return translate(current_language(), key)
+    except KeyError:
+        return code or "—"
+
+
+def local_time(moment: dt.datetime | None, with_date: bool = True) -> str:
+    if moment is None:
+        return "—"
+    local = moment.astimezone(ZONE)
+    return local.strftime("%d-%m-%Y %H:%M" if with_date else "%H:%M")
+
+
+@bp.app_template_filter("local_time")
+def _local_time_filter(moment: dt.datetime | None, with_date: bool = True) -> str:
+    return local_time(moment, with_date)
+
+
+@bp.app_template_filter("masked")
+def _masked_filter(phone: str | None) -> str:
+    return mask(phone)
+
+
+@bp.app_template_filter("district_name")
+def _district_name_filter(district: str | None) -> str:
+    return district_map().name(district) if district else t("district.none")
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {"t": t, "label": label, "page_language": current_language(), "lang": current_language()}
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(_error: CSRFError):  # type: ignore[no-untyped-def]
+    from flask import render_template
+
+    return render_template("dashboard/error.html", message=t("error.csrf")), 400
+
+
+def init_app(app: Flask) -> None:
+    from . import admin, auth, views  # noqa: F401  (routes)
+
+    trusted_proxies = int(app.config.get("BUURTLIJN_TRUSTED_PROXIES") or os.environ.get("BUURTLIJN_TRUSTED_PROXIES") or 0)
+    if trusted_proxies:
+        # Behind a load balancer the client address (for login throttling and the
+        # audit log) is in X-Forwarded-For; trust exactly that many hops.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)  # type: ignore[method-assign]
+    login_manager.init_app(app)
+    auth.configure(login_manager)
+    app.register_blueprint(bp)
+    # Pages that show personal data are never cached by the browser or a proxy.
+    app.after_request(_no_store)
+
+
+def _no_store(response):  # type: ignore[no-untyped-def]
+    if request.blueprint == "dashboard" and request.endpoint != "dashboard.static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

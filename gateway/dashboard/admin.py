@@ -1,0 +1,97 @@
+"""Coordinators only: broker accounts and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from models import AuditEvent, Broker
+from models.accounts import AccountError, create_broker
+from models.broker import ROLES
+from models.phones import InvalidPhoneNumber
+
+from ..database import get_session
+from . import bp, t
+from .auth import coordinator_required, me
+from .views import _audit
+
+AUDIT_PAGE = 100
+
+
+def _brokers_page(values: dict[str, str], error: str | None, status: int = 200):  # type: ignore[no-untyped-def]
+    brokers = get_session().scalars(select(Broker).order_by(Broker.active.desc(), Broker.name)).all()
+    return render_template("dashboard/brokers.html", brokers=brokers, values=values, error=error, roles=ROLES), status
+
+
+@bp.get("/dashboard/brokers")
+@coordinator_required
+def brokers():  # type: ignore[no-untyped-def]
+    _audit("brokers.view", "broker", None)
+    get_session().commit()
+    return _brokers_page({"email": "", "name": "", "role": "broker", "phone": ""}, None)
+
+
+@bp.post("/dashboard/brokers")
+@coordinator_required
+def add_broker():  # type: ignore[no-untyped-def]
+    db = get_session()
+    values = {key: (request.form.get(key) or "").strip() for key in ("email", "name", "role", "phone")}
+    password = request.form.get("password") or ""
+    try:
+        broker = create_broker(db, email=values["email"], name=values["name"], role=values["role"],
+                               phone=values["phone"] or None, password=password)
+    except (AccountError, InvalidPhoneNumber) as exc:
+        db.rollback()
+        _audit("broker.create", "broker", None, result="refused", why=str(exc)[:200])
+        db.commit()
+        return _brokers_page(values, str(exc), 400)
+    _audit("broker.create", "broker", broker.id, role=broker.role, via="dashboard")
+    db.commit()
+    flash(t("brokers.created", email=broker.email), "ok")
+    return redirect(url_for("dashboard.brokers"))
+
+
+@bp.post("/dashboard/brokers/<int:broker_id>/active")
+@coordinator_required
+def set_active(broker_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    broker = db.get(Broker, broker_id)
+    if broker is None:
+        abort(404)
+    active = request.form.get("active") == "1"
+    if broker.id == me().id and not active:
+        flash(t("brokers.not_self"), "error")
+        return redirect(url_for("dashboard.brokers"))
+    broker.active = active
+    if active:
+        broker.failed_logins = 0
+        broker.locked_until = None
+    _audit("broker.enable" if active else "broker.disable", "broker", broker.id)
+    db.commit()
+    flash(t("brokers.enabled_done" if active else "brokers.disabled_done", email=broker.email), "ok")
+    return redirect(url_for("dashboard.brokers"))
+
+
+@bp.get("/dashboard/audit")
+@coordinator_required
+def audit_log():  # type: ignore[no-untyped-def]
+    db = get_session()
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE)
+    before = request.args.get("before", type=int)
+    action = (request.args.get("action") or "").strip()[:64]
+    broker_id = request.args.get("broker", type=int)
+    if before:
+        query = query.where(AuditEvent.id < before)
+    if action:
+        query = query.where(AuditEvent.action.contains(action, autoescape=True))
+    if broker_id:
+        query = query.where(AuditEvent.actor_type == "broker", AuditEvent.actor_id == broker_id)
+    events = db.scalars(query).all()
+    names = {b.id: b.name for b in db.scalars(select(Broker))}
+    filters: dict[str, Any] = {k: v for k, v in (("action", action), ("broker", broker_id)) if v}
+    _audit("audit.view", "audit_event", None, action_filter=action or None, broker_filter=broker_id)
+    db.commit()
+    return render_template("dashboard/audit.html", events=events, names=names, filters=filters,
+                           older=events[-1].id if len(events) == AUDIT_PAGE else None, before=before)

@@ -1,0 +1,263 @@
+"""Logging in and out, throttling, and the session's idle and absolute timeouts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from argon2.exceptions import VerificationError
+from flask import abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Broker, LoginThrottle
+from models.accounts import check_password, hasher
+from models.audit import audit
+from models.base import utcnow
+from models.sql import insert_ignoring_conflict
+
+from ..database import get_session
+from . import bp, t
+
+IDLE_TIMEOUT = dt.timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = dt.timedelta(hours=10)
+ACCOUNT_MAX_FAILURES = 5
+ADDRESS_MAX_FAILURES = 20
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+LOCK_TIME = dt.timedelta(minutes=15)
+MAX_EMAIL = 254
+MAX_PASSWORD = 1024
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class BrokerUser(UserMixin):
+    """Flask-Login's view of a broker row (loaded per request)."""
+
+    def __init__(self, broker: Broker):
+        self.broker = broker
+
+    def get_id(self) -> str:
+        return str(self.broker.id)
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return bool(self.broker.active)
+
+
+def me() -> Broker:
+    return current_user.broker  # type: ignore[no-any-return]
+
+
+def remote_addr() -> str:
+    return (request.remote_addr or "unknown")[:64]
+
+
+def configure(manager: LoginManager) -> None:
+    manager.login_view = "dashboard.login"
+    manager.session_protection = "basic"
+    manager.user_loader(_load_user)
+    manager.unauthorized_handler(_unauthorized)
+
+
+def _load_user(user_id: str) -> BrokerUser | None:
+    if not user_id.isdigit():
+        return None
+    broker = get_session().get(Broker, int(user_id))
+    # A disabled broker is logged out at their next request.
+    return BrokerUser(broker) if broker is not None and broker.active else None
+
+
+def _wants_json() -> bool:
+    return request.is_json or request.path.endswith(".json") or request.accept_mimetypes.best == "application/json"
+
+
+def _unauthorized():  # type: ignore[no-untyped-def]
+    if _wants_json():
+        return jsonify(error="login_required"), 401
+    flash(t("login.needed"), "info")
+    return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+
+
+def coordinator_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return _unauthorized()
+        if not me().is_coordinator:
+            audit(get_session(), "dashboard.forbidden", actor_type="broker", actor_id=me().id,
+                  object_type="page", object_id=request.endpoint, result="refused", remote_addr=remote_addr())
+            get_session().commit()
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# --- session timeouts ------------------------------------------------------------------
+
+
+@bp.before_request
+def _enforce_session_timeouts():  # type: ignore[no-untyped-def]
+    if request.endpoint in ("dashboard.login", "dashboard.static") or not current_user.is_authenticated:
+        return None
+    now = time.time()
+    login_at = session.get("login_at", 0)
+    seen_at = session.get("seen_at", 0)
+    reason = None
+    if now - login_at > ABSOLUTE_TIMEOUT.total_seconds():
+        reason = t("login.expired", hours=int(ABSOLUTE_TIMEOUT.total_seconds() // 3600))
+    elif now - seen_at > IDLE_TIMEOUT.total_seconds():
+        reason = t("login.idle", minutes=int(IDLE_TIMEOUT.total_seconds() // 60))
+    if reason is None:
+        session["seen_at"] = now
+        return None
+    broker_id = me().id
+    audit(get_session(), "logout.timeout", actor_type="broker", actor_id=broker_id, object_type="broker",
+          object_id=broker_id, remote_addr=remote_addr())
+    get_session().commit()
+    language = me().language
+    logout_user()
+    session.clear()
+    session["lang"] = language  # the login page keeps speaking the broker's language
+    if _wants_json():
+        return jsonify(error="login_required"), 401
+    flash(reason, "info")
+    return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+
+
+# --- throttling -------------------------------------------------------------------------
+
+
+def _throttle(session: Session, key: str) -> LoginThrottle:
+    now = utcnow()
+    key = key[:300]
+    row = session.scalars(select(LoginThrottle).where(LoginThrottle.key == key)).one_or_none()
+    if row is None:
+        insert_ignoring_conflict(session, LoginThrottle.__table__,
+                                 {"key": key, "failures": 0, "window_started_at": now})
+        row = session.scalars(select(LoginThrottle).where(LoginThrottle.key == key)).one()
+    return row
+
+
+def _is_locked(locked_until: dt.datetime | None, now: dt.datetime) -> bool:
+    return locked_until is not None and locked_until > now
+
+
+def _count_failure(row: LoginThrottle, limit: int, now: dt.datetime) -> None:
+    if row.window_started_at < now - FAILURE_WINDOW:
+        row.failures = 0
+        row.window_started_at = now
+    row.failures += 1
+    if row.failures >= limit:
+        row.locked_until = now + LOCK_TIME
+        row.failures = 0
+        row.window_started_at = now
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hasher.hash("not-a-real-password-only-for-timing")
+
+
+def _spend_hash_time(password: str) -> None:
+    """Verify against a dummy so an unknown e-mail address takes as long as a known one."""
+    try:
+        hasher.verify(_dummy_hash(), password)
+    except VerificationError:
+        pass
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths on this site: never an open redirect."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("dashboard.queue")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():  # type: ignore[no-untyped-def]
+    if request.method == "GET" and request.args.get("lang") in ("nl", "en"):
+        session["lang"] = request.args["lang"]
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    if request.method == "GET":
+        return render_template("dashboard/login.html", email="", error=None)
+
+    email = (request.form.get("email") or "").strip().lower()[:MAX_EMAIL]
+    password = (request.form.get("password") or "")[:MAX_PASSWORD]
+    if not email or not password:
+        return render_template("dashboard/login.html", email=email, error=t("login.missing")), 400
+    db = get_session()
+    now = utcnow()
+    address = _throttle(db, f"addr:{remote_addr()}")
+    broker = db.scalars(select(Broker).where(Broker.email == email)).one_or_none()
+    unknown = None if broker is not None else _throttle(db, f"email:{email}")
+    account_locked = _is_locked(broker.locked_until if broker else unknown.locked_until, now)  # type: ignore[union-attr]
+    if account_locked or _is_locked(address.locked_until, now):
+        audit(db, "login.locked", actor_type="broker" if broker else "anonymous",
+              actor_id=broker.id if broker else None, object_type="broker",
+              object_id=broker.id if broker else None, result="refused", remote_addr=remote_addr(),
+              detail={"by": "account" if account_locked else "address"})
+        db.commit()
+        minutes = int(LOCK_TIME.total_seconds() // 60)
+        return render_template("dashboard/login.html", email=email, error=t("login.locked", minutes=minutes)), 429
+
+    if broker is not None:
+        ok = check_password(broker, password) and broker.active
+    else:
+        _spend_hash_time(password)
+        ok = False
+    if not ok:
+        _count_failure(address, ADDRESS_MAX_FAILURES, now)
+        if broker is not None:
+            broker.failed_logins += 1
+            if broker.failed_logins >= ACCOUNT_MAX_FAILURES:
+                broker.locked_until = now + LOCK_TIME
+                broker.failed_logins = 0
+        else:
+            _count_failure(unknown, ACCOUNT_MAX_FAILURES, now)  # type: ignore[arg-type]
+        audit(db, "login.failure", actor_type="broker" if broker else "anonymous",
+              actor_id=broker.id if broker else None, object_type="broker",
+              object_id=broker.id if broker else None, result="refused", remote_addr=remote_addr(),
+              detail={"inactive": True} if broker is not None and not broker.active else None)
+        db.commit()
+        return render_template("dashboard/login.html", email=email, error=t("login.wrong")), 401
+
+    broker.failed_logins = 0
+    broker.locked_until = None
+    broker.last_login_at = now
+    audit(db, "login.success", actor_type="broker", actor_id=broker.id, object_type="broker",
+          object_id=broker.id, remote_addr=remote_addr())
+    db.commit()
+    target = _safe_next(request.args.get("next") or request.form.get("next"))
+    session.clear()  # a fresh session: nothing from before the login carries over
+    login_user(BrokerUser(broker))
+    session.permanent = True
+    session["login_at"] = session["seen_at"] = time.time()
+    return redirect(target)
+
+
+@bp.post("/logout")
+def logout():  # type: ignore[no-untyped-def]
+    language = session.get("lang")
+    message = t("login.logged_out")
+    if current_user.is_authenticated:
+        broker_id = me().id
+        language = me().language
+        audit(get_session(), "logout", actor_type="broker", actor_id=broker_id, object_type="broker",
+              object_id=broker_id, remote_addr=remote_addr())
+        get_session().commit()
+    logout_user()
+    session.clear()
+    if language:
+        session["lang"] = language  # the login page keeps speaking the broker's language
+    flash(message, "info")
+    return redirect(url_for("dashboard.login"))

@@ -1,0 +1,128 @@
+"""Who may call what: Twilio's signature, the API token, browser protections."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, request
+from flask_wtf.csrf import CSRFProtect
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
+
+log = logging.getLogger("buurtlijn.security")
+csrf = CSRFProtect()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def init_app(app: Flask) -> None:
+    demo = bool(app.config.get("BUURTLIJN_DEMO"))
+    # Flask predefines these keys (SameSite None, Secure False, 31 days), so
+    # setdefault would keep Flask's values: replace Flask's defaults explicitly.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # The demo runs on plain http://localhost; production sits behind https.
+    if not app.config.get("SESSION_COOKIE_SECURE"):
+        app.config["SESSION_COOKIE_SECURE"] = not demo and not app.config.get("TESTING")
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
+    if app.config.get("PERMANENT_SESSION_LIFETIME") == dt.timedelta(days=31):
+        app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=10)  # absolute
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # bound to the session instead
+    app.config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024)  # Twilio posts are small
+    csrf.init_app(app)
+    app.after_request(_security_headers)
+
+
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+        "style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    ),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+_SECURITY_HEADER_KEYS = tuple((name.lower(), name, value) for name, value in SECURITY_HEADERS)
+
+
+def _security_headers(response: Response) -> Response:
+    """Each header unless the view set its own (as ``setdefault``), in one pass: this runs on every webhook."""
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}
+    headers.extend([(name, value) for key, name, value in _SECURITY_HEADER_KEYS if key not in present])
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def public_url() -> str:
+    """The URL Twilio signed: behind a proxy, PUBLIC_BASE_URL plus path and query."""
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if not base:
+        return request.url
+    url = base.rstrip("/") + request.path
+    query = request.query_string.decode("latin-1")
+    return f"{url}?{query}" if query else url
+
+
+def twilio_signature_valid() -> bool:
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        return False
+    url = public_url()
+    form = request.form
+    # One HMAC for the usual case; validate() tries the URL with and without
+    # an explicit port (three HMACs), which only a proxy's rewrite needs.
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a forged header may carry.
+    if hmac.compare_digest(_twilio_signature(token, url, form).encode(), signature.encode("utf-8", "replace")):
+        return True
+    return bool(RequestValidator(token).validate(url, form, signature))
+
+
+def _twilio_signature(token: str, url: str, form: MultiDict[str, str]) -> str:
+    """``RequestValidator.compute_signature`` (HMAC-SHA1) for a Werkzeug form, same bytes.
+
+    The library looks each parameter up through ``getall`` first, which a
+    Werkzeug MultiDict lacks: an AttributeError per parameter, on every webhook.
+    """
+    signed = url + "".join(
+        name + value for name in sorted(set(form)) for value in sorted(set(form.getlist(name)))
+    )
+    digest = hmac.new(token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("utf-8").strip()
+
+
+def twilio_signed(view: F) -> F:
+    """Refuse (403, nothing recorded) any request Twilio did not sign.
+
+    There is no switch to turn this off: without a configured token every
+    webhook is refused, so an unauthenticated request can never make us send.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not twilio_signature_valid():
+            log.warning("refused unsigned or wrongly signed request to %s", request.path)
+            return Response("Forbidden: invalid Twilio signature\n", status=403, mimetype="text/plain")
+        return view(*args, **kwargs)
+
+    csrf.exempt(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def api_token_valid() -> bool:
+    expected = current_app.config.get("BUURTLIJN_API_TOKEN")
+    header = request.headers.get("Authorization", "")
+    if not expected or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer "):].strip().encode(), expected.encode())

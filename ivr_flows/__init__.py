@@ -1,0 +1,36 @@
+"""The phone menu: menus as data (steps.py), one renderer (render.py), and the
+call state machine (machine.py, calls.py) that keeps every call's state in the
+database, keyed by CallSid.
+
+The webhook views in gateway/webhooks_voice.py are glue around ``calls``.
+"""
+
+from .calls import (answer_step, apology, call_status, close_stale_call, incoming_call, load_call, sorry_goodbye,
+                    stale_call_ids)
+from .machine import Answer
+from .render import Turn, render
+from .settings import DEFAULT_VOICES, Settings, Voice, settings_from_config
+from .steps import CATEGORIES, RELAY_STEP, STEPS, Option, Step
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_VOICES",
+    "RELAY_STEP",
+    "STEPS",
+    "Answer",
+    "Option",
+    "Settings",
+    "Step",
+    "Turn",
+    "Voice",
+    "answer_step",
+    "apology",
+    "call_status",
+    "close_stale_call",
+    "incoming_call",
+    "load_call",
+    "render",
+    "settings_from_config",
+    "sorry_goodbye",
+    "stale_call_ids",
+]

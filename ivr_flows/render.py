@@ -1,0 +1,134 @@
+"""One renderer for every step: a Turn in, TwiML out.
+
+Plain string building (no template engine, no DOM): this runs on every
+webhook. Prompts sit inside the <Gather>, so keys work while they are being
+spoken; every <Say> carries the language and a voice that speaks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from html import escape
+from typing import Any
+
+import texts
+
+from .settings import Settings
+from .speech import spoken_digits
+from .steps import RELAY_STEP, STEPS, Step
+
+XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
+Spoken = tuple[str, str]  # (language, text)
+
+
+@dataclass
+class Turn:
+    """What the caller hears next: ``said`` first, then the step asked, a dial, or goodbye."""
+
+    said: list[Spoken] = field(default_factory=list)
+    ask: str | None = None
+    dial: str | None = None
+
+    @property
+    def ends_call(self) -> bool:
+        return self.ask is None and self.dial is None
+
+
+def step_url(settings: Settings, step: str, seq: int) -> str:
+    """Where Twilio posts the answer to ``step``; ``seq`` tells a repeat from a new answer."""
+    return f"{settings.step_path}?s={step}&n={seq}"
+
+
+def say(language: str, key: str, **params: Any) -> Spoken:
+    return (language, texts.t(language, key, **params))
+
+
+def prompt(step: Step, language: str, data: Mapping[str, Any]) -> list[Spoken]:
+    """Everything asked at ``step``: intro, each option with its key, hints."""
+    kind = str(data.get("kind") or "request")
+    spoken = tuple(str(data.get(name) or "") for name in step.spoken)
+    return list(_prompt(step.name, language, kind, spoken))
+
+
+@lru_cache(maxsize=2048)
+def _prompt(step_name: str, language: str, kind: str, spoken: tuple[str, ...]) -> tuple[Spoken, ...]:
+    step = STEPS[step_name]
+    lines: list[Spoken] = []
+    if step.intro:
+        params = {name: spoken_digits(language, value) for name, value in zip(step.spoken, spoken, strict=True)}
+        lines.append(say(language, step.intro.format(kind=kind), **params))
+    for option in step.options:
+        option_language = option.language or language
+        label = texts.t(option_language, option.label) if option.label else ""
+        lines.append(say(option_language, option.say, digit=option.digit, label=label))
+    for hint in step.hints:
+        lines.append(say(language, hint))
+    if step.foreign_hint:
+        key, digit = step.foreign_hint
+        lines.extend(say(other, key, digit=digit) for other in texts.LANGUAGES if other != language)
+    return tuple(lines)
+
+
+def _says(lines: Iterable[Spoken], settings: Settings) -> str:
+    """<Say> elements, one per run of lines in the same language."""
+    out: list[str] = []
+    current: str | None = None
+    run: list[str] = []
+
+    def flush() -> None:
+        if current is None or not run:
+            return
+        voice = settings.voice(current)
+        text = escape(" ".join(run), quote=False)
+        if settings.speech_rate:
+            text = f'<prosody rate="{escape(settings.speech_rate)}">{text}</prosody>'
+        out.append(f'<Say language="{escape(voice.language)}" voice="{escape(voice.voice)}">{text}</Say>')
+
+    for language, text in lines:
+        if language != current:
+            flush()
+            current, run = language, []
+        run.append(text)
+    flush()
+    return "".join(out)
+
+
+def render(turn: Turn, *, language: str, data: Mapping[str, Any], seq: int, settings: Settings) -> str:
+    """The TwiML for ``turn``; action URLs carry ``seq``, the number of the next answer."""
+    parts = [XML_HEAD, "<Response>"]
+    if turn.ask is not None:
+        step = STEPS[turn.ask]
+        url = escape(step_url(settings, step.name, seq))
+        speech = _says([*turn.said, *prompt(step, language, data)], settings)
+        if step.kind == "record":
+            parts.append(speech)
+            parts.append(
+                f'<Record action="{url}" method="POST" maxLength="{settings.record_max_seconds}" '
+                f'timeout="{settings.record_silence_seconds}" finishOnKey="#" playBeep="true" trim="trim-silence"/>'
+            )
+        else:
+            num_digits = f' numDigits="{step.num_digits}"' if step.num_digits else ""
+            parts.append(
+                f'<Gather input="dtmf" action="{url}" method="POST" timeout="{settings.gather_timeout}"'
+                f'{num_digits} finishOnKey="{escape(step.finish_on_key)}" actionOnEmptyResult="true">'
+                f"{speech}</Gather>"
+            )
+        # Reached only when Twilio falls through: after an empty recording, or
+        # a <Gather> that ends without calling its action. The step then hears
+        # "nothing was entered" and decides.
+        parts.append(f'<Redirect method="POST">{url}</Redirect>')
+    elif turn.dial is not None:
+        parts.append(_says(turn.said, settings))
+        caller_id = f' callerId="{escape(settings.gateway_number)}"' if settings.gateway_number else ""
+        url = escape(step_url(settings, RELAY_STEP, seq))
+        parts.append(
+            f'<Dial action="{url}" method="POST" timeout="{settings.dial_timeout}"{caller_id}>'
+            f"<Number>{escape(turn.dial, quote=False)}</Number></Dial>"
+        )
+    else:
+        parts.append(_says(turn.said, settings))
+        parts.append("<Hangup/>")
+    parts.append("</Response>")
+    return "".join(parts)

@@ -1,0 +1,60 @@
+"""Phone calls, in and out. The menu's state lives here, keyed by CallSid.
+
+Every answer to a menu step carries ``step_seq`` in its action URL; the row's
+``step_seq`` is a version counter (checked on every ORM UPDATE), so two
+deliveries of the same step cannot both take effect, and ``reply_twiml`` /
+``reply_seq`` let a repeated delivery get exactly the answer the first got.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
+
+# A call still walking the phone menu; the others are over, or bridged.
+IN_PROGRESS = "in_progress"
+ENDED_STATUSES = ("finished", "abandoned", "failed")
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_status_updated", "status", "updated_at"),)
+
+    id: Mapped[intpk]
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[code]  # inbound | outbound
+    # menu | relay (bridged to a match partner) | broker_bridge | notification
+    purpose: Mapped[code] = mapped_column(default="menu", server_default="menu")
+    resident_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("residents.id"), index=True)
+    raw_from: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[code] = mapped_column(default="nl", server_default="nl")
+    # The menu step the caller is in, and how often it was asked there.
+    step: Mapped[str | None] = mapped_column(String(64))
+    step_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    data: Mapped[dict[str, Any] | None]
+    # in_progress | finished | abandoned | failed
+    status: Mapped[code] = mapped_column(default="in_progress", server_default="in_progress")
+    twilio_status: Mapped[str | None] = mapped_column(String(32))
+    listing_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("listings.id"))
+    callback_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("callbacks.id", use_alter=True))
+    match_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("matches.id"))
+    broker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("brokers.id"))
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    # The TwiML answered to the step request numbered ``reply_seq``: a
+    # repeated delivery of that request gets it again, unchanged.
+    reply_seq: Mapped[int | None] = mapped_column(Integer)
+    reply_twiml: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[timestamp]
+    created_at: Mapped[created_at]
+    updated_at: Mapped[updated_at]
+
+    # Optimistic locking on the step counter: the application sets it, and
+    # every UPDATE of the row requires the value it read.
+    __mapper_args__ = {"version_id_col": step_seq, "version_id_generator": False}

@@ -1,0 +1,50 @@
+"""Requests and offers: one table, because one resident can do both."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
+
+KINDS = ("request", "offer")
+CHANNELS = ("sms", "voice", "broker", "api")
+STATUSES = ("open", "matched", "done", "cancelled", "expired")
+# Keyed in the phone menu; SMS listings leave timing empty.
+REQUEST_TIMINGS = ("asap", "this_week", "no_hurry")
+OFFER_TIMINGS = ("weekday_daytime", "evenings", "weekends", "any_time")
+
+
+class Listing(Base):
+    __tablename__ = "listings"
+    __table_args__ = (
+        CheckConstraint("kind IN ('request', 'offer')", name="kind"),
+        CheckConstraint(
+            "status IN ('open', 'matched', 'done', 'cancelled', 'expired')", name="status"
+        ),
+        Index("ix_listings_status_kind", "status", "kind"),
+    )
+
+    id: Mapped[intpk]
+    resident_id: Mapped[int] = mapped_column(IdType, ForeignKey("residents.id"), index=True)
+    kind: Mapped[code]
+    category: Mapped[code] = mapped_column(default="other", server_default="other")
+    description: Mapped[str | None] = mapped_column(Text)
+    postcode: Mapped[str | None] = mapped_column(String(4))
+    district: Mapped[str | None] = mapped_column(String(32))
+    timing: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[code]
+    status: Mapped[code] = mapped_column(default="open", server_default="open")
+    recording_sid: Mapped[str | None] = mapped_column(String(64))
+    recording_url: Mapped[str | None] = mapped_column(String(500))
+    recording_duration: Mapped[int | None] = mapped_column(Integer)
+    recording_deleted_at: Mapped[timestamp]
+    created_at: Mapped[created_at]
+    updated_at: Mapped[updated_at]
+    closed_at: Mapped[timestamp]
+
+    resident: Mapped["Resident"] = relationship(back_populates="listings")  # noqa: F821
+
+    @property
+    def has_recording(self) -> bool:
+        return self.recording_sid is not None and self.recording_deleted_at is None

@@ -1,0 +1,84 @@
+"""Recording requests and offers, and reading a resident's open items."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .base import utcnow
+from .districts import district_map
+from .listing import Listing
+from .queue import queue_callback
+from .resident import Resident
+
+OPEN_STATUSES = ("open", "matched")
+
+
+def record_listing(
+    session: Session,
+    resident: Resident,
+    *,
+    kind: str,
+    channel: str,
+    category: str = "other",
+    description: str | None = None,
+    postcode: str | None = None,
+    timing: str | None = None,
+    queue_for_broker: bool = True,
+) -> Listing:
+    """Store a request or offer at once and put it in the brokers' queue."""
+    postcode = postcode or resident.postcode
+    now = utcnow()
+    listing = Listing(
+        resident_id=resident.id,
+        kind=kind,
+        category=category,
+        description=description or None,
+        postcode=postcode,
+        district=district_map().district_for(postcode),
+        timing=timing,
+        channel=channel,
+        status="open",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(listing)
+    session.flush()
+    if queue_for_broker:
+        queue_callback(
+            session,
+            "new_listing",
+            resident_id=resident.id,
+            listing_id=listing.id,
+            dedupe_key=f"listing:{listing.id}:new_listing",
+        )
+    return listing
+
+
+def complete_postcode(session: Session, resident: Resident, postcode: str) -> list[Listing]:
+    """Give every open listing of ``resident`` that lacks a postcode this one."""
+    district = district_map().district_for(postcode)
+    listings = list(
+        session.scalars(
+            select(Listing).where(
+                Listing.resident_id == resident.id,
+                Listing.postcode.is_(None),
+                Listing.status.in_(OPEN_STATUSES),
+            )
+        )
+    )
+    for listing in listings:
+        listing.postcode = postcode
+        listing.district = district
+    return listings
+
+
+def open_items(session: Session, resident_id: int) -> list[Listing]:
+    """The resident's open and matched listings, newest first."""
+    return list(
+        session.scalars(
+            select(Listing)
+            .where(Listing.resident_id == resident_id, Listing.status.in_(OPEN_STATUSES))
+            .order_by(Listing.created_at.desc(), Listing.id.desc())
+        )
+    )

@@ -1,0 +1,69 @@
+"""Every SMS in and out, with its Twilio SID: the gateway's ledger."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
+
+# Outbound statuses move only forward along this rank; the last group is final.
+OUTBOUND_STATUS_RANK = {
+    "pending": 0,  # row committed, not yet handed to Twilio
+    "submitting": 1,  # a worker is talking to Twilio right now
+    "accepted": 2,
+    "scheduled": 2,
+    "queued": 2,
+    "sending": 3,
+    "sent": 4,
+    "delivered": 5,
+    "read": 6,
+    # final: no later callback moves them
+    "undelivered": 9,
+    "failed": 9,
+    "canceled": 9,
+    "blocked": 9,  # never sent: opted out, bad number, over the daily cap, country
+    "shown": 9,  # demo mode: displayed instead of sent
+}
+# No callback moves a message out of these; "delivered" may still become "read".
+FINAL_OUTBOUND = frozenset(s for s, r in OUTBOUND_STATUS_RANK.items() if r == 9) | {"read"}
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint("direction IN ('inbound', 'outbound')", name="direction"),
+        Index("ix_messages_pending", "direction", "status"),
+        Index("ix_messages_phone_created", "phone", "created_at"),
+    )
+
+    id: Mapped[intpk]
+    direction: Mapped[code]
+    # Unique: a replayed inbound MessageSid inserts nothing.
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    resident_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("residents.id"), index=True)
+    # E.164 when the number is valid; raw_from keeps whatever Twilio sent.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    raw_from: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # inbound: received -> handled | failed; outbound: see OUTBOUND_STATUS_RANK
+    status: Mapped[code]
+    keyword: Mapped[str | None] = mapped_column(String(32))
+    # Twilio's Advanced Opt-Out verdict (STOP/START/HELP): Twilio has answered already.
+    opt_out_type: Mapped[str | None] = mapped_column(String(16))
+    # outbound: reply | notification | proposal | reminder | ...
+    purpose: Mapped[str | None] = mapped_column(String(32))
+    # outbound: one row per intent, so a retried job or webhook makes one message.
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    send_after: Mapped[timestamp]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    listing_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("listings.id"))
+    match_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("matches.id"))
+    handled_at: Mapped[timestamp]
+    sent_at: Mapped[timestamp]
+    status_at: Mapped[timestamp]
+    created_at: Mapped[created_at]
+    updated_at: Mapped[updated_at]

@@ -1,0 +1,317 @@
+"""Telling a resident something, in the channel that reaches them.
+
+One entry point for everything we say on our own initiative (a broker
+tried to call, a match proposal, a reminder): the text is rendered in the
+resident's language from the catalogue and goes out by SMS, or, for people
+who cannot use SMS (see ``wants_voice``), as a phone call that speaks it.
+
+A notification call is a ``calls`` row (purpose ``notification``) that
+moves ``pending -> submitting -> dialling -> answered -> finished``; a call
+nobody answers goes back to ``pending`` for the next try (after 2 hours,
+then the next working day at 10:00), and after the last try a broker gets
+an item. Like an SMS, the row is committed first and a job places the call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+import texts
+
+from .base import utcnow
+from .call import Call
+from .db import defer_job
+from .message import Message
+from .outbox import queue_sms
+from .queue import queue_callback
+from .resident import Resident
+from .sql import insert_ignoring_conflict
+
+PLACE_CALL_JOB = "workers.notify_jobs.place_call"
+# Tries to reach someone by phone before a broker takes over.
+MAX_CALL_ATTEMPTS = 3
+RETRY_AFTER_FIRST = dt.timedelta(hours=2)
+NEXT_DAY_AT = dt.time(10, 0)
+# Twilio's final call statuses that mean nobody listened.
+UNANSWERED = frozenset({"busy", "no-answer", "failed", "canceled"})
+# What a call may ask: a proposal (1 = ja, 2 = nee) or feedback (1 = klaar, 2 = niet gelukt).
+EXPECTS = ("proposal", "feedback")
+PENDING_SID_PREFIX = "pending-"
+
+
+def wants_voice(resident: Resident) -> bool:
+    """A landline, a number that cannot take SMS, or their own preference."""
+    return resident.prefers_voice or resident.line_type == "fixed_line" or resident.number_status == "not_mobile"
+
+
+def place_call_job_id(call_id: int, attempt: int) -> str:
+    return f"place-call-{call_id}-{attempt}"
+
+
+def notify_resident(
+    session: Session,
+    resident: Resident,
+    key: str,
+    params: dict[str, Any] | None = None,
+    *,
+    purpose: str,
+    dedupe_key: str,
+    urgent: bool = False,
+    listing_id: int | None = None,
+    match_id: int | None = None,
+    expects: str | None = None,
+    language: str | None = None,
+) -> Message | None:
+    """Queue the catalogue text ``key`` for ``resident``; once per ``dedupe_key``.
+
+    ``expects`` ("proposal" or "feedback") makes a phone call ask for a key
+    press; ``language`` overrides the resident's for the SMS text (a
+    language with no SMS texts). Returns the SMS row, or None when the
+    message goes out as a call.
+    """
+    if wants_voice(resident):
+        queue_call(
+            session, resident, key, params, purpose=purpose, dedupe_key=dedupe_key, urgent=urgent,
+            listing_id=listing_id, match_id=match_id, expects=expects,
+        )
+        return None
+    body = texts.t(language or resident.language, key, **(params or {}))
+    return queue_sms(
+        session,
+        resident,
+        body,
+        purpose=purpose,
+        dedupe_key=dedupe_key,
+        urgent=urgent,
+        listing_id=listing_id,
+        match_id=match_id,
+    )
+
+
+RELAY_MAX = 1400  # leaves room for the prefix within Twilio's 1,600 characters
+
+
+def relay_message(session: Session, resident: Resident, text: str, *, dedupe_key: str, match_id: int) -> None:
+    """Pass on what a matched neighbour texted, prefixed, without either number.
+
+    Spoken for someone who cannot read SMS. Text with no GSM-7 form (Arabic,
+    an emoji) is passed on as written (``texts.fit_gsm7``), even if it costs
+    more segments.
+    """
+    text = text.strip()[:RELAY_MAX]
+    notify_resident(session, resident, "match.relay", {"text": text}, purpose="relay",
+                    dedupe_key=dedupe_key, match_id=match_id)
+
+
+def queue_call(
+    session: Session,
+    resident: Resident,
+    key: str,
+    params: dict[str, Any] | None = None,
+    *,
+    purpose: str,
+    dedupe_key: str,
+    urgent: bool = False,
+    listing_id: int | None = None,
+    match_id: int | None = None,
+    expects: str | None = None,
+) -> Call:
+    """Store a notification call for ``resident``; a job places it after this transaction commits."""
+    if expects is not None and expects not in EXPECTS:
+        raise ValueError(f"unknown answer kind {expects!r}")
+    texts.t(resident.language, spoken_key(resident.language, key), **(params or {}))  # fails now, not mid-call
+    now = utcnow()
+    session.flush()
+    new_id = insert_ignoring_conflict(
+        session,
+        Call.__table__,
+        {
+            # Twilio gives the real CallSid when the call is placed.
+            "call_sid": PENDING_SID_PREFIX + uuid.uuid4().hex,
+            "direction": "outbound",
+            "purpose": "notification",
+            "resident_id": resident.id,
+            "language": resident.language,
+            "step": None,
+            "step_seq": 0,
+            "tries": 0,
+            "status": "pending",
+            "data": {"key": key, "params": params or {}, "purpose": purpose, "urgent": urgent,
+                     "expects": expects, "next_try_at": None, "sids": []},
+            "listing_id": listing_id,
+            "match_id": match_id,
+            "dedupe_key": dedupe_key,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+        returning=Call.id,
+    )
+    call = session.scalars(select(Call).where(Call.dedupe_key == dedupe_key)).one()
+    if new_id is not None:
+        defer_job(session, PLACE_CALL_JOB, call.id, job_id=place_call_job_id(call.id, 0))
+    return call
+
+
+def spoken_key(language: str, key: str) -> str:
+    """``match.proposal`` is spoken as ``match.spoken.proposal`` when the catalogue has one."""
+    section, _, name = key.rpartition(".")
+    candidate = f"{section}.spoken.{name}" if section else f"spoken.{name}"
+    return candidate if texts.has(language, candidate) or texts.has(texts.FALLBACK, candidate) else key
+
+
+def call_text(call: Call) -> str:
+    """What the call says, in the resident's language."""
+    data = call.data or {}
+    return texts.t(call.language, spoken_key(call.language, data["key"]), **(data.get("params") or {}))
+
+
+def call_expects(call: Call) -> str | None:
+    return (call.data or {}).get("expects")
+
+
+def is_notification(call: Call | None) -> bool:
+    return call is not None and call.purpose == "notification" and call.direction == "outbound"
+
+
+def _set_data(call: Call, **changes: Any) -> None:
+    # A new dict, so SQLAlchemy sees the JSON change.
+    call.data = {**(call.data or {}), **changes}
+
+
+def next_try_at(attempt: int, now: dt.datetime, zone: ZoneInfo, quiet_end: dt.datetime | None) -> dt.datetime:
+    """When to call again after ``attempt`` unanswered tries: in 2 hours, then the next working day at 10:00."""
+    if attempt <= 1:
+        moment = now + RETRY_AFTER_FIRST
+        return max(moment, quiet_end) if quiet_end and quiet_end > now else moment
+    day = now.astimezone(zone).date() + dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, NEXT_DAY_AT, tzinfo=zone).astimezone(dt.timezone.utc)
+
+
+def call_answered(session: Session, call: Call, call_sid: str | None) -> None:
+    """Twilio fetched the message: someone picked up."""
+    now = utcnow()
+    if call.call_sid.startswith(PENDING_SID_PREFIX) and call_sid:
+        call.call_sid = call_sid[:64]
+    if call.status in ("pending", "submitting", "dialling", "shown"):
+        call.status = "answered"
+        call.twilio_status = "in-progress"
+    call.updated_at = now
+
+
+def record_answer(call: Call, answer: str) -> None:
+    """The key the resident pressed, kept on the call as the SMS keeps its keyword."""
+    _set_data(call, answer=answer, answered_at=utcnow().isoformat())
+    call.status = "finished" if call.status in ("answered", "dialling", "shown") else call.status
+
+
+def call_finished(
+    session: Session,
+    call_id: int,
+    call_sid: str | None,
+    twilio_status: str,
+    *,
+    config: dict[str, Any],
+) -> str | None:
+    """Twilio says the call is over. Returns what happens next: finished | retry | gave_up, or None.
+
+    Late or repeated status callbacks (another attempt's CallSid, a call
+    already settled) change nothing.
+    """
+    call = session.get(Call, call_id, with_for_update=True)
+    if not is_notification(call):
+        return None
+    assert call is not None
+    if call_sid and call.call_sid != call_sid and not call.call_sid.startswith(PENDING_SID_PREFIX):
+        return None  # an earlier attempt's callback
+    now = utcnow()
+    call.twilio_status = twilio_status[:32]
+    call.updated_at = now
+    if call.status in ("answered", "finished"):
+        if call.status == "answered":
+            call.status = "finished"
+        call.ended_at = call.ended_at or now
+        return "finished"
+    if call.status not in ("dialling", "shown", "submitting"):
+        return None
+    if twilio_status not in UNANSWERED and twilio_status != "completed":
+        return None  # still ringing or in progress
+    return not_reached(session, call, now, config=config)
+
+
+def not_reached(session: Session, call: Call, now: dt.datetime, *, config: dict[str, Any]) -> str:
+    """Nobody answered this try: try again later, or hand it to a broker."""
+    from workers.sending import quiet_until  # the same quiet hours the sender keeps
+
+    call.ended_at = now
+    rings = int((call.data or {}).get("unanswered", 0)) + 1
+    _set_data(call, unanswered=rings)
+    if rings < MAX_CALL_ATTEMPTS:
+        zone = ZoneInfo(config.get("BUURTLIJN_TIMEZONE") or "Europe/Amsterdam")
+        when = next_try_at(rings, now, zone, quiet_until(now, config))
+        call.status = "pending"
+        _set_data(call, next_try_at=when.isoformat())
+        defer_job(session, PLACE_CALL_JOB, call.id, job_id=place_call_job_id(call.id, call.attempts),
+                  delay=when - now)
+        return "retry"
+    give_up(session, call, "not_reached")
+    return "gave_up"
+
+
+def give_up(session: Session, call: Call, reason: str, *, status: str = "failed") -> None:
+    """The call will not reach them: a broker takes over (a proposal goes back to the queue)."""
+    call.status = status
+    call.ended_at = call.ended_at or utcnow()
+    _set_data(call, gave_up=reason)
+    if call.match_id is not None and call_expects(call) == "proposal":
+        from .match import Match
+        from .matching import MatchError, expire_match
+
+        match = session.get(Match, call.match_id)
+        if match is not None and match.status == "proposed":
+            try:
+                expire_match(session, match, reason="not_reached")
+                return
+            except MatchError:
+                pass
+    if reason == "bad_number":
+        return  # the bad_number item for the resident says it already
+    queue_callback(
+        session, "not_reached" if reason == "not_reached" else "notification_failed",
+        resident_id=call.resident_id, call_id=call.id, match_id=call.match_id, listing_id=call.listing_id,
+        dedupe_key=f"call:{call.id}:{reason}",
+    )
+
+
+def due_calls(session: Session, now: dt.datetime) -> list[int]:
+    """Pending notification calls whose time has come."""
+    rows = session.execute(
+        select(Call.id, Call.data).where(
+            Call.purpose == "notification", Call.direction == "outbound", Call.status == "pending"
+        )
+    ).all()
+    due = []
+    for call_id, data in rows:
+        when = (data or {}).get("next_try_at")
+        if when is None or dt.datetime.fromisoformat(when) <= now:
+            due.append(call_id)
+    return due
+
+
+def claim_call(session: Session, call_id: int, now: dt.datetime) -> bool:
+    """pending -> submitting, once: the row is the lock against a second dial."""
+    claimed = session.execute(
+        update(Call)
+        .where(Call.id == call_id, Call.purpose == "notification", Call.status == "pending")
+        .values(status="submitting", attempts=Call.attempts + 1, updated_at=now)
+        .returning(Call.id)
+    ).scalar_one_or_none()
+    return claimed is not None

@@ -1,0 +1,78 @@
+"""Phone numbers: E.164, default region NL; withheld caller IDs recognised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+# What Twilio sends when the caller hides their number.
+WITHHELD_CALLER_IDS = frozenset(
+    {"anonymous", "restricted", "unknown", "private", "unavailable",
+     "+266696687", "+7378742833", "+86282452253", "+2562533", "+8656696"}
+)
+
+_LINE_TYPES = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "fixed_line",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "unknown",
+    PhoneNumberType.VOIP: "voip",
+}
+
+
+class InvalidPhoneNumber(ValueError):
+    """Not a phone number anyone can be reached on."""
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    e164: str
+    region: str | None
+    line_type: str  # mobile | fixed_line | voip | unknown
+
+
+def is_withheld(raw: str | None) -> bool:
+    return raw is None or raw.strip().lower() in WITHHELD_CALLER_IDS or raw.strip() == ""
+
+
+def parse_phone(raw: str | None, region: str = "NL") -> PhoneNumber:
+    """Normalise what a person or Twilio gave us; raise InvalidPhoneNumber for junk."""
+    if raw is None or is_withheld(raw):
+        raise InvalidPhoneNumber("no number")
+    text = raw.strip()
+    if len(text) > 32:
+        raise InvalidPhoneNumber("too long")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(str(exc)) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber("not a valid number")
+    return PhoneNumber(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        region=phonenumbers.region_code_for_number(number),
+        line_type=_LINE_TYPES.get(phonenumbers.number_type(number), "unknown"),
+    )
+
+
+def try_parse_phone(raw: str | None, region: str = "NL") -> PhoneNumber | None:
+    try:
+        return parse_phone(raw, region)
+    except InvalidPhoneNumber:
+        return None
+
+
+def mask(e164: str | None) -> str:
+    """'+31612345678' -> '+31 6 •••• 5678': enough to recognise, not to dial."""
+    if not e164:
+        return "—"
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return "•••• " + e164[-4:]
+    national = str(number.national_number)
+    prefix = national[:1] if national.startswith("6") else national[:2]
+    return f"+{number.country_code} {prefix} •••• {national[-4:]}"

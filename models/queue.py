@@ -1,0 +1,68 @@
+"""The brokers' callback queue: putting things in it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from .base import utcnow
+from .callback import REASON_PRIORITY, Callback
+from .sql import insert_once
+
+
+def queue_callback(
+    session: Session,
+    reason: str,
+    *,
+    resident_id: int | None = None,
+    listing_id: int | None = None,
+    message_id: int | None = None,
+    call_id: int | None = None,
+    match_id: int | None = None,
+    dedupe_key: str | None = None,
+    due_at: dt.datetime | None = None,
+    note: str | None = None,
+    priority: int | None = None,
+) -> Callback:
+    """Queue an item for a broker; with ``dedupe_key``, at most one open item per cause.
+
+    ``dedupe_key`` names the cause ("listing:12:new_listing"): a retried
+    webhook or job finds the existing item instead of queueing a second.
+    Closing an item clears its key, so the same cause can come back later.
+    """
+    now = utcnow()
+    values = {
+        "reason": reason,
+        "status": "open",
+        "resident_id": resident_id,
+        "listing_id": listing_id,
+        "message_id": message_id,
+        "call_id": call_id,
+        "match_id": match_id,
+        "priority": priority if priority is not None else REASON_PRIORITY.get(reason, 10),
+        "due_at": due_at or now,
+        "attempts": 0,
+        "dedupe_key": dedupe_key,
+        "note": note,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if dedupe_key is None:
+        callback = Callback(**values)
+        session.add(callback)
+        session.flush()
+        return callback
+    callback, _created = insert_once(session, Callback, values)
+    return callback
+
+
+def close_callback(callback: Callback, outcome: str, note: str | None = None, status: str = "done") -> None:
+    callback.status = status
+    callback.outcome = outcome
+    if note:
+        callback.note = f"{callback.note}\n{note}" if callback.note else note
+    callback.closed_at = utcnow()
+    callback.claimed_by_id = None
+    callback.lease_expires_at = None
+    callback.dedupe_key = None

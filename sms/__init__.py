@@ -1,0 +1,1 @@
+"""The SMS channel: keywords, categories, short dialogues."""

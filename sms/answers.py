@@ -1,0 +1,187 @@
+"""JA / NEE / KLAAR / NIET GELUKT, and texts passed on between matched neighbours.
+
+``JA`` and ``NEE`` answer the helper's open proposal; ``JA 12`` picks
+proposal 12 when several are open, and a plain ``JA`` then asks which one.
+``KLAAR`` and ``NIET GELUKT`` answer for an accepted or confirmed match, from
+either side. Keypresses on a notification call end in the same functions of
+models.matching, so an answer counts the same in either channel.
+
+The message is stored with its keyword either way; with nothing open to
+answer, the reply says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import aliased
+
+from models import Listing, Match
+from models.audit import audit
+from models.districts import find_postcode
+from models.matching import (
+    Actor,
+    MatchError,
+    accept_match,
+    active_matches,
+    complete_match,
+    decline_match,
+    open_proposals,
+    relay_partner,
+    report_problem,
+)
+from models.notify import relay_message
+
+if TYPE_CHECKING:
+    from .flows import Inbound, Reply
+
+_NUMBER = re.compile(r"(?<!\d)(\d{1,9})(?!\d)")
+# A late JA/KLAAR for a match answered this recently gets "already noted", not "nothing open".
+RECENT = dt.timedelta(days=14)
+
+
+def _reply(key: str, **params: object) -> "Reply":
+    from .flows import Reply
+
+    return Reply(key, dict(params))
+
+
+def _number(rest: str) -> int | None:
+    found = _NUMBER.search(rest or "")
+    return int(found.group(1)) if found else None
+
+
+def _actor(inbound: "Inbound") -> Actor:
+    return Actor("resident", inbound.resident.id, channel="sms")
+
+
+def _own_recent(
+    inbound: "Inbound", *, as_helper: bool, number: int | None, statuses: tuple[str, ...]
+) -> Match | None:
+    """This resident's latest match that is already settled (for "already noted" / "too late")."""
+    request, offer = aliased(Listing), aliased(Listing)
+    side = offer.resident_id == inbound.resident.id if as_helper else or_(
+        request.resident_id == inbound.resident.id, offer.resident_id == inbound.resident.id
+    )
+    query = (
+        select(Match)
+        .join(request, Match.request_id == request.id)
+        .join(offer, Match.offer_id == offer.id)
+        .where(side, Match.status.in_(statuses), Match.updated_at >= inbound.now - RECENT)
+        .order_by(Match.updated_at.desc(), Match.id.desc())
+        .limit(1)
+    )
+    if number is not None:
+        query = query.where(Match.id == number)
+    return inbound.session.scalars(query).first()
+
+
+def _pick(inbound: "Inbound", candidates: list[Match]) -> tuple[Match | None, "Reply | None"]:
+    """The match the answer is about, or the reply that asks which one."""
+    number = _number(inbound.rest)
+    if number is not None:
+        chosen = [m for m in candidates if m.id == number]
+        if chosen:
+            return chosen[0], None
+    elif len(candidates) == 1:
+        return candidates[0], None
+    if candidates:
+        word = inbound.message.keyword or "JA"
+        return None, _reply(
+            "match.which_one",
+            numbers=", ".join(str(m.id) for m in candidates[:5]),
+            keyword=word,
+            example=candidates[0].id,
+        )
+    return None, None
+
+
+def _settled_reply(match: Match | None, *, for_proposal: bool) -> "Reply":
+    if match is None:
+        return _reply("sms.nothing_to_answer")
+    if for_proposal and match.status in ("expired", "cancelled"):
+        return _reply("match.too_late")
+    return _reply("match.already_answered")
+
+
+def _answer_proposal(inbound: "Inbound", accept: bool) -> "Reply":
+    session, resident = inbound.session, inbound.resident
+    match, ask = _pick(inbound, open_proposals(session, resident.id))
+    if ask is not None:
+        return ask
+    if match is None:
+        return _settled_reply(_own_recent(inbound, as_helper=True, number=_number(inbound.rest),
+                                           statuses=("accepted", "confirmed", "declined", "expired", "cancelled", "done")), for_proposal=True)
+    inbound.message.match_id = match.id
+    try:
+        if accept:
+            accept_match(session, match, _actor(inbound))
+        else:
+            decline_match(session, match, _actor(inbound))
+    except MatchError:  # expired or cancelled while the answer was on its way
+        return _settled_reply(match, for_proposal=True)
+    return _reply("match.accepted_helper" if accept else "match.declined_thanks")
+
+
+def _answer_outcome(inbound: "Inbound", done: bool) -> "Reply":
+    session, resident = inbound.session, inbound.resident
+    match, ask = _pick(inbound, active_matches(session, resident.id))
+    if ask is not None:
+        return ask
+    if match is None:
+        return _settled_reply(_own_recent(inbound, as_helper=False, number=_number(inbound.rest),
+                                          statuses=("done",)),
+                              for_proposal=False)
+    inbound.message.match_id = match.id
+    if not done:
+        report_problem(session, match, resident, _actor(inbound))
+        return _reply("match.problem_noted")
+    try:
+        complete_match(session, match, _actor(inbound))
+    except MatchError:
+        return _reply("match.already_answered")
+    return _reply("match.done_thanks")
+
+
+def handle_yes(inbound: "Inbound") -> "Reply":
+    return _answer_proposal(inbound, accept=True)
+
+
+def handle_no(inbound: "Inbound") -> "Reply":
+    return _answer_proposal(inbound, accept=False)
+
+
+def handle_done(inbound: "Inbound") -> "Reply":
+    return _answer_outcome(inbound, done=True)
+
+
+def handle_problem(inbound: "Inbound") -> "Reply":
+    return _answer_outcome(inbound, done=False)
+
+
+def relay_to_match_partner(inbound: "Inbound") -> bool:
+    """Pass a free text on to the other person of an accepted or confirmed match.
+
+    True when it was passed on (it is then no broker's item and gets no
+    reply). A postcode someone was asked for, or an empty message, is not
+    passed on.
+    """
+    resident = inbound.resident
+    if not inbound.body.strip():
+        return False
+    if (resident.conversation or {}).get("awaiting") == "postcode" and find_postcode(inbound.body):
+        return False
+    found = relay_partner(inbound.session, resident.id)
+    if found is None:
+        return False
+    match, other = found
+    relay_message(inbound.session, other, inbound.body, dedupe_key=f"relay:{inbound.message.id}",
+                  match_id=match.id)
+    inbound.message.match_id = match.id
+    audit(inbound.session, "match.relay_sms", actor_type="resident", actor_id=resident.id,
+          object_type="match", object_id=match.id, detail={"message_id": inbound.message.id})
+    return True
+

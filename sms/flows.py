@@ -1,0 +1,285 @@
+"""What happens with an inbound SMS: one handler per command, one path for the rest.
+
+``handle_inbound`` runs in a job, after the webhook stored the message. It
+is safe to run twice: a message is handled once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+import texts
+from models import Message, Resident
+from models.base import utcnow
+from models.districts import find_postcode
+from models.marketplace import complete_postcode, open_items, record_listing
+from models.outbox import queue_sms
+from models.phones import try_parse_phone
+from models.queue import queue_callback
+from models.residents import opt_in, opt_out, resident_for, set_postcode
+
+from . import answers
+from .keywords import OPT_OUT_TYPES, Keyword, lookup
+from .parsing import clean_body, detect_category, split_words
+
+STATUS_MAX_ITEMS = 5
+
+
+@dataclass
+class Reply:
+    """A catalogue text (``key`` with ``params``) or, for lists built line by line, ``text``."""
+
+    key: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    purpose: str = "reply"
+    text: str | None = None
+
+    def render(self, language: str) -> str:
+        if self.text is not None:
+            return self.text
+        assert self.key is not None
+        return texts.t(language, self.key, **self.params)
+
+
+@dataclass
+class Inbound:
+    """One message being handled, with everything a handler may need."""
+
+    session: Session
+    message: Message
+    resident: Resident
+    body: str
+    rest: str  # the text after the keyword
+    keyword: Keyword | None
+    now: dt.datetime
+
+    @property
+    def twilio_answered(self) -> bool:
+        """Twilio's Advanced Opt-Out already replied to this message."""
+        return bool(self.message.opt_out_type)
+
+
+Handler = Callable[[Inbound], Reply | None]
+
+
+def _listing(kind: str) -> Handler:
+    def handle(inbound: Inbound) -> Reply:
+        resident = inbound.resident
+        postcode = find_postcode(inbound.rest)
+        if postcode:
+            set_postcode(resident, postcode)
+            complete_postcode(inbound.session, resident, postcode)
+        description = inbound.rest or None
+        listing = record_listing(
+            inbound.session,
+            resident,
+            kind=kind,
+            channel="sms",
+            category=detect_category(inbound.rest),
+            description=description,
+            postcode=postcode,
+        )
+        inbound.message.listing_id = listing.id
+        if listing.postcode is None:
+            resident.conversation = {"awaiting": "postcode", "listing_id": listing.id}
+            kind_word = texts.t(resident.language, f"kind.{kind}").lower()
+            return Reply("sms.ask_postcode", {"kind_lower": kind_word})
+        category = texts.category_name(resident.language, listing.category)
+        return Reply(f"sms.{kind}_received", {"category": category})
+
+    return handle
+
+
+def handle_status(inbound: Inbound) -> Reply:
+    resident = inbound.resident
+    items = open_items(inbound.session, resident.id)
+    if not items:
+        return Reply("sms.status_none")
+    language = resident.language
+    lines = [texts.t(language, "sms.status_header")]
+    for listing in items[:STATUS_MAX_ITEMS]:
+        lines.append(
+            texts.t(
+                language,
+                "sms.status_line",
+                kind=texts.t(language, f"kind.{listing.kind}"),
+                category=texts.category_name(language, listing.category),
+                status=texts.t(language, f"status.{listing.status}"),
+            )
+        )
+    if len(items) > STATUS_MAX_ITEMS:
+        lines.append(texts.t(language, "sms.status_more", count=len(items) - STATUS_MAX_ITEMS))
+    lines.append(texts.t(language, "sms.status_footer"))
+    return Reply(None, text="\n".join(lines))
+
+
+def handle_callback_request(inbound: Inbound) -> Reply:
+    queue_callback(
+        inbound.session,
+        "callback_requested",
+        resident_id=inbound.resident.id,
+        message_id=inbound.message.id,
+        dedupe_key=f"resident:{inbound.resident.id}:callback_requested",
+    )
+    return Reply("sms.callback_requested")
+
+
+def handle_help(inbound: Inbound) -> Reply | None:
+    return None if inbound.twilio_answered else Reply("sms.help")
+
+
+def handle_stop(inbound: Inbound) -> Reply | None:
+    changed = opt_out(inbound.resident, inbound.now)
+    # Answered once: not again for a second STOP, nor when Twilio already did.
+    if not changed or inbound.twilio_answered:
+        return None
+    return Reply("sms.stopped", purpose="opt_out_confirmation")
+
+
+def handle_start(inbound: Inbound) -> Reply | None:
+    changed = opt_in(inbound.resident, inbound.now)
+    if inbound.twilio_answered and inbound.message.opt_out_type == "START":
+        return None
+    return Reply("sms.started") if changed else Reply("sms.help")
+
+
+def handle_unrecognised(inbound: Inbound) -> Reply | None:
+    """Never dropped: passed on to a matched neighbour, or stored, queued for a broker, and the reply says so."""
+    if answers.relay_to_match_partner(inbound):
+        return None
+    resident = inbound.resident
+    pending = resident.conversation or {}
+    postcode = find_postcode(inbound.body)
+    if pending.get("awaiting") == "postcode" and postcode:
+        set_postcode(resident, postcode)
+        complete_postcode(inbound.session, resident, postcode)
+        resident.conversation = None
+        return Reply("sms.postcode_saved", {"postcode": postcode})
+    queue_callback(
+        inbound.session,
+        "unrecognised_message",
+        resident_id=resident.id,
+        message_id=inbound.message.id,
+        dedupe_key=f"message:{inbound.message.id}:unrecognised",
+    )
+    if not inbound.body:
+        return Reply("sms.empty")
+    return Reply("sms.unrecognised")
+
+
+HANDLERS: dict[str, Handler] = {
+    "request": _listing("request"),
+    "offer": _listing("offer"),
+    "status": handle_status,
+    "callback": handle_callback_request,
+    "help": handle_help,
+    "stop": handle_stop,
+    "start": handle_start,
+    "yes": answers.handle_yes,
+    "no": answers.handle_no,
+    "done": answers.handle_done,
+    "problem": answers.handle_problem,
+}
+
+
+def _check_registry() -> None:
+    from .keywords import KEYWORDS
+
+    missing = {k.command for k in KEYWORDS.values()} - HANDLERS.keys()
+    if missing:
+        raise RuntimeError(f"SMS keywords without a handler: {sorted(missing)}")
+
+
+_check_registry()
+
+
+def claim_inbound(session: Session, message_id: int) -> Message | None:
+    """Mark the message handled and return it; None when another run already did.
+
+    The mark and the handling share one transaction: a run that fails rolls
+    both back, and the message is 'received' again for the sweep.
+    """
+    claimed = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.direction == "inbound", Message.status == "received")
+        .values(status="handled", handled_at=utcnow(), updated_at=utcnow())
+        .returning(Message.id)
+    ).scalar_one_or_none()
+    if claimed is None:
+        return None
+    return session.get(Message, message_id)
+
+
+def handle_inbound(session: Session, message_id: int) -> Message | None:
+    """Handle one stored inbound SMS: listing, queue item, opt-out, reply."""
+    message = claim_inbound(session, message_id)
+    if message is None:
+        return None
+    now = utcnow()
+    body = clean_body(message.body)
+    number = try_parse_phone(message.raw_from)
+    if number is None:
+        # No number we can answer: a person must look at it.
+        queue_callback(
+            session,
+            "unrecognised_message",
+            message_id=message.id,
+            dedupe_key=f"message:{message.id}:unrecognised",
+        )
+        return message
+    resident = resident_for(session, number)
+    resident.touch(now)
+    message.resident_id = resident.id
+    message.phone = number.e164
+
+    words = split_words(body)
+    found = lookup(words.first, words.first_two, words.only_one_word)
+    keyword: Keyword | None = None
+    rest = body
+    if message.opt_out_type and message.opt_out_type.upper() in OPT_OUT_TYPES:
+        command = OPT_OUT_TYPES[message.opt_out_type.upper()]
+        if found and found[1].command == "yes" and command == "start":
+            opt_in(resident, now)  # Twilio counts YES as opt-in; for us it also answers
+            command = "yes"
+        keyword = found[1] if found else Keyword(command, None)
+        keyword = Keyword(command, keyword.language)
+        message.keyword = message.opt_out_type.upper()
+    elif found:
+        word, keyword = found
+        message.keyword = word
+        rest = words.after_two if " " in word else words.after_first
+    if keyword is not None and keyword.language:
+        resident.language = keyword.language
+
+    inbound = Inbound(session, message, resident, body, rest, keyword, now)
+    handler = HANDLERS[keyword.command] if keyword else handle_unrecognised
+    reply = handler(inbound)
+    if reply is not None:
+        text = reply.render(resident.language)
+        queue_sms(
+            session,
+            resident,
+            text,
+            purpose=reply.purpose,
+            dedupe_key=f"reply:{message.id}",
+            urgent=True,
+        )
+    return message
+
+
+def pending_inbound_ids(session: Session, older_than: dt.datetime) -> list[int]:
+    return list(
+        session.scalars(
+            select(Message.id).where(
+                Message.direction == "inbound",
+                Message.status == "received",
+                Message.created_at < older_than,
+            )
+        )
+    )

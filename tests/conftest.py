@@ -1,0 +1,306 @@
+"""Fixtures: the app on SQLite and PostgreSQL, Twilio's side of the webhooks,
+the fake Twilio REST server, Redis and a real RQ worker process.
+
+Each test process gets its own PostgreSQL database and Redis queue names, so
+suites may run side by side on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from gateway import create_app
+from gateway.twilio_sim import new_sid, sign, sms_params
+from models import Base
+from models.migrate import upgrade
+from tests.fake_twilio import FakeTwilio
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNT_SID = "AC" + "a1" * 16
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+GATEWAY_NUMBER = "+3197010520000"
+API_TOKEN = "test-api-token"
+PG_ADMIN_URL = os.environ.get("BUURTLIJN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_TEST_URL = os.environ.get("BUURTLIJN_TEST_REDIS", "redis://127.0.0.1:6379/0")
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+# --- databases -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test process, built by the migrations."""
+    name = f"buurtlijn_test_{RUN_ID}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # the suite needs PostgreSQL: say so plainly
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}", pytrace=False)
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _empty_postgres(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that uses it runs twice: on SQLite (the demo) and PostgreSQL (production)."""
+    if request.param == "sqlite":
+        target = tmp_path / "buurtlijn.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    url = request.getfixturevalue("postgres_url")
+    _empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def pg_database_url(postgres_url: str) -> str:
+    """PostgreSQL only: for what SQLite cannot show (concurrency, the real worker)."""
+    _empty_postgres(postgres_url)
+    return postgres_url
+
+
+# --- the fake Twilio REST server --------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fake_twilio_server() -> Iterator[FakeTwilio]:
+    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_twilio(fake_twilio_server: FakeTwilio) -> Iterator[FakeTwilio]:
+    fake_twilio_server.reset()
+    if not fake_twilio_server.running:
+        fake_twilio_server.start()
+    yield fake_twilio_server
+    fake_twilio_server.reset()
+    if not fake_twilio_server.running:
+        fake_twilio_server.start()
+
+
+# --- the app ------------------------------------------------------------------
+
+
+def app_config(database_url: str, fake: FakeTwilio, **overrides: Any) -> dict[str, Any]:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": None,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_PHONE_NUMBER": GATEWAY_NUMBER,
+        "TWILIO_API_BASE_URL": fake.base_url,
+        "BUURTLIJN_API_TOKEN": API_TOKEN,
+        "BUURTLIJN_QUIET_HOURS": "",  # tests of quiet hours set their own
+        "BUURTLIJN_QUEUE_PREFIX": f"buurtlijn-test-{RUN_ID}",
+        "WTF_CSRF_ENABLED": True,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app(database_url: str, fake_twilio: FakeTwilio) -> Iterator[Flask]:
+    app = create_app(app_config(database_url, fake_twilio))
+    yield app
+    app.extensions["buurtlijn.db"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app: Flask):  # type: ignore[no-untyped-def]
+    """A session for assertions; expire_all() before reading what a request changed."""
+    session = app.extensions["buurtlijn.db"].session()
+    yield session
+    session.close()
+
+
+# --- Twilio's side of the webhooks --------------------------------------------
+
+
+def parse_twiml(body: str | bytes) -> ET.Element:
+    root = ET.fromstring(body)
+    assert root.tag == "Response", f"not TwiML: {body!r}"
+    return root
+
+
+@dataclass
+class TwilioWebhooks:
+    """Posts to our webhooks as Twilio does: form-encoded, signed."""
+
+    client: FlaskClient
+    token: str = AUTH_TOKEN
+    base: str = "http://localhost"
+
+    def post(self, path: str, params: dict[str, str], *, signature: str | None = None) -> Any:
+        url = self.base + path
+        headers = {"X-Twilio-Signature": signature if signature is not None else sign(url, params, self.token)}
+        return self.client.post(path, data=params, headers=headers)
+
+    def sms(self, from_: str | None, body: str, *, message_sid: str | None = None, **extra: str) -> Any:
+        params = sms_params(account_sid=ACCOUNT_SID, from_=from_ or "", to=GATEWAY_NUMBER, body=body,
+                            message_sid=message_sid)
+        if from_ is None:
+            del params["From"]
+        params.update(extra)
+        return self.post("/twilio/sms", params)
+
+    def sms_status(self, message_sid: str, status: str, error_code: str | None = None) -> Any:
+        params = {"MessageSid": message_sid, "MessageStatus": status, "SmsSid": message_sid,
+                  "SmsStatus": status, "AccountSid": ACCOUNT_SID, "From": GATEWAY_NUMBER, "To": "+31612345678",
+                  "ApiVersion": "2010-04-01"}
+        if error_code:
+            params["ErrorCode"] = error_code
+        return self.post("/twilio/sms/status", params)
+
+
+@pytest.fixture
+def twilio(client: FlaskClient) -> TwilioWebhooks:
+    return TwilioWebhooks(client)
+
+
+def api_get(client: FlaskClient, path: str) -> Any:
+    response = client.get(path, headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+# --- Redis and a real RQ worker ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_TEST_URL}: {exc}", pytrace=False)
+    return REDIS_TEST_URL
+
+
+def worker_environment(config: dict[str, Any]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "BUURTLIJN_"))}
+    for key in ("DATABASE_URL", "REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER",
+                "TWILIO_API_BASE_URL", "BUURTLIJN_QUEUE_PREFIX", "BUURTLIJN_QUIET_HOURS", "SECRET_KEY",
+                "PUBLIC_BASE_URL", "BUURTLIJN_SWEEP_SECONDS"):
+        value = config.get(key)
+        if value is not None:
+            env[key] = str(value)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+class WorkerProcess:
+    """`buurtlijn worker` as the Procfile runs it, in its own process."""
+
+    def __init__(self, config: dict[str, Any], log_path: Path):
+        self.config = config
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "WorkerProcess":
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "worker"],
+            env=worker_environment(self.config), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its work horse, as a crashing machine would."""
+        if self.process and self.process.poll() is None:
+            subprocess.run(["pkill", "-KILL", "-P", str(self.process.pid)], check=False)
+            self.process.kill()
+            self.process.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+@pytest.fixture
+def queued_app(pg_database_url: str, fake_twilio: FakeTwilio, redis_url: str) -> Iterator[Flask]:
+    """The app on PostgreSQL with jobs going through Redis (nothing runs them until a worker starts)."""
+    prefix = f"buurtlijn-test-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+    app = create_app(app_config(pg_database_url, fake_twilio, REDIS_URL=redis_url, BUURTLIJN_QUEUE_PREFIX=prefix,
+                                BUURTLIJN_SWEEP_SECONDS=1))
+    yield app
+    queue = app.extensions["buurtlijn.jobs"]
+    for name in queue.queue_names:
+        queue.redis.delete(f"rq:queue:{name}")
+    app.extensions["buurtlijn.db"].dispose()
+
+
+@pytest.fixture
+def rq_worker(queued_app: Flask, tmp_path: Path) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(dict(queued_app.config), tmp_path / "worker.log").start()
+    yield worker
+    worker.stop()
+
+
+def new_message_sid() -> str:
+    return new_sid("SM")

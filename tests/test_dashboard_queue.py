@@ -1,0 +1,426 @@
+"""The queue: listing, filters, ordering, counts, claims as leases, masking, audit, outcomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+
+from models import AuditEvent, Callback, Listing, Match, Message, Resident
+from models.base import utcnow
+from models.claims import (
+    LEASE,
+    QueueFilters,
+    claim_item,
+    claim_next,
+    is_overdue,
+    next_working_day_at,
+    queue_view,
+    retry_time,
+    return_expired_leases,
+)
+from models.phones import parse_phone
+from models.queue import queue_callback
+from models.residents import resident_for
+from tests.dashboard_support import login, make_brokers, post, seed_listing
+
+REQUESTER = "+31612345678"
+HELPER = "+31687654321"
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+@pytest.fixture
+def brokers(app):  # type: ignore[no-untyped-def]
+    return make_brokers(app)
+
+
+@pytest.fixture
+def mila(app, brokers):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    login(client, "mila@buuv.example")
+    return client
+
+
+@pytest.fixture
+def bram(app, brokers):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    login(client, "bram@buuv.example")
+    return client
+
+
+def waiting_ids(html: str) -> list[int]:
+    section = html.split('id="waiting-list"', 1)[1].split("</ul>", 1)[0] if 'id="waiting-list"' in html else ""
+    return [int(x) for x in re.findall(r'id="item-(\d+)"', section)]
+
+
+def audit_events(db, action: str) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
+    db.expire_all()
+    return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+
+
+# --- reading the queue ----------------------------------------------------------------------
+
+
+def test_queue_lists_everything_waiting_with_counts_and_masked_numbers(app, mila, db):
+    seed_listing(app, REQUESTER, "request", "groceries", "2034", "boodschappen halen")
+    page = mila.get("/dashboard").get_data(as_text=True)
+    assert "1 wachtend, 0 over tijd" in page
+    assert "Nieuwe vraag of aanbod" in page and "Vraag: Boodschappen" in page and "Schalkwijk" in page
+    assert "+31 6 •••• 5678" in page and REQUESTER not in page
+    [event] = audit_events(db, "queue.view")
+    assert (event.actor_type, event.detail, event.remote_addr) == ("broker", {"shown": 1}, "127.0.0.1")
+
+
+def test_order_is_priority_first_then_longest_waiting(app, db, brokers):
+    now = utcnow()
+    old_listing = seed_listing(app, REQUESTER, "request")[1]
+    new_listing = seed_listing(app, HELPER, "offer")[1]
+    person = queue_callback(db, "callback_requested", note="bel mij")
+    db.execute(update(Callback).where(Callback.id == old_listing).values(due_at=now - dt.timedelta(hours=5)))
+    db.execute(update(Callback).where(Callback.id == new_listing).values(due_at=now - dt.timedelta(hours=1)))
+    db.commit()
+    view = queue_view(db, brokers.mila)
+    db.commit()
+    assert [row.callback.id for row in view.waiting] == [person.id, old_listing, new_listing]
+    client = app.test_client()
+    login(client, "mila@buuv.example")
+    assert waiting_ids(client.get("/dashboard").get_data(as_text=True)) == [person.id, old_listing, new_listing]
+
+
+def test_filters_by_district_category_and_reason(app, mila, db):
+    _, schalkwijk = seed_listing(app, REQUESTER, "request", "groceries", "2034")
+    _, centrum = seed_listing(app, HELPER, "offer", "digital", "2011")
+    person = queue_callback(db, "callback_requested")
+    db.commit()
+    assert waiting_ids(mila.get("/dashboard?district=schalkwijk").get_data(as_text=True)) == [schalkwijk]
+    assert waiting_ids(mila.get("/dashboard?category=digital").get_data(as_text=True)) == [centrum]
+    assert waiting_ids(mila.get("/dashboard?reason=callback_requested").get_data(as_text=True)) == [person.id]
+    # Unknown filter values are ignored, not an error.
+    assert len(waiting_ids(mila.get("/dashboard?district=atlantis&reason=%3Cx%3E").get_data(as_text=True))) == 3
+
+    response = post(mila, "/dashboard/claim-next", {"category": "digital"})
+    assert response.location == f"/dashboard/items/{centrum}"
+
+
+def test_overdue_counts_working_days(app, db, brokers):
+    monday_noon = dt.datetime(2026, 11, 23, 12, 0, tzinfo=AMSTERDAM)
+    friday_morning = dt.datetime(2026, 11, 20, 9, 0, tzinfo=AMSTERDAM).astimezone(dt.timezone.utc)
+    listing = Callback(reason="new_listing", due_at=friday_morning)
+    request = Callback(reason="callback_requested", due_at=friday_morning)
+    # A listing waits 2 working days (Fri -> Tue), a call-back request 1 (Fri -> Mon).
+    assert not is_overdue(listing, monday_noon)
+    assert is_overdue(request, monday_noon)
+
+    _, callback_id = seed_listing(app, REQUESTER)
+    db.execute(update(Callback).where(Callback.id == callback_id).values(due_at=utcnow() - dt.timedelta(days=9)))
+    db.commit()
+    client = app.test_client()
+    login(client, "mila@buuv.example")
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "1 wachtend, 1 over tijd" in page and "over tijd</span>" in page
+
+
+# --- claims and leases -----------------------------------------------------------------------------
+
+
+def test_claim_next_takes_the_first_item_and_shows_the_full_number(app, mila, db, brokers):
+    _, callback_id = seed_listing(app, REQUESTER)
+    response = post(mila, "/dashboard/claim-next")
+    assert response.location == f"/dashboard/items/{callback_id}"
+    page = mila.get(response.location).get_data(as_text=True)
+    assert f'id="resident-phone">{REQUESTER}<' in page
+    assert "U heeft dit item tot" in page
+    callback = db.get(Callback, callback_id)
+    assert (callback.status, callback.claimed_by_id) == ("claimed", brokers.mila)
+    assert callback.lease_expires_at > utcnow() + LEASE - dt.timedelta(minutes=1)
+    views = audit_events(db, "callback.view")
+    assert views[-1].detail["full_number"] is True and views[-1].object_id == str(callback_id)
+
+
+def test_second_broker_is_told_the_item_is_taken_and_sees_the_number_masked(app, mila, bram, db):
+    _, callback_id = seed_listing(app, REQUESTER)
+    post(mila, f"/dashboard/items/{callback_id}/claim")
+
+    response = post(bram, f"/dashboard/items/{callback_id}/claim", follow_redirects=True)
+    assert "Dit item is al opgepakt door Mila." in response.get_data(as_text=True)
+    page = bram.get(f"/dashboard/items/{callback_id}").get_data(as_text=True)
+    assert "Mila heeft dit item. U ziet het nummer niet." in page
+    assert "+31 6 •••• 5678" in page and REQUESTER not in page
+    assert 'id="call-button"' not in page and 'name="outcome"' not in page
+    refused = audit_events(db, "callback.claim")[-1]
+    assert refused.result == "refused" and refused.detail["refused"] == "taken"
+    # Bram cannot act on Mila's item either.
+    response = post(bram, f"/dashboard/items/{callback_id}/outcome", {"outcome": "resolved"}, follow_redirects=True)
+    assert "U heeft dit item niet meer" in response.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(Callback, callback_id).status == "claimed"
+
+
+def test_claim_next_skips_items_held_by_others(app, mila, bram, db):
+    _, first = seed_listing(app, REQUESTER)
+    _, second = seed_listing(app, HELPER, "offer")
+    assert post(mila, "/dashboard/claim-next").location == f"/dashboard/items/{first}"
+    assert post(bram, "/dashboard/claim-next").location == f"/dashboard/items/{second}"
+    response = post(bram, "/dashboard/claim-next", follow_redirects=True)
+    assert "Er wacht nu niets om op te pakken." in response.get_data(as_text=True)
+
+
+def test_expired_lease_returns_the_item(app, mila, bram, db, brokers):
+    _, callback_id = seed_listing(app, REQUESTER)
+    post(mila, f"/dashboard/items/{callback_id}/claim")
+    db.execute(update(Callback).where(Callback.id == callback_id)
+               .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    db.commit()
+    assert waiting_ids(bram.get("/dashboard").get_data(as_text=True)) == [callback_id]
+    assert post(bram, "/dashboard/claim-next").location == f"/dashboard/items/{callback_id}"
+    db.expire_all()
+    assert db.get(Callback, callback_id).claimed_by_id == brokers.bram
+    # Mila's page no longer lets her act, and her outcome is refused.
+    response = post(mila, f"/dashboard/items/{callback_id}/outcome", {"outcome": "resolved"}, follow_redirects=True)
+    assert "U heeft dit item niet meer" in response.get_data(as_text=True)
+
+
+def test_lease_is_renewed_by_work_and_by_the_heartbeat(app, mila, db):
+    _, callback_id = seed_listing(app, REQUESTER)
+    post(mila, f"/dashboard/items/{callback_id}/claim")
+    short = utcnow() + dt.timedelta(minutes=1)
+    db.execute(update(Callback).where(Callback.id == callback_id).values(lease_expires_at=short))
+    db.commit()
+    token = re.search(r'name="csrf-token" content="([^"]+)"', mila.get("/dashboard").get_data(as_text=True))[1]
+    response = mila.post(f"/dashboard/items/{callback_id}/heartbeat", headers={"X-CSRFToken": token})
+    assert response.status_code == 200 and response.get_json()["held"] is True
+    db.expire_all()
+    assert db.get(Callback, callback_id).lease_expires_at > utcnow() + LEASE - dt.timedelta(minutes=1)
+    # A heartbeat without the CSRF header is refused.
+    assert mila.post(f"/dashboard/items/{callback_id}/heartbeat").status_code == 400
+
+
+def test_heartbeat_for_an_item_someone_else_holds_says_so(app, mila, bram):
+    _, callback_id = seed_listing(app, REQUESTER)
+    post(mila, f"/dashboard/items/{callback_id}/claim")
+    token = re.search(r'name="csrf-token" content="([^"]+)"', bram.get("/dashboard").get_data(as_text=True))[1]
+    response = bram.post(f"/dashboard/items/{callback_id}/heartbeat", headers={"X-CSRFToken": token})
+    assert response.status_code == 409 and response.get_json()["held"] is False
+
+
+def test_release_gives_the_item_back(app, mila, db):
+    _, callback_id = seed_listing(app, REQUESTER)
+    post(mila, f"/dashboard/items/{callback_id}/claim")
+    response = post(mila, f"/dashboard/items/{callback_id}/release", follow_redirects=True)
+    assert "Het item staat weer in de wachtrij." in response.get_data(as_text=True)
+    db.expire_all()
+    callback = db.get(Callback, callback_id)
+    assert (callback.status, callback.claimed_by_id, callback.lease_expires_at) == ("open", None, None)
+
+
+def test_claim_services_race_safely_on_one_connection_each(app, brokers):
+    database = app.extensions["buurtlijn.db"]
+    _, callback_id = seed_listing(app, REQUESTER)
+    with database.transaction() as first:
+        assert claim_item(first, callback_id, brokers.mila).ok
+    with database.transaction() as second:
+        refused = claim_item(second, callback_id, brokers.bram)
+        assert (refused.ok, refused.reason, refused.holder.name) == (False, "taken", "Mila")
+        assert claim_next(second, brokers.bram) is None
+        assert claim_next(second, brokers.bram, QueueFilters(reason="new_listing")) is None
+    with database.transaction() as third:
+        later = utcnow() + LEASE + dt.timedelta(seconds=1)
+        assert return_expired_leases(third, later) == 1
+        assert claim_next(third, brokers.bram, now=later).id == callback_id
+
+
+# --- outcomes ---------------------------------------------------------------------------------------
+
+
+def claimed_request(app, client, db):  # type: ignore[no-untyped-def]
+    request_id, callback_id = seed_listing(app, REQUESTER, "request", "groceries", "2034", "boodschappen")
+    offer_id, _ = seed_listing(app, HELPER, "offer", "groceries", "2035", "ik doe boodschappen")
+    post(client, f"/dashboard/items/{callback_id}/claim")
+    return request_id, offer_id, callback_id
+
+
+def test_outcome_match_proposed_closes_the_item(app, mila, db, brokers):
+    request_id, offer_id, callback_id = claimed_request(app, mila, db)
+    page = mila.get(f"/dashboard/items/{callback_id}").get_data(as_text=True)
+    assert f'name="match_with" value="{offer_id}"' in page and "ik doe boodschappen" in page
+
+    response = post(mila, f"/dashboard/items/{callback_id}/outcome", {"match_with": offer_id, "note": "Past goed"},
+                    follow_redirects=True)
+    assert "Opgeslagen: Match voorgesteld. Het item is uit de wachtrij." in response.get_data(as_text=True)
+    assert callback_id not in waiting_ids(response.get_data(as_text=True))
+    db.expire_all()
+    match = db.scalars(select(Match)).one()
+    assert (match.request_id, match.offer_id, match.proposed_by_id, match.note) == (
+        request_id, offer_id, brokers.mila, "Past goed")
+    callback = db.get(Callback, callback_id)
+    assert (callback.status, callback.outcome, callback.match_id) == ("done", "match_proposed", match.id)
+    assert audit_events(db, "callback.outcome")[-1].detail == {"outcome": "match_proposed", "match_id": match.id}
+
+
+def test_outcome_match_needs_an_open_counterpart(app, mila, db):
+    _, offer_id, callback_id = claimed_request(app, mila, db)
+    db.execute(update(Listing).where(Listing.id == offer_id).values(status="cancelled"))
+    db.commit()
+    response = post(mila, f"/dashboard/items/{callback_id}/outcome", {"match_with": offer_id, "note": "probeer"},
+                    follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Deze match kan niet" in page
+    assert ">probeer</textarea>" in page  # the note typed is kept
+    db.expire_all()
+    assert db.get(Callback, callback_id).status == "claimed"
+    assert audit_events(db, "callback.outcome")[-1].result == "refused"
+
+
+def test_outcome_resolved(app, mila, db):
+    _, _, callback_id = claimed_request(app, mila, db)
+    post(mila, f"/dashboard/items/{callback_id}/outcome", {"outcome": "resolved", "note": "Zelf opgelost"})
+    db.expire_all()
+    callback = db.get(Callback, callback_id)
+    assert (callback.status, callback.outcome, callback.note, callback.claimed_by_id) == (
+        "done", "resolved", "Zelf opgelost", None)
+
+
+def test_outcome_not_reached_retries_then_flags_for_a_letter_or_visit(app, mila, db, fake_twilio):
+    _, _, callback_id = claimed_request(app, mila, db)
+    response = post(mila, f"/dashboard/items/{callback_id}/outcome", {"outcome": "not_reached"},
+                    follow_redirects=True)
+    assert "Opgeslagen: niet bereikt. De bewoner krijgt bericht dat we belden." in response.get_data(as_text=True)
+    db.expire_all()
+    callback = db.get(Callback, callback_id)
+    assert (callback.status, callback.attempts, callback.outcome) == ("open", 1, "not_reached")
+    assert callback.due_at > utcnow() + dt.timedelta(minutes=100)
+    told = db.scalars(select(Message).where(Message.purpose == "broker_tried")).all()
+    assert [m.dedupe_key for m in told] == [f"callback:{callback_id}:tried:1"]
+    assert "We belden u net" in told[0].body
+    assert any("We belden u net" in m["Body"] and m["To"] == REQUESTER for m in fake_twilio.messages())
+
+    for attempt in (2, 3):
+        db.execute(update(Callback).where(Callback.id == callback_id).values(due_at=utcnow()))
+        db.commit()
+        post(mila, f"/dashboard/items/{callback_id}/claim")
+        post(mila, f"/dashboard/items/{callback_id}/outcome", {"outcome": "not_reached"})
+    db.expire_all()
+    callback = db.get(Callback, callback_id)
+    assert (callback.status, callback.attempts) == ("done", 3)
+    follow_up = db.scalars(select(Callback).where(Callback.reason == "letter_or_visit")).one()
+    assert (follow_up.status, follow_up.resident_id, follow_up.priority) == ("open", callback.resident_id, 25)
+    bodies = [m.body for m in db.scalars(select(Message).where(Message.purpose == "broker_tried"))]
+    assert len(bodies) == 3 and "We zoeken een andere manier" in bodies[-1]
+
+
+def test_retry_schedule_is_two_hours_then_next_working_day_at_ten():
+    tuesday_11 = dt.datetime(2026, 11, 24, 11, 0, tzinfo=AMSTERDAM)
+    assert retry_time(1, tuesday_11) == tuesday_11 + dt.timedelta(hours=2)
+    friday_16 = dt.datetime(2026, 11, 27, 16, 0, tzinfo=AMSTERDAM)
+    monday_10 = dt.datetime(2026, 11, 30, 10, 0, tzinfo=AMSTERDAM)
+    assert retry_time(1, friday_16) == monday_10  # two hours later is after office hours
+    assert retry_time(2, tuesday_11) == dt.datetime(2026, 11, 25, 10, 0, tzinfo=AMSTERDAM)
+    assert next_working_day_at(friday_16) == monday_10
+    assert retry_time(3, tuesday_11) is None
+
+
+def test_outcome_wrong_number(app, mila, db):
+    request_id, _, callback_id = claimed_request(app, mila, db)
+    post(mila, f"/dashboard/items/{callback_id}/outcome", {"outcome": "wrong_number"})
+    db.expire_all()
+    callback = db.get(Callback, callback_id)
+    assert (callback.status, callback.outcome) == ("done", "wrong_number")
+    assert db.get(Resident, callback.resident_id).number_status == "invalid"
+    assert db.get(Listing, request_id).status == "cancelled"
+
+
+@pytest.mark.parametrize("referral", ["sociaal_wijkteam", "huisarts", "other"])
+def test_outcome_referred_needs_a_note(app, mila, db, referral):
+    _, _, callback_id = claimed_request(app, mila, db)
+    response = post(mila, f"/dashboard/items/{callback_id}/outcome", {"outcome": f"referred:{referral}"},
+                    follow_redirects=True)
+    assert "Schrijf bij doorverwijzen een korte notitie." in response.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(Callback, callback_id).status == "claimed"
+
+    post(mila, f"/dashboard/items/{callback_id}/outcome",
+         {"outcome": f"referred:{referral}", "note": "Veel zorgen, wijkteam belt haar"})
+    db.expire_all()
+    callback = db.get(Callback, callback_id)
+    assert (callback.status, callback.outcome) == ("done", f"referred_{referral}")
+    assert callback.note == "Veel zorgen, wijkteam belt haar"
+
+
+def test_unknown_outcome_is_refused_clearly(app, mila, db):
+    _, _, callback_id = claimed_request(app, mila, db)
+    response = post(mila, f"/dashboard/items/{callback_id}/outcome", {"outcome": "teleported"},
+                    follow_redirects=True)
+    assert response.status_code == 200 and "Die uitkomst kennen we niet." in response.get_data(as_text=True)
+    assert mila.get("/dashboard/items/99999").status_code == 404
+
+
+# --- the item page ---------------------------------------------------------------------------------
+
+
+def test_item_page_shows_resident_history_and_editable_notes(app, mila, db):
+    earlier_id, earlier_callback = seed_listing(app, REQUESTER, "offer", "company", "2034", "koffie drinken")
+    post(mila, f"/dashboard/items/{earlier_callback}/claim")
+    post(mila, f"/dashboard/items/{earlier_callback}/outcome", {"outcome": "resolved", "note": "Gezellig gesprek"})
+    _, callback_id = seed_listing(app, REQUESTER, "request", "groceries", "2034", "boodschappen")
+    post(mila, f"/dashboard/items/{callback_id}/claim")
+
+    page = mila.get(f"/dashboard/items/{callback_id}").get_data(as_text=True)
+    assert "Aanbod: Gezelschap" in page and "koffie drinken" in page
+    assert "Geholpen, geen match nodig" in page and "Gezellig gesprek" in page
+    assert "Nederlands" in page and "Schalkwijk (2034)" in page
+
+    post(mila, f"/dashboard/items/{callback_id}/notes", {"notes": "Slechthorend: hard praten"},
+         page=f"/dashboard/items/{callback_id}")
+    db.expire_all()
+    assert db.get(Resident, db.get(Callback, callback_id).resident_id).notes == "Slechthorend: hard praten"
+    assert audit_events(db, "resident.notes")[-1].result == "ok"
+
+
+def test_recording_plays_through_our_authenticated_route(app, mila, db):
+    listing_id, callback_id = seed_listing(app, REQUESTER)
+    db.execute(update(Listing).where(Listing.id == listing_id).values(recording_sid="RE" + "1" * 32))
+    db.commit()
+    page = mila.get(f"/dashboard/items/{callback_id}").get_data(as_text=True)
+    assert f'<audio controls preload="none" src="/recordings/{listing_id}"' in page
+    assert "api.twilio.com" not in page
+
+
+def test_broker_adds_a_listing_for_the_resident_on_the_phone(app, mila, db):
+    seed_listing(app, HELPER, "offer", "chores", "2034", "kan klussen")
+    with app.extensions["buurtlijn.db"].transaction() as session:
+        resident = resident_for(session, parse_phone(REQUESTER))
+        callback_id = queue_callback(session, "callback_requested", resident_id=resident.id).id
+    post(mila, f"/dashboard/items/{callback_id}/claim")
+    response = post(mila, f"/dashboard/items/{callback_id}/listing",
+                    {"kind": "request", "category": "chores", "postcode": "2034", "timing": "this_week",
+                     "description": "lamp ophangen"}, page=f"/dashboard/items/{callback_id}", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "De vraag is opgeslagen bij deze bewoner." in page
+    assert "kan klussen" in page  # the new request already has its suggestion
+    db.expire_all()
+    listing = db.scalars(select(Listing).where(Listing.channel == "broker")).one()
+    assert (listing.kind, listing.category, listing.timing, listing.district) == (
+        "request", "chores", "this_week", "schalkwijk")
+    assert db.get(Callback, callback_id).listing_id == listing.id
+
+
+def test_walk_in_listing_is_held_by_the_broker_who_entered_it(app, mila, db, brokers):
+    response = post(mila, "/dashboard/new", {"phone": "06 1111 2222", "language": "tr", "kind": "offer",
+                                             "category": "language", "postcode": "2011",
+                                             "description": "Turks en Nederlands oefenen"}, page="/dashboard/new")
+    assert response.status_code == 302
+    listing = db.scalars(select(Listing)).one()
+    callback = db.scalars(select(Callback).where(Callback.listing_id == listing.id)).one()
+    assert response.location == f"/dashboard/items/{callback.id}"
+    assert (listing.channel, listing.kind, listing.district) == ("broker", "offer", "centrum")
+    assert (callback.status, callback.claimed_by_id) == ("claimed", brokers.mila)
+    assert db.get(Resident, listing.resident_id).language == "tr"
+
+    refused = post(mila, "/dashboard/new", {"phone": "12", "kind": "request", "category": "nonsense",
+                                            "postcode": "20"}, page="/dashboard/new")
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "Dat telefoonnummer klopt niet" in page and "Kies een soort hulp." in page and "4 cijfers" in page

@@ -1,0 +1,252 @@
+"""Outbound SMS through Redis, a real `buurtlijn worker` process and the fake Twilio."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select, update
+
+from models import Callback, Message, Resident
+from models.base import utcnow
+from tests.conftest import GATEWAY_NUMBER, TwilioWebhooks, wait_until
+from tests.fake_twilio import validate_against_openapi
+
+RESIDENT = "+31612345678"
+
+
+@pytest.fixture
+def webhooks(queued_app) -> TwilioWebhooks:
+    return TwilioWebhooks(queued_app.test_client())
+
+
+@pytest.fixture
+def session(queued_app):  # type: ignore[no-untyped-def]
+    session = queued_app.extensions["buurtlijn.db"].session()
+    yield session
+    session.close()
+
+
+def outbound(session, **where):  # type: ignore[no-untyped-def]
+    session.expire_all()
+    query = select(Message).where(Message.direction == "outbound")
+    for key, value in where.items():
+        query = query.where(getattr(Message, key) == value)
+    return session.scalars(query.order_by(Message.id)).all()
+
+
+def test_reply_goes_through_redis_and_the_worker_once(webhooks, rq_worker, fake_twilio, session):
+    response = webhooks.sms(RESIDENT, "VRAAG boodschappen 2034")
+    assert response.status_code == 200
+
+    assert fake_twilio.wait_for(1, timeout=20), rq_worker.log()
+    [sent] = fake_twilio.messages()
+    assert (sent["To"], sent["From"]) == (RESIDENT, GATEWAY_NUMBER)
+    assert sent["Body"].startswith("Dank u! Uw vraag (boodschappen)")
+    assert validate_against_openapi("messages", sent) == []
+    assert wait_until(lambda: outbound(session)[0].twilio_sid == sent["sid"], timeout=10)
+    assert outbound(session)[0].status == "queued"
+    # Nothing else arrives later.
+    assert not fake_twilio.wait_for(2, timeout=1.5)
+
+
+def test_messages_wait_in_postgres_while_the_worker_is_down(queued_app, webhooks, fake_twilio, session, tmp_path):
+    from tests.conftest import WorkerProcess
+
+    for n in range(5):
+        webhooks.sms(f"+3161234567{n}", "HULP")
+    session.expire_all()
+    assert session.scalar(select(func.count(Message.id)).where(Message.status == "received")) == 5
+    assert fake_twilio.messages() == []
+    # The webhook told PostgreSQL (NOTIFY), not Redis: the dispatcher enqueues.
+    queue = queued_app.extensions["buurtlijn.jobs"]
+    assert all(queue.rq_queue(name).count == 0 for name in ("inbound", "outbound"))
+
+    worker = WorkerProcess(dict(queued_app.config), tmp_path / "late-worker.log").start()
+    try:
+        assert fake_twilio.wait_for(5, timeout=30), worker.log()
+        assert sorted(m["To"] for m in fake_twilio.messages()) == [f"+3161234567{n}" for n in range(5)]
+    finally:
+        worker.stop()
+
+
+def test_redis_down_loses_nothing_and_the_sweep_catches_up(pg_database_url, fake_twilio, redis_url, tmp_path):
+    from gateway import create_app
+    from tests.conftest import WorkerProcess, app_config
+
+    down = create_app(app_config(pg_database_url, fake_twilio, REDIS_URL="redis://127.0.0.1:1/0"))
+    response = TwilioWebhooks(down.test_client()).sms(RESIDENT, "VRAAG klussen 2011")
+    assert response.status_code == 200  # stored; the nudge to Redis failed quietly
+    db = down.extensions["buurtlijn.db"]
+    with db.transaction() as s:
+        # Old enough for the sweep to consider it forgotten.
+        s.execute(update(Message).values(created_at=utcnow() - dt.timedelta(minutes=5)))
+
+    up_config = app_config(pg_database_url, fake_twilio, REDIS_URL=redis_url,
+                           BUURTLIJN_QUEUE_PREFIX=f"buurtlijn-sweep-{tmp_path.name}", BUURTLIJN_SWEEP_SECONDS=1)
+    worker = WorkerProcess(up_config, tmp_path / "worker.log").start()
+    try:
+        assert fake_twilio.wait_for(1, timeout=30), worker.log()
+        assert fake_twilio.messages()[0]["Body"].startswith("Dank u! Uw vraag (klussen")
+    finally:
+        worker.stop()
+        down.extensions["buurtlijn.db"].dispose()
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(500, None), (503, None), (429, 20429), (400, 21611)], ids=["500", "503", "429", "overflow"]
+)
+def test_transient_twilio_errors_are_retried_with_backoff(app, twilio, fake_twilio, db, status, code):
+    fake_twilio.fail_next("messages", status=status, code=code, times=1)
+    twilio.sms(RESIDENT, "HULP")
+
+    [message] = outbound(db)
+    assert (message.status, message.attempts, message.error_code) == ("pending", 1, code or status)
+    assert message.send_after is not None and message.send_after > utcnow()
+    assert fake_twilio.messages() == []
+
+    # When the back-off has passed, the sweep sends it once.
+    with app.extensions["buurtlijn.db"].transaction() as s:
+        s.execute(update(Message).where(Message.id == message.id).values(
+            send_after=utcnow() - dt.timedelta(seconds=1), updated_at=utcnow() - dt.timedelta(minutes=1)))
+    with app.app_context():
+        from workers.jobs import sweep
+
+        assert sweep() == 1
+        assert sweep() == 0
+    assert len(fake_twilio.messages()) == 1
+    [message] = outbound(db)
+    assert message.status == "queued" and message.twilio_sid and message.attempts == 2
+
+
+def test_twilio_down_is_retried(app, twilio, fake_twilio, db):
+    fake_twilio.stop()
+    twilio.sms(RESIDENT, "HULP")
+    [message] = outbound(db)
+    assert message.status == "pending" and message.error_message == "ConnectionError"
+
+
+def test_opted_out_at_twilio_marks_the_resident(twilio, fake_twilio, db):
+    fake_twilio.fail_for_to(RESIDENT, status=400, code=21610)
+    twilio.sms(RESIDENT, "HULP")
+
+    [message] = outbound(db)
+    assert (message.status, message.error_code) == ("failed", 21610)
+    resident = db.scalars(select(Resident)).one()
+    assert resident.opted_out is True
+    # Never sent to again, not even tried.
+    twilio.sms(RESIDENT, "STATUS")
+    assert outbound(db)[-1].status == "blocked"
+    assert len([r for r in fake_twilio.requests if r.resource == "messages"]) == 1
+
+
+@pytest.mark.parametrize(("code", "number_status"), [(21211, "invalid"), (21614, "not_mobile")])
+def test_bad_number_is_marked_and_queued_for_a_broker(twilio, fake_twilio, db, code, number_status):
+    fake_twilio.fail_for_to(RESIDENT, status=400, code=code)
+    twilio.sms(RESIDENT, "HULP")
+
+    [message] = outbound(db)
+    assert (message.status, message.error_code) == ("failed", code)
+    resident = db.scalars(select(Resident)).one()
+    assert resident.number_status == number_status
+    reasons = [c.reason for c in db.scalars(select(Callback))]
+    assert reasons == ["bad_number"]
+
+
+def test_other_client_error_fails_visibly(twilio, fake_twilio, db):
+    fake_twilio.fail_next("messages", status=400, code=21408, times=1)
+    twilio.sms(RESIDENT, "HULP")
+    [message] = outbound(db)
+    assert message.status == "failed"
+    assert [c.reason for c in db.scalars(select(Callback))] == ["notification_failed"]
+
+
+def test_status_callbacks_only_move_forward(twilio, fake_twilio, db):
+    twilio.sms(RESIDENT, "HULP")
+    [message] = outbound(db)
+    sid = message.twilio_sid
+
+    for status in ("sent", "delivered", "sent", "queued"):  # late and shuffled
+        assert twilio.sms_status(sid, status).status_code == 200
+    assert outbound(db)[0].status == "delivered"
+    twilio.sms_status(sid, "failed", "30003")  # delivered is final too
+    assert outbound(db)[0].status == "delivered"
+
+
+def test_undelivered_reply_reaches_a_broker_once(twilio, fake_twilio, db):
+    twilio.sms(RESIDENT, "HULP")
+    sid = outbound(db)[0].twilio_sid
+    for _ in range(3):
+        twilio.sms_status(sid, "undelivered", "30003")
+    message = outbound(db)[0]
+    assert (message.status, message.error_code) == ("undelivered", 30003)
+    assert [c.reason for c in db.scalars(select(Callback))] == ["notification_failed"]
+
+
+def test_status_callback_for_an_unknown_sid_changes_nothing(twilio, db):
+    assert twilio.sms_status("SM" + "f" * 32, "delivered").status_code == 200
+    assert twilio.sms_status("SM" + "e" * 32, "bogus-status").status_code == 200
+    assert db.scalar(select(func.count(Message.id))) == 0
+
+
+def test_daily_cap_stops_sms_pumping(app, twilio, fake_twilio, db):
+    app.config["BUURTLIJN_SMS_DAILY_CAP"] = 3
+    for _ in range(5):
+        twilio.sms(RESIDENT, "HULP")
+    assert len(fake_twilio.messages()) == 3
+    assert [m.error_message for m in outbound(db, status="blocked")] == ["daily_cap", "daily_cap"]
+
+
+def test_destination_outside_allowed_countries_is_not_sent(twilio, fake_twilio, db):
+    twilio.sms("+447911123456", "HELP")
+    assert fake_twilio.messages() == []
+    assert outbound(db)[0].error_message == "country_not_allowed"
+
+
+def test_quiet_hours_hold_non_urgent_messages_until_morning(app, db):
+    from models.outbox import queue_sms
+    from models.phones import parse_phone
+    from models.residents import resident_for
+    from workers.sending import quiet_until
+
+    night = dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.timezone.utc)  # 23:30 in Amsterdam
+    config = {"BUURTLIJN_QUIET_HOURS": "21:00-09:00", "BUURTLIJN_TIMEZONE": "Europe/Amsterdam"}
+    assert quiet_until(night, config) == dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
+    assert quiet_until(dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc), config) is None
+
+    app.config["BUURTLIJN_QUIET_HOURS"] = "00:00-23:59"  # always quiet, for this test
+    with app.app_context(), app.extensions["buurtlijn.db"].transaction() as session:
+        resident = resident_for(session, parse_phone(RESIDENT))
+        queue_sms(session, resident, "Herinnering", purpose="reminder", dedupe_key="t:1")
+        queue_sms(session, resident, "Antwoord", purpose="reply", dedupe_key="t:2", urgent=True)
+    by_body = {m.body: m for m in outbound(db)}
+    assert by_body["Herinnering"].status == "pending" and by_body["Herinnering"].send_after is not None
+    assert by_body["Antwoord"].status == "queued"
+
+
+def test_a_dead_worker_mid_send_is_reconciled_not_doubled(app, twilio, fake_twilio, db):
+    """A row left 'submitting': the sweep asks Twilio before sending again."""
+    twilio.sms(RESIDENT, "HULP")
+    [message] = outbound(db)
+    assert len(fake_twilio.messages()) == 1
+    # As if the worker died after Twilio accepted but before we stored the SID.
+    with app.extensions["buurtlijn.db"].transaction() as s:
+        s.execute(update(Message).where(Message.id == message.id).values(
+            status="submitting", twilio_sid=None, updated_at=utcnow() - dt.timedelta(minutes=5)))
+    with app.app_context():
+        from workers.jobs import sweep
+
+        sweep()
+    [message] = outbound(db)
+    assert message.status == "queued" and message.twilio_sid == fake_twilio.messages()[0]["sid"]
+    assert len(fake_twilio.messages()) == 1
+
+    # And one that never reached Twilio is sent again.
+    with app.extensions["buurtlijn.db"].transaction() as s:
+        s.execute(update(Message).where(Message.id == message.id).values(
+            status="submitting", twilio_sid=None, body="Nooit verstuurd",
+            updated_at=utcnow() - dt.timedelta(minutes=5)))
+    with app.app_context():
+        sweep()
+    assert [m["Body"] for m in fake_twilio.messages()][-1] == "Nooit verstuurd"
+    assert len(fake_twilio.messages()) == 2

@@ -1,0 +1,166 @@
+"""Reading SMS without HTTP: keywords, categories, postcodes, GSM-7 texts."""
+
+from __future__ import annotations
+
+import pytest
+
+import texts
+from models.districts import district_map, find_postcode, load_districts
+from sms.keywords import KEYWORDS, lookup
+from sms.parsing import VOCABULARY, detect_category, split_words
+
+CONTRACT_KEYWORDS = {
+    "VRAAG": "request", "REQUEST": "request", "AANBOD": "offer", "OFFER": "offer", "STATUS": "status",
+    "BEL": "callback", "CALL": "callback", "HULP": "help", "INFO": "help", "HELP": "help",
+    "STOP": "stop", "AFMELDEN": "stop", "STOPALL": "stop", "UNSUBSCRIBE": "stop", "CANCEL": "stop",
+    "END": "stop", "QUIT": "stop", "START": "start", "AANMELDEN": "start", "UNSTOP": "start",
+    "JA": "yes", "NEE": "no", "YES": "yes", "NO": "no", "KLAAR": "done", "DONE": "done",
+}
+
+
+def parse(body: str):  # type: ignore[no-untyped-def]
+    words = split_words(body)
+    found = lookup(words.first, words.first_two, words.only_one_word)
+    return (found[1].command if found else None), words
+
+
+@pytest.mark.parametrize(("word", "command"), sorted(CONTRACT_KEYWORDS.items()))
+def test_every_contract_keyword_is_registered(word, command):
+    assert KEYWORDS[word].command == command
+    for variant in (word, word.lower(), word.capitalize(), f"{word.lower()}:", f" {word}!", f"{word}."):
+        assert parse(variant)[0] == command, variant
+
+
+@pytest.mark.parametrize(
+    ("body", "command", "rest"),
+    [
+        ("vraag: boodschappen 2034", "request", "boodschappen 2034"),
+        ("Vráág boodschappen", "request", "boodschappen"),
+        ("AANBOD,klussen", "offer", "klussen"),
+        ("Offer - dog walking", "offer", "dog walking"),
+        ("niet gelukt, helaas", "problem", None),
+        ("stop met sturen aub", None, None),  # opt-out words count only alone
+        ("Help, ik ben gevallen", None, None),
+        ("Hallo, ik zoek hulp", None, None),
+    ],
+)
+def test_keyword_and_rest(body, command, rest):
+    found, words = parse(body)
+    assert found == command
+    if rest is not None:
+        assert words.after_first == rest
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("boodschappen doen bij de Jumbo", "groceries"),
+        ("can someone do my shopping", "groceries"),
+        ("lamp ophangen in de gang", "chores"),
+        ("my garden needs work", "chores"),
+        ("lift naar het ziekenhuis dinsdag", "transport"),
+        ("Wie rijdt mij naar de huisarts", "transport"),
+        ("samen koffie drinken en een wandeling", "company"),
+        ("hulp met mijn telefoon en whatsapp", "digital"),
+        ("I want to practise my Dutch", "language"),
+        ("Nederlands oefenen", "language"),
+        ("brief van de belasting begrijpen", "paperwork"),
+        ("oppassen op de hond", "sitting"),
+        ("babysitting on friday", "sitting"),
+        ("iets met een appel", "other"),
+        ("mijn postcode is 2034", "other"),
+    ],
+)
+def test_category_from_the_words(text, category):
+    assert detect_category(text) == category
+
+
+def test_every_category_has_dutch_and_english_words():
+    for category, stems in VOCABULARY.items():
+        assert len(stems) >= 5, category
+        assert texts.t("nl", f"category.{category}") and texts.t("en", f"category.{category}")
+
+
+@pytest.mark.parametrize(
+    ("text", "postcode"),
+    [("2034", "2034"), ("2034AB", "2034"), ("postcode 2011 ab", "2011"), ("bel 0612345678", None),
+     ("om 10 uur", None), ("12345", None), ("0999", None)],
+)
+def test_postcode_from_free_text(text, postcode):
+    assert find_postcode(text) == postcode
+
+
+def test_default_district_file_covers_every_haarlem_postcode():
+    districts = district_map()
+    for number in range(2011, 2038):
+        assert districts.district_for(str(number)) in {"centrum", "noord", "oost", "schalkwijk", "zuid-west"}
+    assert districts.district_for("1011") is None
+    assert "oost" in districts.neighbours("schalkwijk")
+
+
+def test_organisation_can_point_at_its_own_district_file(tmp_path, monkeypatch):
+    own = tmp_path / "wijken.toml"
+    own.write_text('[districts.bloemendaal]\nname = "Bloemendaal"\npostcodes = ["2061"]\n', encoding="utf-8")
+    monkeypatch.setenv("BUURTLIJN_DISTRICTS_FILE", str(own))
+    assert district_map().district_for("2061") == "bloemendaal"
+    assert district_map().district_for("2034") is None
+
+
+def test_a_postcode_in_two_districts_is_refused(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[districts.a]\npostcodes = ["2011"]\n[districts.b]\npostcodes = ["2011"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="2011"):
+        load_districts(bad)
+
+
+LONGEST = {
+    "category": max((texts.t(lang, f"category.{c}") for lang in ("nl", "en") for c in VOCABULARY), key=len),
+    "kind_lower": "aanbod", "postcode": "2034", "count": 12, "kind": "Aanbod", "status": "er is iemand gevonden",
+}
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_every_sms_template_is_one_gsm7_segment(language):
+    sms_keys = [key for key in texts.catalogue(language) if key.startswith("sms.")]
+    assert len(sms_keys) >= 15
+    for key in sms_keys:
+        rendered = texts.t(language, key, **LONGEST)
+        assert texts.is_gsm7(rendered), (key, [c for c in rendered if not texts.is_gsm7(c)])
+        assert texts.segment_count(rendered) == 1, (key, len(rendered))
+
+
+def test_dutch_and_english_catalogues_have_the_same_sms_keys():
+    keys = {lang: {k for k in texts.catalogue(lang) if k.startswith(("sms.", "category.", "kind.", "status."))}
+            for lang in ("nl", "en")}
+    assert keys["nl"] == keys["en"]
+
+
+def test_no_care_jargon_in_resident_texts():
+    for language in texts.LANGUAGES:
+        for key, value in texts.catalogue(language).items():
+            lowered = value.lower()
+            for word in ("cliënt", "client", "hulpverlening", "zorgvraag"):
+                assert word not in lowered, (language, key)
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("€" * 80, 1), ("€" * 81, 2), ("financiële", 1),
+     ("ë" * 70, 1), ("ë" * 71, 2), ("", 1)],
+)
+def test_segment_counting(text, segments):
+    assert texts.segment_count(text) == segments
+
+
+def test_to_gsm7_keeps_meaning_and_one_segment():
+    assert texts.to_gsm7("financiële ‘hulp’ – België") == "financiele 'hulp' - Belgie"
+    assert texts.to_gsm7("Çok teşekkürler ğ ı") == "Çok tesekkürler g i"
+    assert texts.is_gsm7(texts.to_gsm7("emoji 🙂 and 中文"))
+
+
+def test_fit_gsm7_keeps_scripts_that_have_no_gsm7_form():
+    assert texts.fit_gsm7("Uw ‘vraag’ staat in België") == "Uw 'vraag' staat in Belgie"
+    arabic = "شكرا، طلبك عند BUUV"
+    assert texts.fit_gsm7(arabic) == arabic
+    assert texts.fit_gsm7("Wat fijn 🙂") == "Wat fijn 🙂"
+    assert texts.fit_gsm7("Teşekkürler") == "Tesekkürler"

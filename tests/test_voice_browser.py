@@ -1,0 +1,89 @@
+"""The call simulator in a real browser (Debian's chromium via Playwright):
+keys by mouse and by keyboard, a spoken message, WCAG checked with axe-core,
+and nothing refused by the Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect, sync_playwright
+from sqlalchemy import select
+
+from gateway import create_app
+from models import Callback, Listing
+from models.migrate import upgrade
+from tests.live import free_port, serving
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def demo(tmp_path: Path, fake_twilio) -> Iterator[tuple[object, str]]:  # type: ignore[no-untyped-def]
+    port = free_port()
+    app = create_app({
+        "BUURTLIJN_DEMO": True,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "TWILIO_API_BASE_URL": fake_twilio.base_url,
+        "BUURTLIJN_API_TOKEN": "demo-api-token",
+        "BUURTLIJN_QUIET_HOURS": "",
+    })
+    app.instance_path = str(tmp_path / "instance")
+    upgrade(app.extensions["buurtlijn.db"].engine)
+    with serving(app, port) as base:
+        yield app, base
+    app.extensions["buurtlijn.db"].dispose()
+
+
+def test_calling_in_the_browser_with_mouse_and_keyboard(demo):
+    app, base = demo
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1180, "height": 820}, locale="nl-NL")
+        # A Content-Security-Policy refusal or a script error shows here (a missing favicon does not count).
+        page.on("console", lambda message: errors.append(message.text)
+                if message.type == "error" and "favicon" not in (message.location or {}).get("url", "") else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/simulator/")
+        log = page.locator("#call-log")
+        panel = page.get_by_role("region", name="Bellen")
+
+        panel.get_by_role("button", name="Bellen").click()
+        expect(log).to_contain_text("Welkom bij Buurtlijn")
+        expect(page.locator("#call-state")).to_have_text("Druk één toets.")
+        results = Axe().run(page)
+        assert results.violations_count == 0, results.generate_report()
+
+        panel.get_by_role("button", name="Toets 1").click()  # ask for help, by mouse
+        expect(log).to_contain_text("Voor boodschappen, druk 1.")
+        page.locator("body").press("1")  # groceries, by keyboard
+        expect(log).to_contain_text("Toets de 4 cijfers van uw postcode.")
+        for key in "2034":
+            page.locator("body").press(key)
+        expect(log).to_contain_text("twee, nul, drie, vier")
+        page.locator("body").press("1")
+        expect(log).to_contain_text("Wanneer heeft u de hulp nodig?")
+        page.locator("body").press("1")
+        expect(page.locator("#call-record")).to_be_visible()
+        panel.get_by_label("Hoe lang u praat (seconden)").fill("2")
+        panel.get_by_role("button", name="Klaar: hekje (#)").click()
+        expect(log).to_contain_text("Dank u wel! Uw vraag staat bij BUUV.")
+        expect(page.locator("#call-state")).to_have_text("Geen gesprek.")
+        results = Axe().run(page)
+        assert results.violations_count == 0, results.generate_report()
+        browser.close()
+    assert errors == []
+    session = app.extensions["buurtlijn.db"].session()
+    listing = session.scalars(select(Listing)).one()
+    assert (listing.category, listing.postcode, listing.has_recording) == ("groceries", "2034", True)
+    assert [c.reason for c in session.scalars(select(Callback))] == ["new_listing"]
+    session.close()

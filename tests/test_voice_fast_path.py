@@ -1,0 +1,194 @@
+"""The voice webhooks' PostgreSQL fast path (ivr_flows/fast.py): a SELECT and one self-committing write.
+
+Repeated and simultaneous deliveries must still take effect once and hear
+the same TwiML; steps the fast path does not cover fall back to the ORM
+path with the same outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import event, func, select
+
+from gateway import create_app
+from models import Call, Callback, Listing, Resident
+from tests.call_simulator import SimulatedCall, flask_poster, http_poster
+from tests.conftest import AUTH_TOKEN, TwilioWebhooks, app_config
+from tests.live import free_port, serving
+
+CALLER = "+31612345678"
+
+
+@pytest.fixture
+def pg_app(pg_database_url, fake_twilio):  # type: ignore[no-untyped-def]
+    app = create_app(app_config(pg_database_url, fake_twilio))
+    yield app
+    app.extensions["buurtlijn.db"].dispose()
+
+
+@pytest.fixture
+def counted(pg_app, monkeypatch):  # type: ignore[no-untyped-def]
+    """(fast-path statements, ORM statements) of the requests made since the last clear()."""
+    database = pg_app.extensions["buurtlijn.db"]
+    fast: list[str] = []
+    orm: list[str] = []
+    autocommit_row = database.autocommit_row
+
+    def counting(sql, params):  # type: ignore[no-untyped-def]
+        fast.append(sql)
+        return autocommit_row(sql, params)
+
+    def record(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        orm.append(statement)
+
+    monkeypatch.setattr(database, "autocommit_row", counting)
+    event.listen(database.engine, "before_cursor_execute", record)
+    yield fast, orm
+    event.remove(database.engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def db(pg_app) -> Iterator:  # type: ignore[type-arg]
+    session = pg_app.extensions["buurtlijn.db"].session()
+    yield session
+    session.close()
+
+
+def _phone(pg_app, from_: str = CALLER) -> SimulatedCall:  # type: ignore[no-untyped-def]
+    return SimulatedCall(flask_poster(TwilioWebhooks(pg_app.test_client())), from_=from_)
+
+
+def _replay(call: SimulatedCall) -> tuple[int, str]:
+    path, params = [r for r in call.requests if r[0] != "/twilio/voice/status"][-1]
+    status, _type, body = call.post(path, params)
+    return status, body
+
+
+def _count(db, model) -> int:  # type: ignore[no-untyped-def]
+    db.expire_all()
+    return int(db.scalar(select(func.count(model.id))))
+
+
+def test_every_step_of_a_request_call_is_two_statements_and_a_replay_changes_nothing(pg_app, counted, db):
+    fast, orm = counted
+    call = _phone(pg_app)
+    fast.clear()
+    call.start()
+    assert len(fast) == 2 and orm == [], fast  # a new caller: the resident, the call (no match to look up)
+    for keys in ("1", "1", "2034", "1", "1"):  # request, groceries, postcode, that is right, as soon as possible
+        fast.clear()
+        orm.clear()
+        call.press(keys)
+        assert len(fast) == 2 and orm == [], (keys, fast)
+        before = db.scalars(select(Call)).one()
+        db.expire_all()
+        first = call.documents[-1]
+        fast.clear()
+        assert _replay(call) == (200, first)  # Twilio retried: the same answer ...
+        assert len(fast) == 1 and fast[0].startswith("SELECT"), fast  # ... from one read, nothing written
+        after = db.scalars(select(Call)).one()
+        assert (after.step_seq, after.step, after.data) == (before.step_seq, before.step, before.data)
+        db.expire_all()
+    fast.clear()
+    orm.clear()
+    call.record(6)
+    assert len(fast) == 3 and orm == [], fast  # read, write; then the status callback's one UPDATE
+    first = call.documents[-1]
+    assert _replay(call) == (200, first)
+    [listing] = db.scalars(select(Listing)).all()
+    assert (listing.kind, listing.category, listing.postcode, listing.district, listing.timing, listing.channel) \
+        == ("request", "groceries", "2034", "schalkwijk", "asap", "voice")
+    assert listing.recording_sid == call.last_recording_sid and listing.recording_duration == 6
+    [callback] = db.scalars(select(Callback)).all()
+    assert (callback.reason, callback.listing_id, callback.priority) == ("new_listing", listing.id, 10)
+    stored = db.scalars(select(Call)).one()
+    assert (stored.status, stored.twilio_status, stored.listing_id) == ("finished", "completed", listing.id)
+    assert stored.ended_at is not None
+    resident = db.get(Resident, listing.resident_id)
+    assert resident is not None and resident.postcode == "2034" and resident.last_contact_at is not None
+
+
+def test_an_incoming_call_delivered_twice_stores_one_call_and_answers_the_same(pg_app, db):
+    call = _phone(pg_app).start()
+    first = call.documents[-1]
+    status, body = _replay(call)
+    assert (status, body) == (200, first)
+    assert _count(db, Call) == 1 and _count(db, Resident) == 1
+
+
+def test_a_returning_caller_is_greeted_in_their_language_through_one_upsert(pg_app, counted, db):
+    fast, orm = counted
+    _phone(pg_app).start().press("9").press("2").hang_up()  # English from now on
+    assert db.scalars(select(Resident)).one().language == "en"
+    fast.clear()
+    orm.clear()
+    call = _phone(pg_app).start()
+    assert len(fast) == 3 and orm == [], fast  # the resident, a match to put through (none), the call
+    assert call.heard[0].language == "en-GB"
+    assert _count(db, Resident) == 1
+
+
+def test_a_step_the_fast_path_does_not_cover_takes_the_orm_path_with_the_same_result(pg_app, counted, db):
+    fast, orm = counted
+    call = _phone(pg_app).start()
+    fast.clear()
+    call.press("3")  # "my requests": reads the listings, through the session
+    assert fast and fast[0].startswith("SELECT") and len(fast) == 1 and orm, (fast, orm)
+    assert "s=main_menu" in call.gather.get("action")
+    assert db.scalars(select(Call)).one().step_seq == 2
+
+
+def test_a_broker_callback_and_an_abandoned_call_on_the_fast_path(pg_app, db):
+    _phone(pg_app).start().press("0")  # a broker calls back: one statement writes the callback and the call
+    abandoned = _phone(pg_app, "+31687654321").start().press("1")
+    abandoned.hang_up()
+    reasons = sorted(c.reason for c in db.scalars(select(Callback)))
+    assert reasons == ["abandoned_call", "callback_requested"]
+    assert sorted(c.status for c in db.scalars(select(Call))) == ["abandoned", "finished"]
+
+
+@pytest.mark.parametrize("keys_before, keys", [(["1", "1", "2034"], "1"), (["1", "1", "2034", "1", "1"], None)])
+def test_simultaneous_deliveries_of_a_multi_row_step_take_effect_once(pg_database_url, fake_twilio, keys_before,
+                                                                       keys):
+    """The postcode saved on the resident, or the recording with its callback: six deliveries race."""
+    port = free_port()
+    app = create_app(app_config(pg_database_url, fake_twilio, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}"))
+    with serving(app, port) as base:
+        call = SimulatedCall(http_poster(base, AUTH_TOKEN), from_=CALLER).start()
+        for pressed in keys_before:
+            call.press(pressed)
+        if keys is not None:
+            path, params = call.gather.get("action"), call.params(Digits=keys)
+        else:
+            path = call.documents[-1].split('<Record action="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+            params = call.params(RecordingSid="RE" + "1" * 32, RecordingDuration="5", Digits="#",
+                                 RecordingUrl="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1")
+        bodies: list[tuple[int, str]] = []
+        barrier = threading.Barrier(6)
+
+        def deliver() -> None:
+            barrier.wait()
+            status, _type, body = call.post(path, params)
+            bodies.append((status, body))
+
+        threads = [threading.Thread(target=deliver) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+    assert len(bodies) == 6 and {status for status, _ in bodies} == {200}
+    assert len({body for _, body in bodies}) == 1, "every delivery hears the same"
+    session = app.extensions["buurtlijn.db"].session()
+    stored = session.scalars(select(Call)).one()
+    assert stored.step_seq == len(keys_before) + 2
+    if keys is None:
+        [listing] = session.scalars(select(Listing)).all()
+        assert listing.recording_duration == 5 and stored.status == "finished"
+        assert [c.reason for c in session.scalars(select(Callback))] == ["new_listing"]
+    else:
+        assert session.scalars(select(Resident)).one().postcode == "2034" and stored.step == "when_request"
+    session.close()
+    app.extensions["buurtlijn.db"].dispose()

@@ -1,0 +1,1 @@
+"""Background jobs: processing inbound SMS, sending SMS and calls, sweeps."""

@@ -1,0 +1,116 @@
+"""RQ jobs. Arguments are ids; every job re-reads its rows and may run twice.
+
+Each job is a few lines of glue around a plain function that takes the
+database (models/, sms/, workers/sending.py), so the demo runs the same code
+in-process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from flask import Flask
+from sqlalchemy import select
+
+from models import Message
+from models.base import utcnow
+from models.inbox import HANDLE_JOB, handle_job_id
+from models.outbox import SEND_JOB, send_job_id
+from sms.flows import handle_inbound, pending_inbound_ids
+
+from .runtime import job_context, job_transaction
+from .sending import STALE_SUBMITTING, Retry, deliver, reconcile_stale
+
+log = logging.getLogger("buurtlijn.jobs")
+
+SWEEP_GRACE = dt.timedelta(seconds=20)
+
+
+def _queue(app: Flask):  # type: ignore[no-untyped-def]
+    return app.extensions["buurtlijn.jobs"]
+
+
+def _schedule(app: Flask, retry: Retry | None) -> None:
+    if retry is not None:
+        _queue(app).enqueue(SEND_JOB, retry.message_id, job_id=retry.job_id, delay=retry.delay)
+
+
+def handle_inbound_sms(message_id: int) -> None:
+    """Read an inbound SMS and act on it (listing, queue item, reply)."""
+    with job_transaction() as (_app, session):
+        handle_inbound(session, message_id)
+
+
+def send_message(message_id: int) -> None:
+    """Send one outbound SMS through Twilio (or show it, in the demo)."""
+    with job_context() as app:
+        _schedule(app, deliver(app.extensions["buurtlijn.db"], app.config, message_id))
+
+
+def reconcile_message(message_id: int) -> None:
+    with job_context() as app:
+        _schedule(app, reconcile_stale(app.extensions["buurtlijn.db"], app.config, message_id))
+
+
+# Other parts of the gateway add their own sweeps (voice, matches): each
+# finds its rows that wait too long and enqueues their jobs again. The
+# message sweep runs first, always.
+SWEEPS: list[Callable[[Flask, dt.datetime], int]] = []
+
+
+def sweep_messages(app: Flask, now: dt.datetime, grace: dt.timedelta = SWEEP_GRACE) -> int:
+    queue = _queue(app)
+    db = app.extensions["buurtlijn.db"]
+    count = 0
+    with db.transaction() as session:
+        inbound = pending_inbound_ids(session, now - grace)
+        outbound = session.execute(
+            select(Message.id, Message.attempts).where(
+                Message.direction == "outbound",
+                Message.status == "pending",
+                (Message.send_after.is_(None)) | (Message.send_after <= now),
+                Message.updated_at < now - grace,
+            )
+        ).all()
+        stale = session.scalars(
+            select(Message.id).where(
+                Message.direction == "outbound",
+                Message.status == "submitting",
+                Message.updated_at < now - STALE_SUBMITTING,
+            )
+        ).all()
+    for message_id in inbound:
+        queue.enqueue(HANDLE_JOB, message_id, job_id=handle_job_id(message_id), queue="inbound")
+        count += 1
+    for message_id, attempts in outbound:
+        queue.enqueue(SEND_JOB, message_id, job_id=send_job_id(message_id, attempts))
+        count += 1
+    for message_id in stale:
+        queue.enqueue("workers.jobs.reconcile_message", message_id, job_id=f"reconcile-{message_id}")
+        count += 1
+    return count
+
+
+def sweep(grace: bool = True) -> int:
+    """Enqueue everything PostgreSQL says is still waiting. Safe to run any time.
+
+    ``grace=False`` (the dispatcher, when it starts listening) takes even the
+    newest rows: nobody was listening when they came in.
+    """
+    with job_context() as app:
+        now = utcnow()
+        total = sweep_messages(app, now, SWEEP_GRACE if grace else dt.timedelta(0))
+        for step in SWEEPS:
+            try:
+                total += step(app, now)
+            except Exception:
+                log.exception("sweep step %s failed", step.__name__)
+        if total:
+            log.info("sweep enqueued %d job(s)", total)
+        return total
+
+
+from . import match_jobs  # noqa: E402,F401  (registers its sweeps)
+from . import voice_jobs  # noqa: E402,F401  (registers its sweeps)

@@ -1,0 +1,289 @@
+"""Placing notification calls through Twilio, exactly once per try.
+
+The same pattern as workers/sending.py for SMS: the ``calls`` row is
+claimed (pending -> submitting) and committed before Twilio is asked to
+dial; a worker that dies in between leaves ``submitting``, and
+``reconcile_call`` asks Twilio whether the call exists before dialling
+again. What the call says is served by gateway/webhooks_notify.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select, update
+from twilio.base.exceptions import TwilioRestException
+
+from models import Call, Resident
+from models.base import utcnow
+from models.db import Database
+from models.notify import (
+    PENDING_SID_PREFIX,
+    PLACE_CALL_JOB,
+    UNANSWERED,
+    call_finished,
+    claim_call,
+    due_calls,
+    give_up,
+    is_notification,
+    place_call_job_id,
+)
+from models.queue import queue_callback
+
+from .runtime import job_context
+from .sending import MAX_ATTEMPTS, PACER, STALE_SUBMITTING, _allowed_country, backoff, quiet_until
+from .twilio_api import INVALID_NUMBER, is_transient, twilio_client
+
+log = logging.getLogger("buurtlijn.calls")
+
+# A dialled call we heard nothing about for this long is looked up at Twilio.
+SILENT_CALL = dt.timedelta(minutes=15)
+RING_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class CallRetry:
+    job_id: str
+    call_id: int
+    delay: dt.timedelta
+
+
+def _wait(call: Call, until: dt.datetime, now: dt.datetime) -> CallRetry:
+    call.data = {**(call.data or {}), "next_try_at": until.isoformat()}
+    call.updated_at = now
+    return CallRetry(f"{place_call_job_id(call.id, call.attempts)}-w{int(until.timestamp())}", call.id, until - now)
+
+
+def _block(call: Call, reason: str, now: dt.datetime) -> None:
+    call.status = "blocked"
+    call.ended_at = now
+    call.data = {**(call.data or {}), "blocked": reason}
+
+
+def notify_url(config: dict[str, Any], call_id: int, tail: str = "") -> str | None:
+    base = config.get("PUBLIC_BASE_URL")
+    return f"{base.rstrip('/')}/twilio/notify/{call_id}{tail}" if base else None
+
+
+def dial(db: Database, config: dict[str, Any], call_id: int) -> CallRetry | None:
+    """Place notification call ``call_id`` if it is due. Returns a CallRetry when it must wait."""
+    now = utcnow()
+    with db.transaction() as session:
+        call = session.get(Call, call_id)
+        if not is_notification(call) or call.status != "pending":  # type: ignore[union-attr]
+            return None
+        assert call is not None
+        data = call.data or {}
+        next_try = dt.datetime.fromisoformat(data["next_try_at"]) if data.get("next_try_at") else None
+        if next_try is not None and next_try > now:
+            return _wait(call, next_try, now)
+        resident = session.get(Resident, call.resident_id) if call.resident_id else None
+        if resident is None:
+            _block(call, "no_resident", now)
+            return None
+        if resident.opted_out:
+            _block(call, "opted_out", now)
+            return None
+        if resident.number_status == "invalid":
+            _block(call, "number_invalid", now)
+            return None
+        if not _allowed_country(resident.phone, config):
+            _block(call, "country_not_allowed", now)
+            return None
+        wake = None if data.get("urgent") else quiet_until(now, config)
+        if wake is not None:
+            return _wait(call, wake, now)
+        pause = PACER.reserve(config, config["TWILIO_PHONE_NUMBER"]) if config.get("SENDS_FOR_REAL") else 0.0
+        if pause < 0:
+            return _wait(call, now + dt.timedelta(seconds=-pause), now)
+        if not claim_call(session, call.id, now):
+            return None
+        session.refresh(call)
+        to, attempt = resident.phone, call.attempts
+    if pause > 0:
+        time.sleep(pause)
+
+    if not config.get("SENDS_FOR_REAL"):
+        # The demo: the call "rings" in the phone simulator, which answers it like Twilio would.
+        with db.transaction() as session:
+            session.execute(
+                update(Call).where(Call.id == call_id, Call.status == "submitting")
+                .values(status="shown", twilio_status="ringing", updated_at=utcnow())
+            )
+        log.info("demo: notification call %s shown, not placed", call_id)
+        return None
+
+    url = notify_url(config, call_id)
+    if url is None:
+        log.error("notification call %s cannot be placed: PUBLIC_BASE_URL is not set", call_id)
+        return _failed(db, config, call_id, attempt, 400, None, "PUBLIC_BASE_URL is not set")
+    try:
+        created = twilio_client(config).calls.create(
+            to=to,
+            from_=config["TWILIO_PHONE_NUMBER"],
+            url=url,
+            method="POST",
+            status_callback=notify_url(config, call_id, "/status"),
+            status_callback_method="POST",
+            timeout=RING_SECONDS,
+        )
+    except TwilioRestException as exc:
+        return _failed(db, config, call_id, attempt, exc.status, exc.code, str(exc.msg)[:500])
+    except Exception as exc:  # network down, timeout: Twilio never answered
+        return _failed(db, config, call_id, attempt, None, None, type(exc).__name__)
+    _adopt(db, call_id, created.sid, created.status)
+    return None
+
+
+def _adopt(db: Database, call_id: int, sid: str, twilio_status: str | None) -> None:
+    """Twilio has the call: remember its CallSid (the answer webhook may have come first)."""
+    with db.transaction() as session:
+        call = session.get(Call, call_id, with_for_update=True)
+        assert call is not None
+        call.call_sid = sid
+        call.twilio_status = (twilio_status or "queued")[:32]
+        if call.status == "submitting":
+            call.status = "dialling"
+        call.data = {**(call.data or {}), "sids": [*(call.data or {}).get("sids", []), sid]}
+        call.updated_at = utcnow()
+
+
+def _failed(
+    db: Database, config: dict[str, Any], call_id: int, attempt: int, status: int | None, code: int | None, text: str
+) -> CallRetry | None:
+    now = utcnow()
+    with db.transaction() as session:
+        call = session.get(Call, call_id)
+        assert call is not None
+        call.error_code = code
+        call.data = {**(call.data or {}), "error": text}
+        if is_transient(status, code) and attempt < MAX_ATTEMPTS:
+            delay = backoff(config, attempt)
+            call.status = "pending"
+            log.info("call %s: Twilio busy (%s/%s), retry in %s", call_id, status, code, delay)
+            return _wait(call, now + delay, now)
+        resident = session.get(Resident, call.resident_id) if call.resident_id else None
+        if code == INVALID_NUMBER and resident is not None:
+            resident.number_status = "invalid"
+            queue_callback(session, "bad_number", resident_id=resident.id, call_id=call.id,
+                           dedupe_key=f"resident:{resident.id}:bad_number")
+        log.warning("call %s failed for good (%s/%s)", call_id, status, code)
+        give_up(session, call, "bad_number" if code == INVALID_NUMBER else "failed")
+        return None
+
+
+def reconcile_call(db: Database, config: dict[str, Any], call_id: int) -> CallRetry | None:
+    """A row left 'submitting' by a dead worker: adopt Twilio's call, or dial again."""
+    now = utcnow()
+    with db.transaction() as session:
+        call = session.get(Call, call_id)
+        if not is_notification(call) or call.status != "submitting":  # type: ignore[union-attr]
+            return None
+        assert call is not None
+        if call.updated_at > now - STALE_SUBMITTING:
+            return None
+        resident = session.get(Resident, call.resident_id)
+        assert resident is not None
+        to, claimed_at = resident.phone, call.updated_at
+        known = set(session.scalars(select(Call.call_sid).where(Call.resident_id == resident.id)))
+    found = None
+    if config.get("SENDS_FOR_REAL"):
+        try:
+            for placed in twilio_client(config).calls.list(to=to, from_=config["TWILIO_PHONE_NUMBER"], limit=50):
+                created = placed.date_created
+                if placed.sid in known:
+                    continue
+                if created is None or created >= claimed_at - dt.timedelta(minutes=1):
+                    found = placed
+                    break
+        except Exception as exc:  # Twilio unreachable: look again at the next sweep
+            log.info("reconcile of call %s postponed: %s", call_id, type(exc).__name__)
+            return None
+    if found is not None:
+        _adopt(db, call_id, found.sid, found.status)
+        return None
+    with db.transaction() as session:
+        moved = session.execute(
+            update(Call).where(Call.id == call_id, Call.status == "submitting")
+            .values(status="pending", updated_at=now).returning(Call.attempts)
+        ).scalar_one_or_none()
+    if moved is None:
+        return None
+    return CallRetry(place_call_job_id(call_id, moved), call_id, dt.timedelta(0))
+
+
+def check_silent_call(db: Database, config: dict[str, Any], call_id: int) -> None:
+    """No status callback came for a dialled call: ask Twilio how it ended."""
+    with db.transaction() as session:
+        call = session.get(Call, call_id)
+        if not is_notification(call) or call.status not in ("dialling", "answered"):  # type: ignore[union-attr]
+            return
+        assert call is not None
+        sid = call.call_sid
+    if sid.startswith(PENDING_SID_PREFIX) or not config.get("SENDS_FOR_REAL"):
+        return
+    try:
+        status = twilio_client(config).calls(sid).fetch().status
+    except Exception as exc:
+        log.info("call %s could not be looked up: %s", call_id, type(exc).__name__)
+        return
+    if status in UNANSWERED or status == "completed":
+        with db.transaction() as session:
+            call_finished(session, call_id, sid, status, config=config)
+
+
+# --- jobs ------------------------------------------------------------------------------
+
+
+def _schedule(app: Flask, retry: CallRetry | None) -> None:
+    if retry is not None:
+        app.extensions["buurtlijn.jobs"].enqueue(PLACE_CALL_JOB, retry.call_id, job_id=retry.job_id,
+                                                 delay=retry.delay or None)
+
+
+def place_call(call_id: int) -> None:
+    """Place one notification call through Twilio (or let it ring in the demo's simulator)."""
+    with job_context() as app:
+        _schedule(app, dial(app.extensions["buurtlijn.db"], app.config, call_id))
+
+
+def reconcile_stale_call(call_id: int) -> None:
+    with job_context() as app:
+        _schedule(app, reconcile_call(app.extensions["buurtlijn.db"], app.config, call_id))
+
+
+def check_call(call_id: int) -> None:
+    with job_context() as app:
+        check_silent_call(app.extensions["buurtlijn.db"], app.config, call_id)
+
+
+def sweep_calls(app: Flask, now: dt.datetime) -> int:
+    """Calls due (first try or a retry), calls a dead worker left, calls Twilio never reported on."""
+    queue = app.extensions["buurtlijn.jobs"]
+    db = app.extensions["buurtlijn.db"]
+    with db.transaction() as session:
+        # A row just written has its job on the way; the grace keeps the sweep from racing it.
+        grace = now - dt.timedelta(seconds=20)
+        calls = [session.get(Call, call_id) for call_id in due_calls(session, now)]
+        due = [(c.id, c.attempts) for c in calls if c is not None and c.updated_at < grace]
+        stale = session.scalars(
+            select(Call.id).where(Call.purpose == "notification", Call.status == "submitting",
+                                  Call.updated_at < now - STALE_SUBMITTING)
+        ).all()
+        silent = session.scalars(
+            select(Call.id).where(Call.purpose == "notification", Call.status.in_(("dialling", "answered")),
+                                  Call.updated_at < now - SILENT_CALL)
+        ).all()
+    for call_id, attempts in due:
+        queue.enqueue(PLACE_CALL_JOB, call_id, job_id=place_call_job_id(call_id, attempts))
+    for call_id in stale:
+        queue.enqueue("workers.notify_jobs.reconcile_stale_call", call_id, job_id=f"reconcile-call-{call_id}")
+    for call_id in silent:
+        queue.enqueue("workers.notify_jobs.check_call", call_id, job_id=f"check-call-{call_id}",
+                      queue="maintenance")
+    return len(due) + len(stale) + len(silent)

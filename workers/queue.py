@@ -1,0 +1,129 @@
+"""Handing jobs to RQ, or running them in-process when there is no Redis.
+
+PostgreSQL is the record of everything pending; Redis only carries the
+nudge. So when Redis is down, enqueueing logs and gives up quietly: the row
+stays pending and the sweep (workers.jobs.sweep) enqueues it once Redis is
+back. Job ids are deterministic and enqueued with ``unique=True``, so a
+duplicate nudge is refused by RQ, and every job checks its row before acting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+log = logging.getLogger("buurtlijn.jobs")
+
+JobSpec = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+# Queues by name: what residents wait for goes first.
+QUEUE_NAMES = ("outbound", "inbound", "maintenance")
+DEFAULT_QUEUE = "outbound"
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class JobQueue:
+    """RQ when ``redis_url`` is set, else in-process (the demo)."""
+
+    def __init__(self, redis_url: str | None, prefix: str = "buurtlijn"):
+        self.redis_url = redis_url
+        self.prefix = prefix
+        self._redis: Any = None
+        self._queues: dict[str, Any] = {}
+
+    @property
+    def in_process(self) -> bool:
+        return not self.redis_url
+
+    def queue_name(self, short: str) -> str:
+        return f"{self.prefix}-{short}"
+
+    @property
+    def queue_names(self) -> list[str]:
+        return [self.queue_name(name) for name in QUEUE_NAMES]
+
+    @property
+    def redis(self) -> Any:
+        if self._redis is None:
+            from redis import Redis
+
+            self._redis = Redis.from_url(
+                self.redis_url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=30
+            )
+        return self._redis
+
+    def rq_queue(self, short: str) -> Any:
+        if short not in self._queues:
+            from rq import Queue
+            from rq.serializers import JSONSerializer
+
+            self._queues[short] = Queue(
+                self.queue_name(short), connection=self.redis, serializer=JSONSerializer
+            )
+        return self._queues[short]
+
+    def enqueue_many(self, jobs: Iterable[JobSpec]) -> None:
+        for func, args, options in jobs:
+            self.enqueue(func, *args, **options)
+
+    def enqueue(
+        self,
+        func: str,
+        *args: Any,
+        job_id: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        delay: dt.timedelta | None = None,
+        retries: int = 3,
+    ) -> bool:
+        """Hand ``func(*args)`` to the queue; False when it could not (the sweep will)."""
+        if self.in_process:
+            if delay:  # no scheduler in-process: the demo's sweep picks it up
+                return False
+            return run_now(func, args)
+        from redis.exceptions import RedisError
+        from rq import Retry
+        from rq.exceptions import DuplicateJobError
+
+        options: dict[str, Any] = {
+            # Job ids live in one Redis keyspace: the prefix keeps two
+            # deployments (or test runs) sharing a Redis from refusing each other's jobs.
+            "job_id": f"{self.prefix}--{job_id}" if job_id else None,
+            "unique": job_id is not None,
+            "result_ttl": 0,  # a finished job frees its id for the next attempt
+            "failure_ttl": 30 * 24 * 3600,
+            "retry": Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None,
+        }
+        try:
+            rq_queue = self.rq_queue(queue)
+            if delay:
+                rq_queue.enqueue_in(delay, func, *args, **{k: v for k, v in options.items() if k != "unique"})
+            else:
+                rq_queue.enqueue_call(func, args=args, **options)
+            return True
+        except DuplicateJobError:
+            return True
+        except (RedisError, OSError) as exc:
+            log.warning("queue unavailable, %s left for the sweep: %s", func, type(exc).__name__)
+            return False
+        except Exception:
+            # The row is committed already: never fail the request for the
+            # nudge. The sweep finds the row; the log says what went wrong.
+            log.exception("could not enqueue %s; left for the sweep", func)
+            return False
+
+
+def run_now(func: str, args: tuple[Any, ...]) -> bool:
+    """In-process: run at once; a failure is logged and left for the sweep."""
+    try:
+        resolve(func)(*args)
+        return True
+    except Exception:
+        log.exception("in-process job %s failed; the sweep will retry it", func)
+        return False

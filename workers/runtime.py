@@ -1,0 +1,49 @@
+"""What a job needs around it: the app (config) and a database transaction."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask, current_app, has_app_context
+from sqlalchemy.orm import Session
+
+_app: Flask | None = None
+_lock = threading.Lock()
+
+
+def worker_app() -> Flask:
+    """The app of this worker process, built once from the environment."""
+    global _app
+    if _app is None:
+        with _lock:
+            if _app is None:
+                from gateway import create_app
+
+                _app = create_app()
+    return _app
+
+
+def set_worker_app(app: Flask) -> None:
+    global _app
+    _app = app
+
+
+@contextmanager
+def job_context() -> Iterator[Flask]:
+    """The running app (in-process jobs) or the worker's own."""
+    if has_app_context():
+        yield current_app._get_current_object()  # type: ignore[attr-defined]
+        return
+    app = worker_app()
+    with app.app_context():
+        yield app
+
+
+@contextmanager
+def job_transaction() -> Iterator[tuple[Flask, Session]]:
+    """A fresh session (never the request's) that commits at the end of the block."""
+    with job_context() as app:
+        with app.extensions["buurtlijn.db"].transaction() as session:
+            yield app, session

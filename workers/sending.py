@@ -1,0 +1,365 @@
+"""Sending one outbound SMS, exactly once, whatever Twilio or the worker does.
+
+The row is claimed (pending -> submitting) and committed *before* Twilio is
+called. If the worker dies while Twilio answers, the row stays
+``submitting``; the sweep then asks Twilio whether it went out before
+sending again, so a killed worker neither loses nor doubles a message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from sqlalchemy import func, select, update, text
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
+from twilio.base.exceptions import TwilioRestException
+
+from models import Message, Resident
+from models.base import utcnow
+from models.db import Database
+from models.outbox import send_job_id
+from models.queue import queue_callback
+
+from .twilio_api import INVALID_NUMBER, NOT_MOBILE, OPTED_OUT, callback_url, is_transient, twilio_client
+
+log = logging.getLogger("buurtlijn.sending")
+
+MAX_ATTEMPTS = 6
+BACKOFF = (dt.timedelta(seconds=30), dt.timedelta(minutes=2), dt.timedelta(minutes=10),
+           dt.timedelta(minutes=30), dt.timedelta(hours=2))
+# A send waits in the worker for its slot at most this long; a longer wait
+# goes back to the queue (delayed), so a burst queues with us, not at Twilio.
+MAX_PACING_SLEEP = 1.0
+STALE_SUBMITTING = dt.timedelta(minutes=2)
+# Sent to a resident who has just opted out: the one message still allowed.
+ALLOWED_WHEN_OPTED_OUT = frozenset({"opt_out_confirmation"})
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The message waits; ``delay`` from now it is tried again."""
+
+    job_id: str
+    message_id: int
+    delay: dt.timedelta
+
+
+def backoff(config: dict[str, Any], attempt: int) -> dt.timedelta:
+    """How long to wait after failed ``attempt`` (1-based): growing, from BUURTLIJN_SEND_BACKOFF_SECONDS."""
+    spec = str(config.get("BUURTLIJN_SEND_BACKOFF_SECONDS") or "")
+    steps = [dt.timedelta(seconds=float(x)) for x in spec.split(",") if x.strip()] or list(BACKOFF)
+    return steps[min(attempt - 1, len(steps) - 1)]
+
+
+def wait_job_id(message_id: int, attempt: int, until: dt.datetime) -> str:
+    """The job that sends after a wait (quiet hours, pacing): its own id, so it never
+    collides with the job that is running now; the claim makes sure only one sends."""
+    return f"{send_job_id(message_id, attempt)}-w{int(until.timestamp())}"
+
+
+# --- pacing: a sending rate per gateway number -----------------------------------
+
+# Reserves the next free slot of KEYS[1] (a "next free at" timestamp) with the
+# server's clock, so every worker process shares one rate. Returns the wait in
+# seconds, or minus the wait when it exceeds ARGV[2] (nothing reserved then).
+_RESERVE_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local slot = math.max(now, free)
+local wait = slot - now
+if wait > tonumber(ARGV[2]) then
+  return tostring(-wait)
+end
+redis.call('SET', KEYS[1], tostring(slot + interval), 'PX', math.ceil((wait + interval) * 1000) + 1000)
+return tostring(wait)
+"""
+
+
+class Pacer:
+    """Spaces sends from one number to BUURTLIJN_SMS_PER_SECOND.
+
+    Through Redis when there is one (all workers share the rate); when Redis
+    is absent or down, each process paces itself, which still smooths a burst.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next_free: dict[str, float] = {}
+        self._redis: dict[str, Any] = {}
+
+    def reserve(self, config: dict[str, Any], number: str, max_wait: float = MAX_PACING_SLEEP) -> float:
+        """Seconds to wait before sending from ``number``; negative: too long, come back in -value s."""
+        rate = float(config.get("BUURTLIJN_SMS_PER_SECOND") or 0)
+        if rate <= 0:
+            return 0.0
+        interval = 1.0 / rate
+        url = config.get("REDIS_URL")
+        if url:
+            try:
+                key = f"{config.get('BUURTLIJN_QUEUE_PREFIX', 'buurtlijn')}:pace:{number}"
+                return float(self._client(url).eval(_RESERVE_SLOT, 1, key, interval, max_wait))
+            except (RedisError, OSError) as exc:
+                log.info("pacing without Redis (%s)", type(exc).__name__)
+        return self._reserve_locally(number, interval, max_wait)
+
+    def _client(self, url: str) -> Any:
+        client = self._redis.get(url)
+        if client is None:
+            client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+            self._redis[url] = client
+        return client
+
+    def _reserve_locally(self, number: str, interval: float, max_wait: float) -> float:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_free.get(number, 0.0))
+            wait = slot - now
+            if wait > max_wait:
+                return -wait
+            self._next_free[number] = slot + interval
+            return wait
+
+
+PACER = Pacer()
+
+
+def parse_hours(spec: str) -> tuple[dt.time, dt.time]:
+    start, end = spec.split("-")
+    return dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
+
+
+def quiet_until(now: dt.datetime, config: dict[str, Any]) -> dt.datetime | None:
+    """The end of the quiet hours if ``now`` falls inside them, else None."""
+    spec = config.get("BUURTLIJN_QUIET_HOURS")
+    if not spec or str(spec).strip().lower() in {"off", "none", "0"}:
+        return None
+    zone = ZoneInfo(config.get("BUURTLIJN_TIMEZONE", "Europe/Amsterdam"))
+    start, end = parse_hours(spec)
+    local = now.astimezone(zone)
+    clock = local.time()
+    inside = (start <= clock or clock < end) if start > end else (start <= clock < end)
+    if not inside:
+        return None
+    wake = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if wake <= local:
+        wake += dt.timedelta(days=1)
+    return wake.astimezone(dt.timezone.utc)
+
+
+def _allowed_country(phone: str, config: dict[str, Any]) -> bool:
+    allowed = {c.strip().upper() for c in str(config.get("BUURTLIJN_SMS_COUNTRIES", "NL")).split(",") if c.strip()}
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
+    except phonenumbers.NumberParseException:
+        return False
+    return region in allowed
+
+
+def _sent_today(session: Session, phone: str, now: dt.datetime) -> int:
+    return session.scalar(
+        select(func.count(Message.id)).where(
+            Message.direction == "outbound",
+            Message.phone == phone,
+            Message.sent_at >= now - dt.timedelta(hours=24),
+        )
+    ) or 0
+
+
+def _claim(session: Session, message_id: int, now: dt.datetime) -> bool:
+    claimed = session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.direction == "outbound",
+            Message.status == "pending",
+            (Message.send_after.is_(None)) | (Message.send_after <= now),
+        )
+        .values(status="submitting", attempts=Message.attempts + 1, updated_at=now)
+        .returning(Message.id)
+    ).scalar_one_or_none()
+    return claimed is not None
+
+
+def _block(message: Message, reason: str, now: dt.datetime) -> None:
+    message.status = "blocked"
+    message.error_message = reason
+    message.status_at = now
+
+
+def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | None:
+    """Send message ``message_id`` if it is still due. Returns a Retry when it must wait."""
+    now = utcnow()
+    # 1. Checks and the claim, committed before Twilio is called.
+    with db.transaction() as session:
+        message = session.get(Message, message_id)
+        if message is None or message.direction != "outbound" or message.status != "pending":
+            return None
+        if message.send_after and message.send_after > now:
+            return Retry(wait_job_id(message.id, message.attempts, message.send_after), message.id,
+                         message.send_after - now)
+        resident = session.get(Resident, message.resident_id) if message.resident_id else None
+        if resident is not None and resident.opted_out and message.purpose not in ALLOWED_WHEN_OPTED_OUT:
+            _block(message, "opted_out", now)
+            return None
+        if resident is not None and resident.number_status != "ok":
+            _block(message, f"number_{resident.number_status}", now)
+            return None
+        if not message.phone or not _allowed_country(message.phone, config):
+            _block(message, "country_not_allowed", now)
+            return None
+        if _sent_today(session, message.phone, now) >= int(config.get("BUURTLIJN_SMS_DAILY_CAP", 20)):
+            _block(message, "daily_cap", now)
+            log.warning("daily SMS cap reached for message %s", message.id)
+            return None
+        wake = None if message.urgent else quiet_until(now, config)
+        if wake is not None:
+            message.send_after = wake
+            return Retry(wait_job_id(message.id, message.attempts, wake), message.id, wake - now)
+        pause = PACER.reserve(config, config["TWILIO_PHONE_NUMBER"]) if config.get("SENDS_FOR_REAL") else 0.0
+        if pause < 0:  # the burst is long: wait in the queue, not in this worker
+            until = now + dt.timedelta(seconds=-pause)
+            message.send_after = until
+            return Retry(wait_job_id(message.id, message.attempts, until), message.id, until - now)
+        if not _claim(session, message.id, now):
+            return None
+        to, body, attempt = message.phone, message.body, message.attempts + 1
+    if pause > 0:
+        time.sleep(pause)
+
+    # 2. The demo shows instead of sending.
+    if not config.get("SENDS_FOR_REAL"):
+        with db.transaction() as session:
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status="shown", sent_at=now, status_at=now, updated_at=now)
+            )
+        log.info("demo: message %s shown, not sent", message_id)
+        return None
+
+    # 3. Twilio.
+    try:
+        sent = twilio_client(config).messages.create(
+            to=to,
+            from_=config["TWILIO_PHONE_NUMBER"],
+            body=body,
+            status_callback=callback_url(config, "/twilio/sms/status"),
+        )
+    except TwilioRestException as exc:
+        return _failed(db, config, message_id, attempt, exc.status, exc.code, str(exc.msg)[:500])
+    except Exception as exc:  # network down, timeout: Twilio never answered
+        return _failed(db, config, message_id, attempt, None, None, type(exc).__name__)
+    with db.transaction() as session:
+        if db.is_postgresql:
+            # Need not wait for the disk: were this commit lost in a crash, the
+            # row stays 'submitting' and reconcile_stale adopts Twilio's SID
+            # instead of sending again. Saves one fsync per message.
+            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(
+                twilio_sid=sent.sid,
+                status=(sent.status or "queued") if sent.status in _TWILIO_START else "queued",
+                sent_at=utcnow(),
+                status_at=utcnow(),
+                updated_at=utcnow(),
+                error_code=None,
+                error_message=None,
+            )
+        )
+    return None
+
+
+_TWILIO_START = {"accepted", "scheduled", "queued", "sending", "sent"}
+
+
+def _failed(
+    db: Database, config: dict[str, Any], message_id: int, attempt: int, status: int | None, code: int | None, text: str
+) -> Retry | None:
+    now = utcnow()
+    with db.transaction() as session:
+        message = session.get(Message, message_id)
+        assert message is not None
+        resident = session.get(Resident, message.resident_id) if message.resident_id else None
+        message.error_code = code
+        message.error_message = text
+        message.status_at = now
+        if is_transient(status, code) and attempt < MAX_ATTEMPTS:
+            delay = backoff(config, attempt)
+            message.status = "pending"
+            message.send_after = now + delay
+            log.info("message %s: Twilio busy (%s/%s), retry in %s", message_id, status, code, delay)
+            return Retry(send_job_id(message_id, attempt), message_id, delay)
+        message.status = "failed"
+        if code == OPTED_OUT and resident is not None:
+            resident.opted_out = True
+            resident.opted_out_at = resident.opted_out_at or now
+            return None
+        if code in (INVALID_NUMBER, NOT_MOBILE) and resident is not None:
+            resident.number_status = "invalid" if code == INVALID_NUMBER else "not_mobile"
+            if code == NOT_MOBILE:
+                resident.line_type = "fixed_line"
+            queue_callback(
+                session, "bad_number", resident_id=resident.id, message_id=message_id,
+                dedupe_key=f"resident:{resident.id}:bad_number",
+            )
+            return None
+        queue_callback(
+            session, "notification_failed", resident_id=message.resident_id, message_id=message_id,
+            dedupe_key=f"message:{message_id}:send_failed",
+        )
+        log.warning("message %s failed for good (%s/%s)", message_id, status, code)
+        return None
+
+
+def reconcile_stale(db: Database, config: dict[str, Any], message_id: int) -> Retry | None:
+    """A row left 'submitting' by a dead worker: adopt Twilio's copy, or send again."""
+    now = utcnow()
+    with db.transaction() as session:
+        message = session.get(Message, message_id)
+        if message is None or message.status != "submitting" or message.updated_at > now - STALE_SUBMITTING:
+            return None
+        to, body, claimed_at = message.phone, message.body, message.updated_at
+        # Twilio's copies we already hold belong to other rows (the same text can go twice).
+        known = set(session.scalars(
+            select(Message.twilio_sid).where(Message.phone == to, Message.direction == "outbound",
+                                             Message.twilio_sid.is_not(None))
+        ))
+    found_sid, found_status = None, None
+    if config.get("SENDS_FOR_REAL"):
+        try:
+            for sent in twilio_client(config).messages.list(to=to, from_=config["TWILIO_PHONE_NUMBER"], limit=50):
+                created = sent.date_created
+                if sent.sid in known:
+                    continue
+                if sent.body == body and (created is None or created >= claimed_at - dt.timedelta(minutes=1)):
+                    found_sid, found_status = sent.sid, sent.status
+                    break
+        except Exception as exc:  # Twilio unreachable: look again at the next sweep
+            log.info("reconcile of message %s postponed: %s", message_id, type(exc).__name__)
+            return None
+    with db.transaction() as session:
+        message = session.get(Message, message_id)
+        if message is None or message.status != "submitting":
+            return None
+        if found_sid:
+            message.twilio_sid = found_sid
+            message.status = found_status if found_status in _TWILIO_START else "queued"
+            message.sent_at = message.sent_at or now
+        else:
+            message.status = "pending"
+            message.send_after = None
+        message.updated_at = now
+        return None if found_sid else Retry(send_job_id(message_id, message.attempts), message_id, dt.timedelta(0))
