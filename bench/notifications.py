@@ -5,7 +5,9 @@
 1. Throughput: ``--messages`` SMS rows are committed (their jobs enqueued in
    Redis), then ONE worker process drains the queue against the local fake
    Twilio; notifications/s = messages / (last request - first request) as
-   the fake saw them. Measured for RQ's forking ``Worker`` (a new work horse
+   the fake saw them. Twice: each message committed on its own (one RQ job
+   each, as a broker's clicks make them) and all in one commit (as a sweep
+   of reminders makes them: their jobs go in batches). Measured for RQ's forking ``Worker`` (a new work horse
    per job) and for ``SimpleWorker`` (jobs in the worker process itself).
 2. Latency: with an idle queue and a running worker, a broker proposes a
    match (models.matching.propose_match, committed as the dashboard does);
@@ -114,16 +116,27 @@ class Run:
         admin.dispose()
 
 
-def throughput(fake: FakeTwilio, count: int, cls: str, budget: float = 60) -> tuple[int, float]:
-    """(messages sent, notifications per second) of one worker process draining ``count`` jobs."""
+def throughput(fake: FakeTwilio, count: int, cls: str, together: bool, budget: float = 60) -> tuple[int, float]:
+    """(messages sent, notifications per second) of one worker process draining ``count`` messages.
+
+    ``together``: all committed in one transaction (a sweep of reminders; their
+    jobs are batched), else each in its own (one RQ job per message).
+    """
     fake.reset()
     run = Run(fake)
     try:
         db = run.app.extensions["buurtlijn.db"]
-        with run.app.app_context(), db.transaction() as session:
-            for n in range(count):
-                resident = resident_for(session, parse_phone(f"+3161{n:07d}"))
-                queue_sms(session, resident, f"Bericht {n} van BUUV.", purpose="bench", dedupe_key=f"bench:{n}")
+        with run.app.app_context():
+            session = db.session()
+            try:
+                for n in range(count):
+                    resident = resident_for(session, parse_phone(f"+3161{n:07d}"))
+                    queue_sms(session, resident, f"Bericht {n} van BUUV.", purpose="bench", dedupe_key=f"bench:{n}")
+                    if not together:
+                        session.commit()
+                session.commit()
+            finally:
+                session.close()
         worker = run.worker(cls, burst=True)
         # A slow worker class is measured over what it sends within the budget.
         fake.wait_for(count, timeout=budget)
@@ -180,14 +193,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--proposals", type=int, default=30)
+    parser.add_argument("--worker", action="append", choices=("Worker", "SimpleWorker"),
+                        help="worker class to measure (repeatable; default both)")
     args = parser.parse_args()
-    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake:
+    classes = args.worker or ["Worker", "SimpleWorker"]
+    # Keep-alive, as api.twilio.com: the worker's pooled connection is reused.
+    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, keep_alive=True) as fake:
         print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-        for cls in ("Worker", "SimpleWorker"):
-            sent, rate = throughput(fake, args.messages, cls)
-            print(f"throughput  {cls:<12} {sent} of {args.messages} SMS sent by one worker process: "
-                  f"{rate:7.1f} notifications/s")
-        for cls in ("Worker", "SimpleWorker"):
+        for cls in classes:
+            for together in (False, True):
+                sent, rate = throughput(fake, args.messages, cls, together)
+                how = "committed together" if together else "each its own commit"
+                print(f"throughput  {cls:<12} {sent} of {args.messages} SMS ({how}) sent by one worker process: "
+                      f"{rate:7.1f} notifications/s")
+        for cls in classes:
             delays = sorted(latency(fake, args.proposals, cls))
             p50 = statistics.median(delays)
             p95 = delays[min(len(delays) - 1, int(round(0.95 * len(delays))) - 1)]

@@ -56,30 +56,47 @@ class Database:
         """The URL as libpq (psycopg itself) takes it."""
         return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def autocommit_row(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    def autocommit_row(self, sql: str, params: Sequence[Any] | dict[str, Any], *,
+                       durable: bool = True) -> tuple[Any, ...] | None:
         """Run one statement as its own transaction and return its first row (PostgreSQL).
 
         The webhooks' fast path: a per-thread psycopg connection in
         autocommit mode with a prepared statement is one round trip, where
         a pooled ORM session takes four (ping, BEGIN, statement, COMMIT).
         A connection found dropped (a PostgreSQL restart) is replaced once.
+
+        ``durable=False`` commits without waiting for the disk
+        (``synchronous_commit off``): only for writes whose loss in a server
+        crash is repaired anyway, such as recording what Twilio already took.
         """
         import psycopg
 
         try:
-            return self._hot_connection().execute(sql, params, prepare=True).fetchone()
+            return self._hot_connection(durable).execute(sql, params, prepare=True).fetchone()
         except psycopg.OperationalError:
-            broken, self._hot.connection = self._hot.connection, None
-            broken.close()
-            return self._hot_connection().execute(sql, params, prepare=True).fetchone()
+            self._drop_hot_connection(durable)
+            return self._hot_connection(durable).execute(sql, params, prepare=True).fetchone()
 
-    def _hot_connection(self) -> Any:
+    def _drop_hot_connection(self, durable: bool) -> None:
+        name = "connection" if durable else "lazy_connection"
+        broken = getattr(self._hot, name, None)
+        setattr(self._hot, name, None)
+        if broken is not None:
+            broken.close()
+
+    def _hot_connection(self, durable: bool = True) -> Any:
         import psycopg
 
-        connection = getattr(self._hot, "connection", None)
-        if connection is None or connection.closed or getattr(self._hot, "pid", None) != os.getpid():
-            connection = psycopg.connect(self.libpq_url(), autocommit=True)
-            self._hot.connection, self._hot.pid = connection, os.getpid()
+        name = "connection" if durable else "lazy_connection"
+        if getattr(self._hot, "pid", None) != os.getpid():
+            # Inherited through a fork: the parent's sockets are not ours to use.
+            self._hot.connection = self._hot.lazy_connection = None
+            self._hot.pid = os.getpid()
+        connection = getattr(self._hot, name, None)
+        if connection is None or connection.closed:
+            options = {} if durable else {"options": "-c synchronous_commit=off"}
+            connection = psycopg.connect(self.libpq_url(), autocommit=True, **options)
+            setattr(self._hot, name, connection)
             with self._lock:
                 self._hot_connections = [c for c in self._hot_connections if not c.closed] + [connection]
         return connection

@@ -221,6 +221,15 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the request log is fake.requests / on_request
 
 
+class _KeepAliveHandler(_Handler):
+    # As api.twilio.com: one connection serves many requests. For benchmarks; the
+    # tests keep HTTP/1.0, so an outage (stop()) is refused at once, never half-open.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY the second waits for
+    # the client's delayed ACK (40 ms) on a reused connection.
+    disable_nagle_algorithm = True
+
+
 class FakeTwilio:
     """A threaded HTTP server speaking enough of Twilio's REST API for the twilio client.
 
@@ -237,12 +246,14 @@ class FakeTwilio:
         host: str = "127.0.0.1",
         port: int = 0,
         on_request: Callable[[RecordedRequest], None] | None = None,
+        keep_alive: bool = False,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.host = host
         self.delay: float = 0.0  # seconds every response waits ("slow Twilio")
         self.on_request = on_request  # called after each answer, outside the lock
+        self.keep_alive = keep_alive
         self._port = port
         self._lock = threading.RLock()  # re-entrant: wait_for predicates call messages() etc.
         self._changed = threading.Condition(self._lock)
@@ -265,7 +276,7 @@ class FakeTwilio:
         if self._server is not None:
             return self
         self._stopping.clear()
-        server = _Server((self.host, self._port), _Handler)
+        server = _Server((self.host, self._port), _KeepAliveHandler if self.keep_alive else _Handler)
         server.fake = self
         self._port = server.server_address[1]
         self._server = server

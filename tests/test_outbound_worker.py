@@ -250,3 +250,87 @@ def test_a_dead_worker_mid_send_is_reconciled_not_doubled(app, twilio, fake_twil
         sweep()
     assert [m["Body"] for m in fake_twilio.messages()][-1] == "Nooit verstuurd"
     assert len(fake_twilio.messages()) == 2
+
+
+def _queue_together(app, phones: list[str]) -> list[int]:  # type: ignore[no-untyped-def]
+    """SMS to ``phones`` committed in one transaction, as a sweep of reminders does."""
+    from models.outbox import queue_sms
+    from models.phones import parse_phone
+    from models.residents import resident_for
+
+    with app.app_context(), app.extensions["buurtlijn.db"].transaction() as session:
+        messages = [
+            queue_sms(session, resident_for(session, parse_phone(phone)), f"Herinnering {n}",
+                      purpose="reminder", dedupe_key=f"together:{phone}", urgent=True)
+            for n, phone in enumerate(phones)
+        ]
+        session.flush()
+        return [message.id for message in messages]
+
+
+def test_messages_committed_together_travel_as_one_job_and_each_is_sent_once(queued_app, fake_twilio, session, tmp_path):
+    from tests.conftest import WorkerProcess
+
+    phones = [f"+316123400{n:02d}" for n in range(7)]
+    fake_twilio.fail_for_to(phones[3], status=503, code=None)  # busy for this one: retried, the rest go on
+    ids = _queue_together(queued_app, phones)
+
+    queue = queued_app.extensions["buurtlijn.jobs"].rq_queue("outbound")
+    [job] = queue.get_jobs()
+    assert (job.func_name, list(job.args)) == ("workers.jobs.send_messages", [ids])
+
+    worker = WorkerProcess(dict(queued_app.config), tmp_path / "worker.log").start()
+    try:
+        assert fake_twilio.wait_for(len(phones) - 1, timeout=30), worker.log()  # six sent, one refused
+        assert wait_until(lambda: outbound(session, id=ids[3])[0].status == "pending", timeout=10)
+        [busy] = outbound(session, id=ids[3])
+        assert busy.send_after is not None and busy.error_message  # waits for its retry, visibly
+        assert sorted(m["To"] for m in fake_twilio.messages()) == sorted(phones[:3] + phones[4:])
+        # A single job for a message of the batch (the sweep's, say) sends nothing again.
+        jobs = queued_app.extensions["buurtlijn.jobs"]
+        assert jobs.enqueue("workers.jobs.send_message", ids[0], job_id="again")
+        # Done when RQ drops the finished job (result_ttl=0).
+        assert wait_until(lambda: not jobs.redis.exists(f"rq:job:{jobs.prefix}--again"), timeout=10), worker.log()
+        assert len(fake_twilio.messages()) == len(phones) - 1
+    finally:
+        worker.stop()
+
+
+def test_one_message_failing_in_a_batch_holds_up_none_of_the_others(app, fake_twilio, db, monkeypatch):
+    import workers.jobs
+    from workers.jobs import send_messages
+
+    phones = ["+31612340101", "+31612340102", "+31612340103"]
+    ids = _queue_together(app, phones)  # in-process: sent at once, as one batch
+    assert sorted(m["To"] for m in fake_twilio.messages()) == phones
+
+    with app.extensions["buurtlijn.db"].transaction() as s:
+        s.execute(update(Message).where(Message.id.in_(ids)).values(status="pending"))
+    real_deliver = workers.jobs.deliver
+
+    def deliver_failing_on_the_second(database, config, message_id):  # type: ignore[no-untyped-def]
+        if message_id == ids[1]:
+            raise RuntimeError("database hiccup")
+        return real_deliver(database, config, message_id)
+
+    monkeypatch.setattr(workers.jobs, "deliver", deliver_failing_on_the_second)
+    with app.app_context(), pytest.raises(RuntimeError, match="database hiccup"):
+        send_messages(ids)  # raised at the end, so RQ retries the job
+    assert [m["To"] for m in fake_twilio.messages()[3:]] == [phones[0], phones[2]]
+
+    monkeypatch.setattr(workers.jobs, "deliver", real_deliver)
+    with app.app_context():
+        send_messages(ids)  # the retry: only the one left is sent
+    assert [m["To"] for m in fake_twilio.messages()[3:]] == [phones[0], phones[2], phones[1]]
+
+
+def test_a_number_known_bad_is_not_tried_again(app, fake_twilio, db):
+    from models.residents import resident_for
+    from models.phones import parse_phone
+
+    with app.extensions["buurtlijn.db"].transaction() as s:
+        resident_for(s, parse_phone(RESIDENT)).number_status = "invalid"
+    [message_id] = _queue_together(app, [RESIDENT])
+    assert fake_twilio.messages() == []
+    [message] = outbound(db, id=message_id)
+    assert (message.status, message.error_message, message.attempts) == ("blocked", "number_invalid", 0)

@@ -49,6 +49,25 @@ def send_message(message_id: int) -> None:
         _schedule(app, deliver(app.extensions["buurtlijn.db"], app.config, message_id))
 
 
+def send_messages(message_ids: list[int]) -> None:
+    """Send several SMS committed together (see workers.queue.BATCHED).
+
+    One message's failure does not hold up the others; it is raised at the
+    end, so RQ retries the job and the messages already sent are skipped.
+    """
+    with job_context() as app:
+        db = app.extensions["buurtlijn.db"]
+        first_error: Exception | None = None
+        for message_id in message_ids:
+            try:
+                _schedule(app, deliver(db, app.config, message_id))
+            except Exception as exc:
+                log.exception("sending message %s failed", message_id)
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
+
 def reconcile_message(message_id: int) -> None:
     with job_context() as app:
         _schedule(app, reconcile_stale(app.extensions["buurtlijn.db"], app.config, message_id))

@@ -23,6 +23,13 @@ JobSpec = tuple[str, tuple[Any, ...], dict[str, Any]]
 QUEUE_NAMES = ("outbound", "inbound", "maintenance")
 DEFAULT_QUEUE = "outbound"
 
+# Jobs that travel together when one commit defers several of them: RQ's own
+# bookkeeping (some twenty Redis commands a job) costs more than sending an
+# SMS, so one job carries the lot. Each row is still claimed on its own, so a
+# batch that runs twice, or a single job for a row in it, sends it once.
+BATCHED = {"workers.jobs.send_message": "workers.jobs.send_messages"}
+BATCH_SIZE = 50
+
 
 def resolve(path: str) -> Callable[..., Any]:
     module, _, name = path.rpartition(".")
@@ -70,8 +77,23 @@ class JobQueue:
         return self._queues[short]
 
     def enqueue_many(self, jobs: Iterable[JobSpec]) -> None:
-        for func, args, options in jobs:
-            self.enqueue(func, *args, **options)
+        """Enqueue what one commit deferred; several jobs of a BATCHED kind go as one."""
+        together: dict[str, list[JobSpec]] = {}
+        for spec in jobs:
+            func, args, options = spec
+            if func in BATCHED and len(args) == 1 and not options.get("delay") and set(options) <= {"job_id"}:
+                together.setdefault(func, []).append(spec)
+            else:
+                self.enqueue(func, *args, **options)
+        for func, specs in together.items():
+            if len(specs) == 1:
+                _, args, options = specs[0]
+                self.enqueue(func, *args, **options)
+                continue
+            for start in range(0, len(specs), BATCH_SIZE):
+                ids = [args[0] for _, args, _ in specs[start:start + BATCH_SIZE]]
+                name = func.rsplit(".", 1)[1]
+                self.enqueue(BATCHED[func], ids, job_id=f"{name}-batch-{ids[0]}-{ids[-1]}-{len(ids)}")
 
     def enqueue(
         self,

@@ -108,17 +108,19 @@ class Pacer:
         if url:
             try:
                 key = f"{config.get('BUURTLIJN_QUEUE_PREFIX', 'buurtlijn')}:pace:{number}"
-                return float(self._client(url).eval(_RESERVE_SLOT, 1, key, interval, max_wait))
+                return float(self._script(url)(keys=[key], args=[interval, max_wait]))
             except (RedisError, OSError) as exc:
                 log.info("pacing without Redis (%s)", type(exc).__name__)
         return self._reserve_locally(number, interval, max_wait)
 
-    def _client(self, url: str) -> Any:
-        client = self._redis.get(url)
-        if client is None:
+    def _script(self, url: str) -> Any:
+        """The slot script, registered once: each call sends its hash (EVALSHA), not its text."""
+        script = self._redis.get(url)
+        if script is None:
             client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
-            self._redis[url] = client
-        return client
+            script = client.register_script(_RESERVE_SLOT)
+            self._redis[url] = script
+        return script
 
     def _reserve_locally(self, number: str, interval: float, max_wait: float) -> float:
         with self._lock:
@@ -197,10 +199,81 @@ def _block(message: Message, reason: str, now: dt.datetime) -> None:
     message.status_at = now
 
 
-def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | None:
-    """Send message ``message_id`` if it is still due. Returns a Retry when it must wait."""
-    now = utcnow()
-    # 1. Checks and the claim, committed before Twilio is called.
+@dataclass(frozen=True)
+class Claimed:
+    """A message this worker now holds (``submitting``, committed) and will hand to Twilio."""
+
+    to: str
+    body: str
+    attempt: int
+    pause: float
+
+
+# The claim of a due message with everything its checks read, in one autocommit
+# round trip. Messages that are not simply due (waiting, quiet hours) return no
+# row and take the session path, which says why.
+_CLAIM_DUE = """
+UPDATE messages m SET status = 'submitting', attempts = m.attempts + 1, updated_at = %(now)s
+WHERE m.id = %(id)s AND m.direction = 'outbound' AND m.status = 'pending'
+  AND (m.send_after IS NULL OR m.send_after <= %(now)s)
+  AND (m.urgent OR NOT %(quiet)s)
+RETURNING m.phone, m.body, m.attempts, m.purpose,
+  (SELECT r.opted_out FROM residents r WHERE r.id = m.resident_id),
+  (SELECT r.number_status FROM residents r WHERE r.id = m.resident_id),
+  (SELECT count(*) FROM messages s
+    WHERE s.direction = 'outbound' AND s.phone = m.phone AND s.sent_at >= %(since)s)
+"""
+# Gives a claimed message back: blocked for good, or pending until later.
+_UNCLAIM = """
+UPDATE messages SET status = %(status)s, attempts = attempts - 1, error_message = %(reason)s,
+  status_at = CASE WHEN %(blocked)s THEN %(now)s ELSE status_at END,
+  send_after = COALESCE(%(send_after)s, send_after), updated_at = %(now)s
+WHERE id = %(id)s AND status = 'submitting' RETURNING id
+"""
+_RECORD_SENT = """
+UPDATE messages SET twilio_sid = %(sid)s, status = %(status)s, sent_at = %(now)s, status_at = %(now)s,
+  updated_at = %(now)s, error_code = NULL, error_message = NULL
+WHERE id = %(id)s RETURNING id
+"""
+
+
+def _claim_fast(db: Database, config: dict[str, Any], message_id: int, now: dt.datetime) -> Claimed | Retry | None | bool:
+    """PostgreSQL: the checks and the claim in one statement. False: take the session path."""
+    row = db.autocommit_row(_CLAIM_DUE, {
+        "id": message_id, "now": now, "quiet": quiet_until(now, config) is not None,
+        "since": now - dt.timedelta(hours=24),
+    })
+    if row is None:
+        return False
+    to, body, attempts, purpose, opted_out, number_status, sent_today = row
+
+    def unclaim(status: str, reason: str | None = None, send_after: dt.datetime | None = None) -> None:
+        db.autocommit_row(_UNCLAIM, {"id": message_id, "status": status, "blocked": status == "blocked", "reason": reason,
+                                     "send_after": send_after, "now": now})
+
+    reason = None
+    if opted_out and purpose not in ALLOWED_WHEN_OPTED_OUT:
+        reason = "opted_out"
+    elif number_status is not None and number_status != "ok":
+        reason = f"number_{number_status}"
+    elif not to or not _allowed_country(to, config):
+        reason = "country_not_allowed"
+    elif sent_today >= int(config.get("BUURTLIJN_SMS_DAILY_CAP", 20)):
+        reason = "daily_cap"
+        log.warning("daily SMS cap reached for message %s", message_id)
+    if reason is not None:
+        unclaim("blocked", reason)
+        return None
+    pause = PACER.reserve(config, config["TWILIO_PHONE_NUMBER"]) if config.get("SENDS_FOR_REAL") else 0.0
+    if pause < 0:  # the burst is long: wait in the queue, not in this worker
+        until = now + dt.timedelta(seconds=-pause)
+        unclaim("pending", send_after=until)
+        return Retry(wait_job_id(message_id, attempts - 1, until), message_id, until - now)
+    return Claimed(to, body, attempts, pause)
+
+
+def _claim_with_session(db: Database, config: dict[str, Any], message_id: int, now: dt.datetime) -> Claimed | Retry | None:
+    """Every check in turn through the ORM; says why a message is not sent now."""
     with db.transaction() as session:
         message = session.get(Message, message_id)
         if message is None or message.direction != "outbound" or message.status != "pending":
@@ -233,9 +306,23 @@ def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | No
             return Retry(wait_job_id(message.id, message.attempts, until), message.id, until - now)
         if not _claim(session, message.id, now):
             return None
-        to, body, attempt = message.phone, message.body, message.attempts + 1
-    if pause > 0:
-        time.sleep(pause)
+        return Claimed(message.phone, message.body, message.attempts + 1, pause)
+
+
+def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | None:
+    """Send message ``message_id`` if it is still due. Returns a Retry when it must wait."""
+    now = utcnow()
+    # 1. Checks and the claim, committed before Twilio is called.
+    claimed: Claimed | Retry | None | bool = False
+    if db.is_postgresql:
+        claimed = _claim_fast(db, config, message_id, now)
+    if claimed is False:
+        claimed = _claim_with_session(db, config, message_id, now)
+    if not isinstance(claimed, Claimed):
+        return claimed  # type: ignore[return-value]
+    to, body, attempt = claimed.to, claimed.body, claimed.attempt
+    if claimed.pause > 0:
+        time.sleep(claimed.pause)
 
     # 2. The demo shows instead of sending.
     if not config.get("SENDS_FOR_REAL"):
@@ -260,18 +347,21 @@ def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | No
         return _failed(db, config, message_id, attempt, exc.status, exc.code, str(exc.msg)[:500])
     except Exception as exc:  # network down, timeout: Twilio never answered
         return _failed(db, config, message_id, attempt, None, None, type(exc).__name__)
+    status = (sent.status or "queued") if sent.status in _TWILIO_START else "queued"
+    if db.is_postgresql:
+        # Need not wait for the disk: were this commit lost in a crash, the
+        # row stays 'submitting' and reconcile_stale adopts Twilio's SID
+        # instead of sending again. Saves one fsync per message.
+        db.autocommit_row(_RECORD_SENT, {"id": message_id, "sid": sent.sid, "status": status, "now": utcnow()},
+                          durable=False)
+        return None
     with db.transaction() as session:
-        if db.is_postgresql:
-            # Need not wait for the disk: were this commit lost in a crash, the
-            # row stays 'submitting' and reconcile_stale adopts Twilio's SID
-            # instead of sending again. Saves one fsync per message.
-            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         session.execute(
             update(Message)
             .where(Message.id == message_id)
             .values(
                 twilio_sid=sent.sid,
-                status=(sent.status or "queued") if sent.status in _TWILIO_START else "queued",
+                status=status,
                 sent_at=utcnow(),
                 status_at=utcnow(),
                 updated_at=utcnow(),
