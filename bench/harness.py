@@ -419,16 +419,19 @@ function init(args)
   local nthreads = tonumber(args[2])
   expect = args[3]
   if expect == "" then expect = nil end
+  local headers_close = args[4] == "close"
   reqs = {}
   local i = 0
   for line in io.lines(args[1]) do
     if i % nthreads == tid then
       local method, path, sig, body = line:match("^(%S+)\t(%S+)\t(%S*)\t(.*)$")
-      reqs[#reqs + 1] = wrk.format(method, path, {
+      local headers = {
         ["Content-Type"] = "application/x-www-form-urlencoded",
         ["X-Twilio-Signature"] = sig,
         ["User-Agent"] = "TwilioProxy/1.1",
-      }, body)
+      }
+      if headers_close then headers["Connection"] = "close" end
+      reqs[#reqs + 1] = wrk.format(method, path, headers, body)
     end
     i = i + 1
   end
@@ -535,6 +538,7 @@ def wrk_fixed_count(
     expect: str = "",
     max_seconds: int = 120,
     cpu: "CpuMeter | None" = None,
+    fresh_connections: bool = False,
 ) -> ThroughputResult:
     """Send each request once with wrk; requests/s = answered / elapsed.
 
@@ -555,7 +559,7 @@ def wrk_fixed_count(
         command = [
             "wrk", "--threads", str(threads), "--connections", str(max(connections, threads)),
             "--duration", f"{max_seconds}s", "--timeout", "10s", "--script", str(script), base_url,
-            "--", str(request_file), str(threads), expect,
+            "--", str(request_file), str(threads), expect, "close" if fresh_connections else "keep",
         ]
         output, returncode = _run_wrk(command, threads, max_seconds)
         after = cpu.sample() if cpu else None

@@ -227,18 +227,19 @@ class CallLedger:
 
 def throughput_phase(
     env: harness.BenchEnvironment, script: list[ScriptStep], group: list[Caller], *, bare_count: dict[str, int],
-    connections: int,
+    connections: int, fresh_connections: bool = False,
 ) -> list[tuple[harness.ThroughputResult, harness.ThroughputResult]]:
     """Every call of ``group`` through every step, one step at a time, on both apps."""
     out = []
     for step in script:
         requests = [step.request(caller.call_sid, caller.from_) for caller in group]
         gateway = harness.wrk_fixed_count(env.gateway.base_url, requests, connections=connections,
-                                          expect=step.expect, cpu=env.cpu(env.gateway))
+                                          expect=step.expect, cpu=env.cpu(env.gateway),
+                                          fresh_connections=fresh_connections)
         wanted = max(len(requests), bare_count.get(step.path, 0))
         bare_requests = list(itertools.islice(itertools.cycle(requests), wanted))
         bare = harness.wrk_fixed_count(env.bare.base_url, bare_requests, connections=connections,
-                                       cpu=env.cpu(env.bare))
+                                       cpu=env.cpu(env.bare), fresh_connections=fresh_connections)
         out.append((gateway, bare))
         if gateway.ok != len(requests) or gateway.unexpected:
             raise harness.BenchFailure(
@@ -292,12 +293,12 @@ def latency_phase(
 
 def run(
     *, seconds: float = 4.0, connections: int = 16, rate: float = 100.0, latency_seconds: float = 20.0,
-    gap: float = 0.3, warmup_calls: int = 300,
+    gap: float = 0.3, warmup_calls: int = 300, fresh_connections: bool = False,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {
         "benchmark": "voice_call", "machine": harness.machine_facts(),
         "settings": {"seconds": seconds, "connections": connections, "rate": rate, "latency_seconds": latency_seconds,
-                     "gap_s": gap, "warmup_calls": warmup_calls},
+                     "gap_s": gap, "warmup_calls": warmup_calls, "fresh_connections": fresh_connections},
         "load_average_before": list(harness.load_average()),
     }
     ledger = CallLedger()
@@ -316,7 +317,8 @@ def run(
         print("scripted call: " + " -> ".join(step.label for step in script))
 
         # Warm-up, which also tells how many calls fill `seconds` on the slowest step.
-        warm = throughput_phase(env, script, fresh(warmup_calls), bare_count={}, connections=connections)
+        warm = throughput_phase(env, script, fresh(warmup_calls), bare_count={}, connections=connections,
+                               fresh_connections=fresh_connections)
         ledger.started += warmup_calls
         ledger.completed += warmup_calls
         slowest = min(g.requests_per_s for g, _ in warm)
@@ -324,7 +326,8 @@ def run(
         bare_count = {step.path: int(b.requests_per_s * seconds) for step, (_, b) in zip(script, warm)}
         print(f"warm-up: slowest step {slowest:,.0f} req/s; {calls} calls per step in the measured run")
 
-        measured = throughput_phase(env, script, fresh(calls), bare_count=bare_count, connections=connections)
+        measured = throughput_phase(env, script, fresh(calls), bare_count=bare_count, connections=connections,
+                                   fresh_connections=fresh_connections)
         ledger.started += calls
         ledger.completed += calls
 
@@ -425,9 +428,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="steady rate of the latency run, requests/s")
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of each latency run")
     parser.add_argument("--gap", type=float, default=0.3, help="seconds between a call's steps in the latency run")
+    parser.add_argument("--fresh-connections", action="store_true",
+                        help="throughput: every request on a new connection (Connection: close), as webhooks from "
+                             "many Twilio hosts arrive; wrk's kept-alive connections can pin the load on one "
+                             "gunicorn worker")
     args = parser.parse_args(argv)
     results = run(seconds=args.seconds, connections=args.connections, rate=args.rate,
-                  latency_seconds=args.latency_seconds, gap=args.gap)
+                  latency_seconds=args.latency_seconds, gap=args.gap, fresh_connections=args.fresh_connections)
     return harness.finish("voice_call", results, report(results),
                           "what the database holds does not match the calls made")
 

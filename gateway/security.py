@@ -11,7 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFProtect
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
@@ -37,7 +38,22 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # bound to the session instead
     app.config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024)  # Twilio posts are small
     csrf.init_app(app)
+    app.session_interface = NoCookiesForTwilio()
     app.after_request(_security_headers)
+
+
+class NoCookiesForTwilio(SecureCookieSessionInterface):
+    """The signed-cookie session everywhere but on Twilio's webhooks.
+
+    Twilio keeps no cookies; for its requests the session (a signer built,
+    a cookie read and written back) is pure cost on the hot path. Flask gives
+    such requests a null session, which refuses any write.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith("/twilio/"):
+            return None
+        return super().open_session(app, request)
 
 
 SECURITY_HEADERS = (

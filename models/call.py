@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
@@ -22,7 +22,13 @@ ENDED_STATUSES = ("finished", "abandoned", "failed")
 
 class Call(Base):
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_status_updated", "status", "updated_at"),)
+    # The calls still in progress, for the sweep of calls whose status callback never
+    # came. Not on updated_at: a menu step then changes no indexed column, so
+    # PostgreSQL updates the row in place (HOT; the table keeps free space, 0005).
+    __table_args__ = (
+        Index("ix_calls_in_progress", "created_at", postgresql_where=text("status = 'in_progress'"),
+              sqlite_where=text("status = 'in_progress'")),
+    )
 
     id: Mapped[intpk]
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)

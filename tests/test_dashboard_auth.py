@@ -272,3 +272,14 @@ def test_production_cookies_are_secure_and_last_at_most_ten_hours(database_url, 
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert app.config["PERMANENT_SESSION_LIFETIME"] == dt.timedelta(hours=10)
     app.extensions["buurtlijn.db"].dispose()
+
+
+def test_twilio_webhooks_neither_read_nor_set_the_session_cookie(client, brokers, app):
+    from tests.conftest import TwilioWebhooks
+
+    login(client, "mila@buuv.example")  # the browser holds a session cookie; Twilio never does
+    response = TwilioWebhooks(client).sms("+31612345678", "HULP")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    # The dashboard session is untouched by the webhook.
+    assert client.get("/dashboard").status_code == 200
