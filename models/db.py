@@ -78,25 +78,24 @@ class Database:
             return self._hot_connection(durable).execute(sql, params, prepare=True).fetchone()
 
     def _drop_hot_connection(self, durable: bool) -> None:
-        name = "connection" if durable else "lazy_connection"
-        broken = getattr(self._hot, name, None)
-        setattr(self._hot, name, None)
+        broken = self._thread_connections().pop(durable, None)
         if broken is not None:
             broken.close()
+
+    def _thread_connections(self) -> dict[bool, Any]:
+        """This thread's autocommit connections, durable and not; none inherited through a fork."""
+        if getattr(self._hot, "pid", None) != os.getpid():
+            self._hot.connections, self._hot.pid = {}, os.getpid()
+        return self._hot.connections  # type: ignore[no-any-return]
 
     def _hot_connection(self, durable: bool = True) -> Any:
         import psycopg
 
-        name = "connection" if durable else "lazy_connection"
-        if getattr(self._hot, "pid", None) != os.getpid():
-            # Inherited through a fork: the parent's sockets are not ours to use.
-            self._hot.connection = self._hot.lazy_connection = None
-            self._hot.pid = os.getpid()
-        connection = getattr(self._hot, name, None)
+        connections = self._thread_connections()
+        connection = connections.get(durable)
         if connection is None or connection.closed:
             options = {} if durable else {"options": "-c synchronous_commit=off"}
-            connection = psycopg.connect(self.libpq_url(), autocommit=True, **options)
-            setattr(self._hot, name, connection)
+            connection = connections[durable] = psycopg.connect(self.libpq_url(), autocommit=True, **options)
             with self._lock:
                 self._hot_connections = [c for c in self._hot_connections if not c.closed] + [connection]
         return connection

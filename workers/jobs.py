@@ -45,8 +45,7 @@ def handle_inbound_sms(message_id: int) -> None:
 
 def send_message(message_id: int) -> None:
     """Send one outbound SMS through Twilio (or show it, in the demo)."""
-    with job_context() as app:
-        _schedule(app, deliver(app.extensions["buurtlijn.db"], app.config, message_id))
+    send_messages([message_id])
 
 
 def send_messages(message_ids: list[int]) -> None:

@@ -81,7 +81,7 @@ class JobQueue:
         together: dict[str, list[JobSpec]] = {}
         for spec in jobs:
             func, args, options = spec
-            if func in BATCHED and len(args) == 1 and not options.get("delay") and set(options) <= {"job_id"}:
+            if func in BATCHED and len(args) == 1 and set(options) <= {"job_id"}:  # no delay, default queue
                 together.setdefault(func, []).append(spec)
             else:
                 self.enqueue(func, *args, **options)

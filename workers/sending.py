@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import func, select, update, text
+from sqlalchemy import func, select, update
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
@@ -199,6 +199,28 @@ def _block(message: Message, reason: str, now: dt.datetime) -> None:
     message.status_at = now
 
 
+def _block_reason(
+    config: dict[str, Any], message_id: int, *, phone: str | None, purpose: str | None, opted_out: bool,
+    number_status: str | None, sent_today: int,
+) -> str | None:
+    """Why a message may not go out at all, or None: the same checks on both claim paths."""
+    if opted_out and purpose not in ALLOWED_WHEN_OPTED_OUT:
+        return "opted_out"
+    if number_status is not None and number_status != "ok":
+        return f"number_{number_status}"
+    if not phone or not _allowed_country(phone, config):
+        return "country_not_allowed"
+    if sent_today >= int(config.get("BUURTLIJN_SMS_DAILY_CAP", 20)):
+        log.warning("daily SMS cap reached for message %s", message_id)
+        return "daily_cap"
+    return None
+
+
+def _pace(config: dict[str, Any]) -> float:
+    """Seconds to wait for a sending slot of the gateway number (see Pacer.reserve); 0 in the demo."""
+    return PACER.reserve(config, config["TWILIO_PHONE_NUMBER"]) if config.get("SENDS_FOR_REAL") else 0.0
+
+
 @dataclass(frozen=True)
 class Claimed:
     """A message this worker now holds (``submitting``, committed) and will hand to Twilio."""
@@ -237,34 +259,26 @@ WHERE id = %(id)s RETURNING id
 """
 
 
-def _claim_fast(db: Database, config: dict[str, Any], message_id: int, now: dt.datetime) -> Claimed | Retry | None | bool:
-    """PostgreSQL: the checks and the claim in one statement. False: take the session path."""
+def _claim_fast(db: Database, config: dict[str, Any], message_id: int, now: dt.datetime) -> Claimed | Retry | None:
+    """PostgreSQL: the checks and the claim in one statement; the session path when it is not simply due."""
     row = db.autocommit_row(_CLAIM_DUE, {
         "id": message_id, "now": now, "quiet": quiet_until(now, config) is not None,
         "since": now - dt.timedelta(hours=24),
     })
     if row is None:
-        return False
+        return _claim_with_session(db, config, message_id, now)
     to, body, attempts, purpose, opted_out, number_status, sent_today = row
 
     def unclaim(status: str, reason: str | None = None, send_after: dt.datetime | None = None) -> None:
-        db.autocommit_row(_UNCLAIM, {"id": message_id, "status": status, "blocked": status == "blocked", "reason": reason,
-                                     "send_after": send_after, "now": now})
+        db.autocommit_row(_UNCLAIM, {"id": message_id, "status": status, "blocked": status == "blocked",
+                                     "reason": reason, "send_after": send_after, "now": now})
 
-    reason = None
-    if opted_out and purpose not in ALLOWED_WHEN_OPTED_OUT:
-        reason = "opted_out"
-    elif number_status is not None and number_status != "ok":
-        reason = f"number_{number_status}"
-    elif not to or not _allowed_country(to, config):
-        reason = "country_not_allowed"
-    elif sent_today >= int(config.get("BUURTLIJN_SMS_DAILY_CAP", 20)):
-        reason = "daily_cap"
-        log.warning("daily SMS cap reached for message %s", message_id)
+    reason = _block_reason(config, message_id, phone=to, purpose=purpose, opted_out=bool(opted_out),
+                           number_status=number_status, sent_today=sent_today)
     if reason is not None:
         unclaim("blocked", reason)
         return None
-    pause = PACER.reserve(config, config["TWILIO_PHONE_NUMBER"]) if config.get("SENDS_FOR_REAL") else 0.0
+    pause = _pace(config)
     if pause < 0:  # the burst is long: wait in the queue, not in this worker
         until = now + dt.timedelta(seconds=-pause)
         unclaim("pending", send_after=until)
@@ -282,24 +296,20 @@ def _claim_with_session(db: Database, config: dict[str, Any], message_id: int, n
             return Retry(wait_job_id(message.id, message.attempts, message.send_after), message.id,
                          message.send_after - now)
         resident = session.get(Resident, message.resident_id) if message.resident_id else None
-        if resident is not None and resident.opted_out and message.purpose not in ALLOWED_WHEN_OPTED_OUT:
-            _block(message, "opted_out", now)
-            return None
-        if resident is not None and resident.number_status != "ok":
-            _block(message, f"number_{resident.number_status}", now)
-            return None
-        if not message.phone or not _allowed_country(message.phone, config):
-            _block(message, "country_not_allowed", now)
-            return None
-        if _sent_today(session, message.phone, now) >= int(config.get("BUURTLIJN_SMS_DAILY_CAP", 20)):
-            _block(message, "daily_cap", now)
-            log.warning("daily SMS cap reached for message %s", message.id)
+        reason = _block_reason(
+            config, message.id, phone=message.phone, purpose=message.purpose,
+            opted_out=resident is not None and resident.opted_out,
+            number_status=resident.number_status if resident is not None else None,
+            sent_today=_sent_today(session, message.phone, now) if message.phone else 0,
+        )
+        if reason is not None:
+            _block(message, reason, now)
             return None
         wake = None if message.urgent else quiet_until(now, config)
         if wake is not None:
             message.send_after = wake
             return Retry(wait_job_id(message.id, message.attempts, wake), message.id, wake - now)
-        pause = PACER.reserve(config, config["TWILIO_PHONE_NUMBER"]) if config.get("SENDS_FOR_REAL") else 0.0
+        pause = _pace(config)
         if pause < 0:  # the burst is long: wait in the queue, not in this worker
             until = now + dt.timedelta(seconds=-pause)
             message.send_after = until
@@ -313,13 +323,10 @@ def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | No
     """Send message ``message_id`` if it is still due. Returns a Retry when it must wait."""
     now = utcnow()
     # 1. Checks and the claim, committed before Twilio is called.
-    claimed: Claimed | Retry | None | bool = False
-    if db.is_postgresql:
-        claimed = _claim_fast(db, config, message_id, now)
-    if claimed is False:
-        claimed = _claim_with_session(db, config, message_id, now)
+    claim = _claim_fast if db.is_postgresql else _claim_with_session
+    claimed = claim(db, config, message_id, now)
     if not isinstance(claimed, Claimed):
-        return claimed  # type: ignore[return-value]
+        return claimed
     to, body, attempt = claimed.to, claimed.body, claimed.attempt
     if claimed.pause > 0:
         time.sleep(claimed.pause)
