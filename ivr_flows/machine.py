@@ -162,8 +162,10 @@ def answer(ctx: Context, call: Call, given: Answer) -> Turn:
     digits = given.digits or ""
     if digits == "":
         return _retry(ctx, call, step, "voice.no_key")
-    if "*" in digits:
-        return Turn(ask=step.name)  # repeat the question; it does not count as a try
+    if "*" in digits or (digits == "#" and step.kind == "menu"):
+        # Repeat the question; it does not count as a try. A lone '#' on a one-key
+        # menu is a habit left over from keying in a number ("2034#"), not a choice.
+        return Turn(ask=step.name)
     if step.kind == "digits":
         handler = DIGIT_HANDLERS[step.on_digits or ""]
         return handler(ctx, call, digits)

@@ -189,7 +189,7 @@ def test_every_answer_of_scripted_calls_is_valid_twiml(phone, app, db):
     call = phone("anonymous").press("12#").press("0612345678#").press("2").press("0612345678#").press("1").press("3")
     call.press("0")
     documents += call.documents
-    call = phone().press("7").silence().press("#")  # trouble
+    call = phone().press("7").silence().press("8")  # trouble
     documents += call.documents
     call = phone().press("1").press("1").press("2034").press("1").press("1").record(5, end="hangup")
     documents += call.documents
