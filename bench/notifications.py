@@ -60,6 +60,7 @@ import sys
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 from gateway import create_app
+from gateway.cli import rq_log_level
 from gateway.jobs import get_queue
 from workers.queue import QUEUE_NAMES
 from workers.runtime import set_worker_app
@@ -69,7 +70,7 @@ queue = get_queue(app)
 cls = {"Worker": Worker, "SimpleWorker": SimpleWorker}[sys.argv[1]]
 burst = sys.argv[2] == "burst"
 cls([queue.rq_queue(n) for n in QUEUE_NAMES], connection=queue.redis, serializer=JSONSerializer).work(
-    with_scheduler=not burst, burst=burst, logging_level="WARNING")
+    with_scheduler=not burst, burst=burst, logging_level=rq_log_level())
 """
 
 

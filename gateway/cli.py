@@ -137,7 +137,9 @@ def worker(burst: bool) -> None:
                     [queue.rq_queue(name) for name in QUEUE_NAMES], connection=queue.redis,
                     serializer=JSONSerializer,
                 )
-                rq_worker.work(with_scheduler=True, burst=burst)
+                # RQ writes three lines per job at INFO: at a hundred messages a second
+                # that is noise (and CPU); what matters is logged by the jobs themselves.
+                rq_worker.work(with_scheduler=True, burst=burst, logging_level=rq_log_level())
                 # RQ's loop also ends, quietly, when Redis fails under it; only a
                 # burst or a stop signal (SIGTERM, Ctrl+C) ends this worker.
                 if burst or getattr(rq_worker, "_shutdown_requested_date", None) is not None:
@@ -154,6 +156,11 @@ def worker(burst: bool) -> None:
                 sweeper.wait(10)
             except subprocess.TimeoutExpired:
                 sweeper.kill()
+
+
+def rq_log_level() -> str:
+    """RQ's own per-job lines only when debugging (LOG_LEVEL=DEBUG); its warnings always."""
+    return "DEBUG" if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG" else "WARNING"
 
 
 DEMO_PASSWORD = "buurtlijn-demo"

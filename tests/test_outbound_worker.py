@@ -334,3 +334,94 @@ def test_a_number_known_bad_is_not_tried_again(app, fake_twilio, db):
     assert fake_twilio.messages() == []
     [message] = outbound(db, id=message_id)
     assert (message.status, message.error_message, message.attempts) == ("blocked", "number_invalid", 0)
+
+
+def _queue_one_by_one(app, phones: list[str], **options) -> list[int]:  # type: ignore[no-untyped-def]
+    """SMS to ``phones``, each committed on its own (one RQ job each), as a broker's clicks make them."""
+    from models.outbox import queue_sms
+    from models.phones import parse_phone
+    from models.residents import resident_for
+
+    ids = []
+    for n, phone in enumerate(phones):
+        with app.app_context(), app.extensions["buurtlijn.db"].transaction() as session:
+            message = queue_sms(session, resident_for(session, parse_phone(phone)), f"Bericht {n}",
+                                purpose="reply", **options)
+            session.flush()
+            ids.append(message.id)
+    return ids
+
+
+def _run_jobs(app, max_jobs: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    """A real RQ SimpleWorker in this process (so a test can watch its jobs), until the queue is empty."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    jobs = app.extensions["buurtlijn.jobs"]
+    with app.app_context():
+        SimpleWorker([jobs.rq_queue("outbound")], connection=jobs.redis, serializer=JSONSerializer).work(
+            burst=True, max_jobs=max_jobs, logging_level="WARNING")
+
+
+def test_one_job_sends_the_backlog_and_takes_the_other_jobs_off_the_queue(queued_app, fake_twilio, session):
+    phones = [f"+316123450{n:02d}" for n in range(6)]
+    ids = _queue_one_by_one(queued_app, phones)
+    [later] = _queue_one_by_one(queued_app, ["+31612345099"], send_after=utcnow() + dt.timedelta(hours=1))
+    jobs = queued_app.extensions["buurtlijn.jobs"]
+    queue = jobs.rq_queue("outbound")
+    assert queue.count == 7
+
+    _run_jobs(queued_app, max_jobs=1)  # the first message's job
+
+    assert sorted(m["To"] for m in fake_twilio.messages()) == phones  # each once
+    assert {m.status for m in outbound(session) if m.id in ids} == {"queued"}
+    # Only the job of the message that is not due yet is left, and the dropped jobs are gone from Redis.
+    assert queue.job_ids == [f"{jobs.prefix}--send-message-{later}-0"]
+    assert not any(jobs.redis.exists(f"rq:job:{jobs.prefix}--send-message-{i}-0") for i in ids)
+
+    _run_jobs(queued_app)
+    assert len(fake_twilio.messages()) == len(phones)  # the later one waits for its time
+    assert outbound(session, id=later)[0].status == "pending"
+
+
+def test_a_message_the_backlog_could_not_send_keeps_its_own_job(queued_app, fake_twilio, session, monkeypatch):
+    import workers.jobs
+
+    phones = [f"+316123460{n:02d}" for n in range(4)]
+    ids = _queue_one_by_one(queued_app, phones)
+    real_deliver = workers.jobs.deliver
+    failing = {ids[2]}
+
+    def deliver_with_a_hiccup(database, config, message_id):  # type: ignore[no-untyped-def]
+        if message_id in failing:
+            raise RuntimeError("database hiccup")
+        return real_deliver(database, config, message_id)
+
+    monkeypatch.setattr(workers.jobs, "deliver", deliver_with_a_hiccup)
+    _run_jobs(queued_app, max_jobs=1)
+    jobs = queued_app.extensions["buurtlijn.jobs"]
+    assert sorted(m["To"] for m in fake_twilio.messages()) == sorted(phones[:2] + phones[3:])
+    assert jobs.rq_queue("outbound").job_ids == [f"{jobs.prefix}--send-message-{ids[2]}-0"]
+
+    failing.clear()  # the hiccup is over: its own job sends it, once
+    _run_jobs(queued_app)
+    assert sorted(m["To"] for m in fake_twilio.messages()) == sorted(phones)
+
+
+def test_only_jobs_still_waiting_are_dropped(queued_app):
+    jobs = queued_app.extensions["buurtlijn.jobs"]
+    for n in (1, 2, 3):
+        assert jobs.enqueue("workers.jobs.send_message", 10_000 + n, job_id=f"drop-test-{n}")
+    queue = jobs.rq_queue("outbound")
+    taken = jobs.redis.lpop(queue.key).decode()  # a worker has taken the first one
+    assert taken == f"{jobs.prefix}--drop-test-1"
+
+    assert jobs.drop_waiting(["drop-test-1", "drop-test-2", "no-such-job"]) == 1
+    assert queue.job_ids == [f"{jobs.prefix}--drop-test-3"]
+    assert jobs.redis.exists(f"rq:job:{taken}")  # the taken job is its worker's to finish
+    assert not jobs.redis.exists(f"rq:job:{jobs.prefix}--drop-test-2")
+    # Redis gone: nothing dropped, nothing raised (the jobs just run and find nothing to do).
+    from workers.queue import JobQueue
+
+    assert JobQueue("redis://127.0.0.1:1/0", prefix=jobs.prefix).drop_waiting(["drop-test-3"]) == 0
+    jobs.redis.delete(f"rq:job:{taken}", f"rq:job:{jobs.prefix}--drop-test-3")

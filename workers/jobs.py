@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 
 from flask import Flask
-from sqlalchemy import select
+from rq import get_current_job
+from sqlalchemy import select, true
 
 from models import Message
 from models.base import utcnow
@@ -21,7 +23,7 @@ from models.outbox import SEND_JOB, send_job_id
 from sms.flows import handle_inbound, pending_inbound_ids
 
 from .runtime import job_context, job_transaction
-from .sending import STALE_SUBMITTING, Retry, deliver, reconcile_stale
+from .sending import STALE_SUBMITTING, Retry, deliver, quiet_until, reconcile_stale
 
 log = logging.getLogger("buurtlijn.jobs")
 
@@ -53,6 +55,7 @@ def send_messages(message_ids: list[int]) -> None:
 
     One message's failure does not hold up the others; it is raised at the
     end, so RQ retries the job and the messages already sent are skipped.
+    In a worker, the job then sends whatever else is due (see ``drain``).
     """
     with job_context() as app:
         db = app.extensions["buurtlijn.db"]
@@ -65,6 +68,58 @@ def send_messages(message_ids: list[int]) -> None:
                 first_error = first_error or exc
         if first_error is not None:
             raise first_error
+        if get_current_job() is not None:
+            drain(app, skip=set(message_ids))
+
+
+# A backlog of messages, each committed on its own (a broker's clicks, a
+# burst of replies), is one RQ job each. RQ's bookkeeping costs a job more
+# than sending its SMS, so a send job in a worker also sends the messages due
+# after it and takes their jobs off the queue: the rows in PostgreSQL are the
+# work, a job is only the nudge. Bounded, so the inbound queue is not kept
+# waiting for long.
+DRAIN_BATCH = 50
+DRAIN_SECONDS = 1.0
+
+
+def drain(app: Flask, skip: set[int] = frozenset(), seconds: float = DRAIN_SECONDS) -> int:  # type: ignore[assignment]
+    """Send messages that are due now, for at most ``seconds``; returns how many were handled."""
+    db = app.extensions["buurtlijn.db"]
+    queue = _queue(app)
+    deadline = time.monotonic() + seconds
+    handled = 0
+    after = 0
+    while time.monotonic() < deadline:
+        now = utcnow()
+        quiet = quiet_until(now, app.config) is not None
+        with db.transaction() as session:
+            due = session.execute(
+                select(Message.id, Message.attempts).where(
+                    Message.direction == "outbound",
+                    Message.status == "pending",
+                    (Message.send_after.is_(None)) | (Message.send_after <= now),
+                    Message.urgent if quiet else true(),
+                    Message.id > after,
+                ).order_by(Message.id).limit(DRAIN_BATCH)
+            ).all()
+        if not due:
+            break
+        done: list[str] = []
+        for message_id, attempts in due:
+            after = message_id
+            if message_id in skip:
+                continue
+            try:
+                _schedule(app, deliver(db, app.config, message_id))
+            except Exception:  # its own job stays queued and tries again
+                log.exception("sending message %s failed", message_id)
+                continue
+            done.append(send_job_id(message_id, attempts))
+            handled += 1
+            if time.monotonic() >= deadline:
+                break
+        queue.drop_waiting(done)
+    return handled
 
 
 def reconcile_message(message_id: int) -> None:

@@ -44,6 +44,7 @@ class JobQueue:
         self.prefix = prefix
         self._redis: Any = None
         self._queues: dict[str, Any] = {}
+        self._drop_script: Any = None
 
     @property
     def in_process(self) -> bool:
@@ -95,6 +96,27 @@ class JobQueue:
                 name = func.rsplit(".", 1)[1]
                 self.enqueue(BATCHED[func], ids, job_id=f"{name}-batch-{ids[0]}-{ids[-1]}-{len(ids)}")
 
+    def drop_waiting(self, job_ids: list[str], queue: str = DEFAULT_QUEUE) -> int:
+        """Take jobs whose work another job has done off the queue; how many were still waiting.
+
+        Only an optimisation: a job left behind runs, finds its row done and
+        does nothing. So Redis trouble here is logged, never raised.
+        """
+        if self.in_process or not job_ids:
+            return 0
+        from redis.exceptions import RedisError
+
+        try:
+            rq_queue = self.rq_queue(queue)
+            full_ids = [f"{self.prefix}--{job_id}" for job_id in job_ids]
+            if self._drop_script is None:
+                self._drop_script = self.redis.register_script(_DROP_WAITING)
+            keys = [rq_queue.key, *(rq_queue.job_class.key_for(full_id) for full_id in full_ids)]
+            return int(self._drop_script(keys=keys, args=full_ids))
+        except (RedisError, OSError) as exc:
+            log.info("could not drop %d finished job(s) from the queue: %s", len(job_ids), type(exc).__name__)
+            return 0
+
     def enqueue(
         self,
         func: str,
@@ -139,6 +161,20 @@ class JobQueue:
             # nudge. The sweep finds the row; the log says what went wrong.
             log.exception("could not enqueue %s; left for the sweep", func)
             return False
+
+
+# Takes jobs off a queue, but only those still waiting there: a job a worker
+# has already taken keeps its hash, which RQ finishes and drops itself.
+_DROP_WAITING = """
+local dropped = 0
+for i, job_id in ipairs(ARGV) do
+  if redis.call('LREM', KEYS[1], 1, job_id) > 0 then
+    redis.call('DEL', KEYS[i + 1])
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
 
 
 def run_now(func: str, args: tuple[Any, ...]) -> bool:
