@@ -43,6 +43,7 @@ class Database:
         self._factory: sessionmaker[Session] | None = None
         self._hot = threading.local()
         self._hot_connections: list[Any] = []  # every thread's, so dispose() closes them all
+        self.extensions: dict[str, Any] = {}  # per-process helpers of other modules (models.inbox)
 
     @property
     def is_sqlite(self) -> bool:

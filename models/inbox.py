@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 from sqlalchemy import case, update
 from sqlalchemy.orm import Session
@@ -79,6 +81,106 @@ SELECT id, pg_notify('{INBOUND_CHANNEL}', id::text) FROM inserted
 """
 
 
+# The same for several messages at once (see InboundBatches): one statement,
+# whatever the number of rows, so it stays one prepared statement.
+_INSERT_MANY_AND_NOTIFY = f"""
+WITH inserted AS (
+    INSERT INTO messages (direction, twilio_sid, raw_from, body, status, opt_out_type,
+                          urgent, attempts, created_at, updated_at)
+    SELECT 'inbound', sid, sender, body, 'received', opt_out, false, 0, %(now)s, %(now)s
+    FROM unnest(%(sids)s::varchar[], %(senders)s::varchar[], %(bodies)s::text[], %(opt_outs)s::varchar[])
+         AS batch(sid, sender, body, opt_out)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)
+SELECT count(pg_notify('{INBOUND_CHANNEL}', id::text)) FROM inserted
+"""
+
+
+class _Waiting:
+    """One webhook's message, waiting to be written with others."""
+
+    __slots__ = ("values", "done", "error", "lead")
+
+    def __init__(self, values: dict[str, object]):
+        self.values = values
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.lead = False
+
+
+class InboundBatches:
+    """Group commit for inbound SMS: the webhook threads of one process share statements.
+
+    Under load many webhook threads would each run one INSERT and wait for
+    its commit. Here the first thread writes; whoever arrives meanwhile waits,
+    and the next writer takes all of them in one statement and one commit.
+    Nobody waits for a timer: an idle gateway writes each message at once.
+    Every thread still answers Twilio only once its own row is committed, and
+    a batch that fails is written again row by row, so one bad row fails only
+    its own request (Twilio retries it).
+    """
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._lock = threading.Lock()
+        self._queue: list[_Waiting] = []
+        self._writing = False
+        self._pid = os.getpid()
+
+    def record(self, values: dict[str, object]) -> None:
+        mine = _Waiting(values)
+        with self._lock:
+            if self._pid != os.getpid():  # inherited through a fork: start afresh
+                self._queue, self._writing, self._pid = [], False, os.getpid()
+            self._queue.append(mine)
+            mine.lead = not self._writing
+            self._writing = True
+        if not mine.lead:
+            mine.done.wait()
+        if mine.lead:
+            self._write_next()
+        if mine.error is not None:
+            raise mine.error
+
+    def _write_next(self) -> None:
+        """Write everything waiting (this thread's own row among it), then hand on the pen."""
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            self._write(batch)
+        finally:
+            with self._lock:
+                follower = self._queue[0] if self._queue else None
+                if follower is None:
+                    self._writing = False
+                else:
+                    follower.lead = True
+            for waiting in batch:
+                waiting.done.set()
+            if follower is not None:
+                follower.done.set()
+
+    def _write(self, batch: list[_Waiting]) -> None:
+        if len(batch) == 1:
+            try:
+                self.db.autocommit_row(_INSERT_AND_NOTIFY, batch[0].values)
+            except BaseException as exc:
+                batch[0].error = exc
+            return
+        rows = [waiting.values for waiting in batch]
+        try:
+            self.db.autocommit_row(_INSERT_MANY_AND_NOTIFY, {
+                "now": rows[0]["created_at"], "sids": [r["twilio_sid"] for r in rows],
+                "senders": [r["raw_from"] for r in rows], "bodies": [r["body"] for r in rows],
+                "opt_outs": [r["opt_out_type"] for r in rows],
+            })
+        except Exception:
+            log.warning("a batch of %d inbound messages failed; writing them one by one", len(batch), exc_info=True)
+            for waiting in batch:
+                self._write([waiting])
+
+
 def record_inbound_and_notify(
     db: Database,
     *,
@@ -86,10 +188,12 @@ def record_inbound_and_notify(
     raw_from: str | None,
     body: str | None,
     opt_out_type: str | None = None,
-) -> int | None:
-    """The same as ``record_inbound`` on PostgreSQL with RQ: stored and announced at once."""
-    row = db.autocommit_row(_INSERT_AND_NOTIFY, _inbound_values(message_sid, raw_from, body, opt_out_type))
-    return row[0] if row else None
+) -> None:
+    """The same as ``record_inbound`` on PostgreSQL with RQ: stored and announced, committed on return."""
+    batches = db.extensions.get("inbound_batches")
+    if batches is None:
+        batches = db.extensions.setdefault("inbound_batches", InboundBatches(db))
+    batches.record(_inbound_values(message_sid, raw_from, body, opt_out_type))
 
 
 def _rank_expression():  # type: ignore[no-untyped-def]
