@@ -193,7 +193,8 @@ Buurtlijn demo is running (SQLite at {app.config['DATABASE_URL'].removeprefix('s
 
   Phone simulator (text or call as a resident):  {base}/simulator
   Brokers' dashboard:                            {base}/dashboard
-      log in as makelaar@buuv.example or coordinator@buuv.example, password {DEMO_PASSWORD}
+      log in as makelaar@buuv.example, makelaar2@buuv.example or coordinator@buuv.example,
+      password {DEMO_PASSWORD}
   API:  curl -H 'Authorization: Bearer {os.environ['BUURTLIJN_API_TOKEN']}' {base}/api/v1/listings
 
 Outbound SMS and calls are shown in the simulator, never sent. Stop with Ctrl+C.

@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from .base import utcnow
@@ -54,7 +54,12 @@ MAX_ROWS = 300
 
 OUTCOMES = ("match_proposed", "resolved", "not_reached", "wrong_number", "referred")
 REFERRALS = ("sociaal_wijkteam", "huisarts", "other")
-ORDER = (Callback.priority.desc(), Callback.due_at.asc(), Callback.id.asc())
+# Within one priority, a request the resident needs "as soon as possible"
+# (keyed in the phone menu) comes before the rest; then the longest waiting.
+_NOT_URGENT = case(
+    (exists().where(Listing.id == Callback.listing_id, Listing.timing == "asap"), 0), else_=1
+)
+ORDER = (Callback.priority.desc(), _NOT_URGENT, Callback.due_at.asc(), Callback.id.asc())
 
 
 @dataclass(frozen=True)

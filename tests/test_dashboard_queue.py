@@ -90,6 +90,21 @@ def test_order_is_priority_first_then_longest_waiting(app, db, brokers):
     assert waiting_ids(client.get("/dashboard").get_data(as_text=True)) == [person.id, old_listing, new_listing]
 
 
+def test_within_a_priority_as_soon_as_possible_comes_first(app, db, brokers):
+    now = utcnow()
+    waiting_longest = seed_listing(app, REQUESTER, "request")
+    asap = seed_listing(app, HELPER, "request", "transport")
+    db.execute(update(Listing).where(Listing.id == waiting_longest[0]).values(timing="no_hurry"))
+    db.execute(update(Listing).where(Listing.id == asap[0]).values(timing="asap"))
+    db.execute(update(Callback).where(Callback.id == waiting_longest[1]).values(due_at=now - dt.timedelta(hours=5)))
+    db.commit()
+    view = queue_view(db, brokers.mila)
+    db.commit()
+    assert [row.callback.id for row in view.waiting] == [asap[1], waiting_longest[1]]
+    assert claim_next(db, brokers.mila).id == asap[1]  # "Volgende oppakken" takes it too
+    db.commit()
+
+
 def test_filters_by_district_category_and_reason(app, mila, db):
     _, schalkwijk = seed_listing(app, REQUESTER, "request", "groceries", "2034")
     _, centrum = seed_listing(app, HELPER, "offer", "digital", "2011")
