@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import texts
+from models.workdays import is_working_day
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -60,10 +61,10 @@ def parse_hours(spec: str) -> tuple[dt.time, dt.time]:
 
 
 def brokers_call_today(now: dt.datetime, hours: tuple[dt.time, dt.time], zone: ZoneInfo) -> bool:
-    """Whether a callback asked for now can still happen today (a weekday, before closing).
+    """Whether a callback asked for now can still happen today (a working day, before closing).
 
     Before opening time on a weekday it is still "today": the brokers start
     with the queue in the morning.
     """
     local = now.astimezone(zone)
-    return local.weekday() < 5 and local.time() < hours[1]
+    return is_working_day(local.date()) and local.time() < hours[1]

@@ -40,6 +40,7 @@ from .matching import (
 from .notify import notify_resident
 from .queue import close_callback, queue_callback
 from .resident import Resident
+from .workdays import is_working_day, next_working_day
 
 LEASE = dt.timedelta(minutes=15)
 TIMEZONE = ZoneInfo("Europe/Amsterdam")
@@ -100,21 +101,15 @@ class ClaimError(ValueError):
 # --- working days --------------------------------------------------------------
 
 
-def _is_working_day(day: dt.date) -> bool:
-    return day.weekday() < 5
-
-
 def next_working_day_at(moment: dt.datetime, hour: int = RETRY_HOUR, zone: ZoneInfo = TIMEZONE) -> dt.datetime:
     """``hour``:00 local time on the first working day after ``moment``'s date."""
-    day = moment.astimezone(zone).date() + dt.timedelta(days=1)
-    while not _is_working_day(day):
-        day += dt.timedelta(days=1)
+    day = next_working_day(moment.astimezone(zone).date())
     return dt.datetime.combine(day, dt.time(hour), tzinfo=zone).astimezone(dt.timezone.utc)
 
 
 def within_broker_hours(moment: dt.datetime, zone: ZoneInfo = TIMEZONE) -> bool:
     local = moment.astimezone(zone)
-    return _is_working_day(local.date()) and BROKER_DAY[0] <= local.time() < BROKER_DAY[1]
+    return is_working_day(local.date()) and BROKER_DAY[0] <= local.time() < BROKER_DAY[1]
 
 
 def working_days_ago(moment: dt.datetime, days: int, zone: ZoneInfo = TIMEZONE) -> dt.datetime:
@@ -124,7 +119,7 @@ def working_days_ago(moment: dt.datetime, days: int, zone: ZoneInfo = TIMEZONE) 
     counted = 0
     while counted < days:
         day -= dt.timedelta(days=1)
-        if _is_working_day(day):
+        if is_working_day(day):
             counted += 1
     return dt.datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=zone).astimezone(dt.timezone.utc)
 

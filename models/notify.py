@@ -32,6 +32,7 @@ from .outbox import queue_sms
 from .queue import queue_callback
 from .resident import Resident
 from .sql import insert_ignoring_conflict
+from .workdays import next_working_day
 
 PLACE_CALL_JOB = "workers.notify_jobs.place_call"
 # Tries to reach someone by phone before a broker takes over.
@@ -190,9 +191,7 @@ def next_try_at(attempt: int, now: dt.datetime, zone: ZoneInfo, quiet_end: dt.da
     if attempt <= 1:
         moment = now + RETRY_AFTER_FIRST
         return max(moment, quiet_end) if quiet_end and quiet_end > now else moment
-    day = now.astimezone(zone).date() + dt.timedelta(days=1)
-    while day.weekday() >= 5:
-        day += dt.timedelta(days=1)
+    day = next_working_day(now.astimezone(zone).date())
     return dt.datetime.combine(day, NEXT_DAY_AT, tzinfo=zone).astimezone(dt.timezone.utc)
 
 

@@ -21,6 +21,7 @@ from models.claims import (
     queue_view,
     retry_time,
     return_expired_leases,
+    working_days_ago,
 )
 from models.phones import parse_phone
 from models.queue import queue_callback
@@ -335,6 +336,15 @@ def test_retry_schedule_is_two_hours_then_next_working_day_at_ten():
     assert retry_time(2, tuesday_11) == dt.datetime(2026, 11, 25, 10, 0, tzinfo=AMSTERDAM)
     assert next_working_day_at(friday_16) == monday_10
     assert retry_time(3, tuesday_11) is None
+
+
+def test_public_holidays_are_not_working_days():
+    christmas_eve_16 = dt.datetime(2026, 12, 24, 16, 0, tzinfo=AMSTERDAM)  # Thursday
+    # Christmas Day (Friday), the weekend, then Monday the 28th.
+    assert next_working_day_at(christmas_eve_16) == dt.datetime(2026, 12, 28, 10, 0, tzinfo=AMSTERDAM)
+    # Two working days before the Tuesday after Easter: Good Friday is one, Easter Monday is not.
+    tuesday_after_easter = dt.datetime(2027, 3, 30, 12, 0, tzinfo=AMSTERDAM)
+    assert working_days_ago(tuesday_after_easter, 2) == dt.datetime(2027, 3, 25, 12, 0, tzinfo=AMSTERDAM)
 
 
 def test_outcome_wrong_number(app, mila, db):

@@ -358,6 +358,10 @@ def test_zero_by_sms_and_by_phone_make_one_callback_for_the_resident(phone, twil
         (dt.datetime(2026, 11, 27, 16, 59), True),  # Friday just before closing
         (dt.datetime(2026, 11, 28, 11, 0), False),  # Saturday
         (dt.datetime(2026, 11, 29, 11, 0), False),  # Sunday
+        (dt.datetime(2026, 12, 25, 10, 0), False),  # Christmas Day, a Friday
+        (dt.datetime(2027, 3, 29, 10, 0), False),  # Easter Monday
+        (dt.datetime(2026, 4, 27, 10, 0), False),  # King's Day
+        (dt.datetime(2027, 3, 26, 10, 0), True),  # Good Friday: BUUV works
     ],
 )
 def test_when_brokers_call_back_follows_broker_hours_in_amsterdam(local, today):
