@@ -29,6 +29,8 @@ from .keywords import OPT_OUT_TYPES, Keyword, lookup
 from .parsing import clean_body, detect_category, split_words
 
 STATUS_MAX_ITEMS = 5
+STATUS_MAX_SEGMENTS = 3
+KEYWORD_LANGUAGES = ("nl", "en")  # the contract's keywords come in these
 
 
 @dataclass
@@ -102,21 +104,26 @@ def handle_status(inbound: Inbound) -> Reply:
     if not items:
         return Reply("sms.status_none")
     language = resident.language
-    lines = [texts.t(language, "sms.status_header")]
-    for listing in items[:STATUS_MAX_ITEMS]:
-        lines.append(
-            texts.t(
-                language,
-                "sms.status_line",
-                kind=texts.t(language, f"kind.{listing.kind}"),
-                category=texts.category_name(language, listing.category),
-                status=texts.t(language, f"status.{listing.status}"),
-            )
+    item_lines = [
+        texts.t(
+            language,
+            "sms.status_line",
+            kind=texts.t(language, f"kind.{listing.kind}"),
+            category=texts.category_name(language, listing.category),
+            status=texts.t(language, f"status.{listing.status}"),
         )
-    if len(items) > STATUS_MAX_ITEMS:
-        lines.append(texts.t(language, "sms.status_more", count=len(items) - STATUS_MAX_ITEMS))
-    lines.append(texts.t(language, "sms.status_footer"))
-    return Reply(None, text="\n".join(lines))
+        for listing in items[:STATUS_MAX_ITEMS]
+    ]
+    # As many items as fit in three segments (Arabic ones are 70 characters).
+    for shown in range(len(item_lines), 0, -1):
+        lines = [texts.t(language, "sms.status_header"), *item_lines[:shown]]
+        if len(items) > shown:
+            lines.append(texts.t(language, "sms.status_more", count=len(items) - shown))
+        lines.append(texts.t(language, "sms.status_footer"))
+        text = "\n".join(lines)
+        if texts.segment_count(texts.fit_gsm7(text)) <= STATUS_MAX_SEGMENTS:
+            break
+    return Reply(None, text=text)
 
 
 def handle_callback_request(inbound: Inbound) -> Reply:
@@ -254,7 +261,10 @@ def handle_inbound(session: Session, message_id: int) -> Message | None:
         word, keyword = found
         message.keyword = word
         rest = words.after_two if " " in word else words.after_first
-    if keyword is not None and keyword.language:
+    # A Dutch or English keyword tells which of the two the resident writes. Someone
+    # who chose Turkish or Arabic (in the phone menu) has only those keywords to
+    # text us with: they keep their language.
+    if keyword is not None and keyword.language and resident.language in KEYWORD_LANGUAGES:
         resident.language = keyword.language
 
     inbound = Inbound(session, message, resident, body, rest, keyword, now)

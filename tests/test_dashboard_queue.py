@@ -104,6 +104,12 @@ def test_within_a_priority_as_soon_as_possible_comes_first(app, db, brokers):
     assert [row.callback.id for row in view.waiting] == [asap[1], waiting_longest[1]]
     assert claim_next(db, brokers.mila).id == asap[1]  # "Volgende oppakken" takes it too
     db.commit()
+    client = app.test_client()
+    login(client, "mila@buuv.example")
+    page = client.get("/dashboard").get_data(as_text=True)
+    asap_card = page.split(f'id="item-{asap[1]}"', 1)[1].split("</li>", 1)[0]
+    other_card = page.split(f'id="item-{waiting_longest[1]}"', 1)[1].split("</li>", 1)[0]
+    assert "zo snel mogelijk" in asap_card and "zo snel mogelijk" not in other_card
 
 
 def test_filters_by_district_category_and_reason(app, mila, db):

@@ -160,6 +160,40 @@ def test_status_lists_open_items_within_three_segments(twilio, fake_twilio):
     assert segment_count(status) <= 3 and is_gsm7(status)
 
 
+def _speaks(db, language: str) -> None:  # type: ignore[no-untyped-def]
+    """The resident chose ``language`` (in the phone menu, say) before texting."""
+    from models.phones import parse_phone
+    from models.residents import resident_for
+
+    resident_for(db, parse_phone(RESIDENT)).language = language
+    db.commit()
+
+
+def test_a_resident_who_chose_turkish_gets_turkish_replies_in_one_segment(twilio, fake_twilio, db):
+    _speaks(db, "tr")
+    twilio.sms(RESIDENT, "VRAAG boodschappen 2034")
+    twilio.sms(RESIDENT, "STATUS")
+    received, status = replies(fake_twilio)
+    # Written without the marks GSM-7 lacks (s-cedilla, dotless i), so each costs one segment.
+    assert received.startswith("Tesekkürler! alisveris isteginiz BUUV'da.")  # ü is in GSM-7
+    assert status == "BUUV'daki istek ve teklifleriniz:\n- Istek alisveris: acik\nSorunuz mu var? BEL yazin."
+    assert all(is_gsm7(text) and segment_count(text) == 1 for text in (received, status))
+
+
+def test_an_arabic_status_keeps_to_three_segments_and_says_how_many_more(twilio, fake_twilio, db):
+    _speaks(db, "ar")
+    for word in ("boodschappen", "klussen", "dokter", "computer", "formulieren", "hond"):
+        twilio.sms(RESIDENT, f"VRAAG {word} 2034")
+    twilio.sms(RESIDENT, "STATUS")
+    *received, status = replies(fake_twilio)
+    assert received[0].startswith("شكرًا! طلبك (التسوق) مسجل لدى BUUV.")
+    assert all(segment_count(text) <= 2 for text in received)
+    assert status.startswith("طلباتك وعروضك لدى BUUV:") and status.endswith("أسئلة؟ أرسل BEL.")
+    shown = status.count("\n- طلب ")
+    assert 1 <= shown < 6 and f"و{6 - shown} أخرى." in status
+    assert segment_count(status) <= 3
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -129,10 +129,26 @@ def test_every_sms_template_is_one_gsm7_segment(language):
         assert texts.segment_count(rendered) == 1, (key, len(rendered))
 
 
-def test_dutch_and_english_catalogues_have_the_same_sms_keys():
+def test_every_catalogue_has_every_sms_key():
     keys = {lang: {k for k in texts.catalogue(lang) if k.startswith(("sms.", "category.", "kind.", "status."))}
-            for lang in ("nl", "en")}
-    assert keys["nl"] == keys["en"]
+            for lang in texts.LANGUAGES}
+    assert all(keys[lang] == keys["nl"] for lang in texts.LANGUAGES)
+
+
+def _longest_values(language: str) -> dict[str, object]:
+    return LONGEST | {"category": max((texts.t(language, f"category.{c}") for c in VOCABULARY), key=len)}
+
+
+def test_every_turkish_sms_is_one_segment_once_written_in_gsm7():
+    for key in (k for k in texts.catalogue("tr") if k.startswith("sms.")):
+        sent = texts.fit_gsm7(texts.t("tr", key, **_longest_values("tr")))
+        assert texts.is_gsm7(sent) and texts.segment_count(sent) == 1, (key, sent)
+
+
+def test_every_arabic_sms_takes_at_most_two_segments():
+    for key in (k for k in texts.catalogue("ar") if k.startswith("sms.")):
+        sent = texts.fit_gsm7(texts.t("ar", key, **_longest_values("ar")))
+        assert "?" not in sent and texts.segment_count(sent) <= 2, (key, len(sent))
 
 
 def test_no_care_jargon_in_resident_texts():
