@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -149,7 +149,7 @@ class BenchDatabase:
 
     def __init__(self, label: str):
         self.name = f"buurtlijn_bench_{label}_{uuid.uuid4().hex[:8]}"
-        self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.name}"
+        self.url = make_url(PG_ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
         self._admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         self._engine: Any = None
 

@@ -34,7 +34,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -88,7 +88,7 @@ class Run:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{self.name}"'))
         admin.dispose()
-        self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.name}"
+        self.url = make_url(PG_ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
         engine = create_engine(self.url)
         upgrade(engine)
         engine.dispose()
