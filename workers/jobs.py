@@ -82,7 +82,7 @@ DRAIN_BATCH = 50
 DRAIN_SECONDS = 1.0
 
 
-def drain(app: Flask, skip: set[int] = frozenset(), seconds: float = DRAIN_SECONDS) -> int:  # type: ignore[assignment]
+def drain(app: Flask, skip: frozenset[int] | set[int] = frozenset(), seconds: float = DRAIN_SECONDS) -> int:
     """Send messages that are due now, for at most ``seconds``; returns how many were handled."""
     db = app.extensions["buurtlijn.db"]
     queue = _queue(app)
