@@ -65,29 +65,17 @@ def record_inbound(
     return message_id
 
 
-# The INSERT and the NOTIFY that wakes the dispatcher, in one statement that
-# commits on its own: one round trip. PostgreSQL sends the notification only
-# once the row is committed.
-_INSERT_AND_NOTIFY = f"""
-WITH inserted AS (
-    INSERT INTO messages (direction, twilio_sid, raw_from, body, status, opt_out_type,
-                          urgent, attempts, created_at, updated_at)
-    VALUES (%(direction)s, %(twilio_sid)s, %(raw_from)s, %(body)s, %(status)s, %(opt_out_type)s,
-            %(urgent)s, %(attempts)s, %(created_at)s, %(updated_at)s)
-    ON CONFLICT DO NOTHING
-    RETURNING id
-)
-SELECT id, pg_notify('{INBOUND_CHANNEL}', id::text) FROM inserted
-"""
-
-
-# The same for several messages at once (see InboundBatches): one statement,
-# whatever the number of rows, so it stays one prepared statement.
+# The INSERT of one or more messages (see InboundBatches) and the NOTIFY that
+# wakes the dispatcher for each, in one statement that commits on its own: one
+# round trip, and one prepared statement whatever the number of rows.
+# PostgreSQL sends the notifications only once the rows are committed. What is
+# the same for every inbound message comes from _inbound_values of the first.
 _INSERT_MANY_AND_NOTIFY = f"""
 WITH inserted AS (
     INSERT INTO messages (direction, twilio_sid, raw_from, body, status, opt_out_type,
                           urgent, attempts, created_at, updated_at)
-    SELECT 'inbound', sid, sender, body, 'received', opt_out, false, 0, %(now)s, %(now)s
+    SELECT %(direction)s, sid, sender, body, %(status)s, opt_out, %(urgent)s, %(attempts)s,
+           %(created_at)s, %(updated_at)s
     FROM unnest(%(sids)s::varchar[], %(senders)s::varchar[], %(bodies)s::text[], %(opt_outs)s::varchar[])
          AS batch(sid, sender, body, opt_out)
     ON CONFLICT DO NOTHING
@@ -162,20 +150,17 @@ class InboundBatches:
                 follower.done.set()
 
     def _write(self, batch: list[_Waiting]) -> None:
-        if len(batch) == 1:
-            try:
-                self.db.autocommit_row(_INSERT_AND_NOTIFY, batch[0].values)
-            except BaseException as exc:
-                batch[0].error = exc
-            return
         rows = [waiting.values for waiting in batch]
         try:
             self.db.autocommit_row(_INSERT_MANY_AND_NOTIFY, {
-                "now": rows[0]["created_at"], "sids": [r["twilio_sid"] for r in rows],
-                "senders": [r["raw_from"] for r in rows], "bodies": [r["body"] for r in rows],
-                "opt_outs": [r["opt_out_type"] for r in rows],
+                **rows[0], "sids": [r["twilio_sid"] for r in rows], "senders": [r["raw_from"] for r in rows],
+                "bodies": [r["body"] for r in rows], "opt_outs": [r["opt_out_type"] for r in rows],
             })
-        except Exception:
+        except BaseException as exc:
+            if len(batch) == 1 or not isinstance(exc, Exception):
+                for waiting in batch:
+                    waiting.error = exc
+                return
             log.warning("a batch of %d inbound messages failed; writing them one by one", len(batch), exc_info=True)
             for waiting in batch:
                 self._write([waiting])

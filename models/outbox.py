@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import Session
 
 from texts import fit_gsm7
@@ -19,6 +20,18 @@ SEND_JOB = "workers.jobs.send_message"
 
 def send_job_id(message_id: int, attempt: int) -> str:
     return f"send-message-{message_id}-{attempt}"
+
+
+def due_outbound(now: dt.datetime) -> ColumnElement[bool]:
+    """Outbound messages waiting to be sent whose time has come (the claim, the sweep, the drain).
+
+    workers/sending.py's one-statement claim (_CLAIM_DUE) spells out the same in SQL.
+    """
+    return and_(
+        Message.direction == "outbound",
+        Message.status == "pending",
+        or_(Message.send_after.is_(None), Message.send_after <= now),
+    )
 
 
 def queue_sms(

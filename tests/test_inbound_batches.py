@@ -49,9 +49,9 @@ class HeldWriter:
             if len(self.statements) == 1:
                 self.first_started.set()
                 assert self.release.wait(10)
-            if self.fail_batches and sql == _INSERT_MANY_AND_NOTIFY:
+            if self.fail_batches and len(params["sids"]) > 1:
                 raise RuntimeError("batch refused")
-            if isinstance(params, dict) and params.get("twilio_sid") == "SM-bad":
+            if params["sids"] == ["SM-bad"]:
                 raise RuntimeError("this row is refused")
             return real(sql, params, **options)
 

@@ -19,7 +19,7 @@ from sqlalchemy import select, true
 from models import Message
 from models.base import utcnow
 from models.inbox import HANDLE_JOB, handle_job_id
-from models.outbox import SEND_JOB, send_job_id
+from models.outbox import SEND_JOB, due_outbound, send_job_id
 from sms.flows import handle_inbound, pending_inbound_ids
 
 from .runtime import job_context, job_transaction
@@ -94,13 +94,9 @@ def drain(app: Flask, skip: frozenset[int] | set[int] = frozenset(), seconds: fl
         quiet = quiet_until(now, app.config) is not None
         with db.transaction() as session:
             due = session.execute(
-                select(Message.id, Message.attempts).where(
-                    Message.direction == "outbound",
-                    Message.status == "pending",
-                    (Message.send_after.is_(None)) | (Message.send_after <= now),
-                    Message.urgent if quiet else true(),
-                    Message.id > after,
-                ).order_by(Message.id).limit(DRAIN_BATCH)
+                select(Message.id, Message.attempts)
+                .where(due_outbound(now), Message.urgent if quiet else true(), Message.id > after)
+                .order_by(Message.id).limit(DRAIN_BATCH)
             ).all()
         if not due:
             break
@@ -140,12 +136,7 @@ def sweep_messages(app: Flask, now: dt.datetime, grace: dt.timedelta = SWEEP_GRA
     with db.transaction() as session:
         inbound = pending_inbound_ids(session, now - grace)
         outbound = session.execute(
-            select(Message.id, Message.attempts).where(
-                Message.direction == "outbound",
-                Message.status == "pending",
-                (Message.send_after.is_(None)) | (Message.send_after <= now),
-                Message.updated_at < now - grace,
-            )
+            select(Message.id, Message.attempts).where(due_outbound(now), Message.updated_at < now - grace)
         ).all()
         stale = session.scalars(
             select(Message.id).where(

@@ -26,7 +26,7 @@ from twilio.base.exceptions import TwilioRestException
 from models import Message, Resident
 from models.base import utcnow
 from models.db import Database
-from models.outbox import send_job_id
+from models.outbox import due_outbound, send_job_id
 from models.queue import queue_callback
 
 from .twilio_api import INVALID_NUMBER, NOT_MOBILE, OPTED_OUT, callback_url, is_transient, twilio_client
@@ -181,12 +181,7 @@ def _sent_today(session: Session, phone: str, now: dt.datetime) -> int:
 def _claim(session: Session, message_id: int, now: dt.datetime) -> bool:
     claimed = session.execute(
         update(Message)
-        .where(
-            Message.id == message_id,
-            Message.direction == "outbound",
-            Message.status == "pending",
-            (Message.send_after.is_(None)) | (Message.send_after <= now),
-        )
+        .where(Message.id == message_id, due_outbound(now))
         .values(status="submitting", attempts=Message.attempts + 1, updated_at=now)
         .returning(Message.id)
     ).scalar_one_or_none()
@@ -231,8 +226,8 @@ class Claimed:
     pause: float
 
 
-# The claim of a due message with everything its checks read, in one autocommit
-# round trip. Messages that are not simply due (waiting, quiet hours) return no
+# The claim of a due message (models.outbox.due_outbound) with everything its
+# checks read, in one autocommit round trip. Messages that are not simply due (waiting, quiet hours) return no
 # row and take the session path, which says why.
 _CLAIM_DUE = """
 UPDATE messages m SET status = 'submitting', attempts = m.attempts + 1, updated_at = %(now)s
