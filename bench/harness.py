@@ -420,10 +420,16 @@ function init(args)
   expect = args[3]
   if expect == "" then expect = nil end
   local headers_close = args[4] == "close"
+  -- With one connection per thread, answers come in the order of the requests:
+  -- the action each answer leads to is written next to its request's line number.
+  if args[5] ~= "" then record = io.open(args[5] .. "." .. tid, "w") end
   reqs = {}
+  lines = {}
+  current = -1
   local i = 0
   for line in io.lines(args[1]) do
     if i % nthreads == tid then
+      lines[#reqs + 1] = i
       local method, path, sig, body = line:match("^(%S+)\t(%S+)\t(%S*)\t(.*)$")
       local headers = {
         ["Content-Type"] = "application/x-www-form-urlencoded",
@@ -452,6 +458,7 @@ function init(args)
 end
 
 function finish()
+  if record then record:close() record = nil end
   finished_us = now_us()
   if started_us == 0 then started_us = finished_us end
   io.write("WRKDONE " .. tid .. "\n")
@@ -468,6 +475,7 @@ function request()
     if idx == 0 then started_us = now_us() end
     idx = idx + 1
     sent = sent + 1
+    current = lines[idx]
     return reqs[idx]
   end
   fillers = fillers + 1
@@ -482,6 +490,10 @@ function response(status, headers, body)
   if status == 200 then
     ok = ok + 1
     if expect and not string.find(body, expect, 1, true) then unexpected = unexpected + 1 end
+    if record then
+      local action = string.match(body, 'action="([^"]*)"') or string.match(body, "<Redirect[^>]*>([^<]*)</Redirect>")
+      record:write(current .. "\t" .. (action or "") .. "\n")
+    end
   else
     bad = bad + 1
   end
@@ -539,12 +551,16 @@ def wrk_fixed_count(
     max_seconds: int = 120,
     cpu: "CpuMeter | None" = None,
     fresh_connections: bool = False,
+    next_actions: dict[int, str] | None = None,
 ) -> ThroughputResult:
     """Send each request once with wrk; requests/s = answered / elapsed.
 
     ``expect``: a string every 200 answer must contain (counted as
     ``unexpected`` otherwise), e.g. the next step's action URL. ``cpu``:
     also measure the CPU time the server's processes spent per request.
+    ``next_actions``: filled with the action URL (as written in the XML; ""
+    for none) of each 200 answer, by the request's index. wrk then runs one
+    connection per thread, so that answers pair with their requests.
     """
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is not installed: apt-get install -y wrk")
@@ -555,14 +571,23 @@ def wrk_fixed_count(
                 out.write(f"{item.method}\t{item.path}\t{item.signature}\t{item.body}\n")
         script = Path(folder) / "fixed_count.lua"
         script.write_text(_WRK_SCRIPT)
+        record = Path(folder) / "next"
+        if next_actions is not None:
+            threads = connections
         before = cpu.sample() if cpu else None
         command = [
             "wrk", "--threads", str(threads), "--connections", str(max(connections, threads)),
             "--duration", f"{max_seconds}s", "--timeout", "10s", "--script", str(script), base_url,
             "--", str(request_file), str(threads), expect, "close" if fresh_connections else "keep",
+            str(record) if next_actions is not None else "",
         ]
         output, returncode = _run_wrk(command, threads, max_seconds)
         after = cpu.sample() if cpu else None
+        if next_actions is not None:
+            for part in Path(folder).glob("next.*"):
+                for line in part.read_text().splitlines():
+                    index, _, action = line.partition("\t")
+                    next_actions[int(index)] = action
     line = next((ln for ln in output.splitlines() if ln.startswith("WRKJSON ")), None)
     if returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({returncode}):\n{output}")

@@ -116,13 +116,16 @@ def _voice_load(steps: slice) -> Callable[[harness.BenchEnvironment], None]:
     """A scripted call's steps (see bench/voice_call.py) for 1,000 calls, one step after the other."""
 
     def load(env: harness.BenchEnvironment) -> None:
-        from .voice_call import callers, discover_script
+        from .voice_call import callers, discover_script, next_paths
 
         script, _ = discover_script(env.gateway.port)
         group = callers(1000, 0)
-        for step in script[steps]:
-            requests = [step.request(caller.call_sid, caller.from_) for caller in group]
-            harness.wrk_fixed_count(env.gateway.base_url, requests, expect=step.expect)
+        paths: list[str | None] = [None] * len(group)  # each call follows the actions its own answers gave
+        for number, step in enumerate(script[: steps.stop]):
+            requests = [step.request(caller.call_sid, caller.from_, path) for caller, path in zip(group, paths)]
+            actions: dict[int, str] = {}
+            harness.wrk_fixed_count(env.gateway.base_url, requests, expect=step.expect, next_actions=actions)
+            paths = next_paths(script, number, actions, len(group))
 
     return load
 

@@ -31,7 +31,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import itertools
+import re
+import statistics
 import sys
 import time
 import urllib.parse
@@ -82,7 +85,8 @@ class ScriptStep:
     extra: tuple[tuple[str, str], ...] = ()
     expect: str = ""  # what the answer must contain: the next step's action, as written in the XML
 
-    def request(self, call_sid: str, from_: str) -> SignedRequest:
+    def request(self, call_sid: str, from_: str, path: str | None = None) -> SignedRequest:
+        """This step of one call; ``path``: the action its previous answer gave (with its sealed state)."""
         extra = dict(self.extra)
         if self.kind == "record":
             recording_sid = new_sid("RE")
@@ -91,7 +95,7 @@ class ScriptStep:
                                      f"/Recordings/{recording_sid}")
         if self.kind == "status":
             extra["Timestamp"] = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
-        return harness.signed_request(self.path, call_params(call_sid, from_, **extra))
+        return harness.signed_request(path or self.path, call_params(call_sid, from_, **extra))
 
 
 @dataclass
@@ -111,6 +115,14 @@ class CallScriptError(RuntimeError):
 def _relative(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+_STATE_TOKEN = re.compile(r"&c=[A-Za-z0-9_-]+")
+
+
+def _without_state(path: str) -> str:
+    """A step URL without the call's sealed state (ivr_flows/tokens.py): the same for every call."""
+    return _STATE_TOKEN.sub("", path)
 
 
 def _label(path: str, kind: str) -> str:
@@ -154,18 +166,18 @@ def probe_call(post: Poster, caller: Caller) -> tuple[list[ScriptStep], list[str
     kind, path, extra = "incoming", VOICE_PATH, {"CallStatus": "ringing"}
     seen: set[str] = set()
     while True:
-        if len(steps) >= MAX_STEPS or path in seen:
+        if len(steps) >= MAX_STEPS or _without_state(path) in seen:
             raise CallScriptError(f"the scripted call loops at {path}: {documents[-1][:400] if documents else ''}")
-        seen.add(path)
-        step = ScriptStep(_label(path, kind) if kind != "incoming" else "incoming call", path, kind,
+        seen.add(_without_state(path))
+        step = ScriptStep(_label(path, kind) if kind != "incoming" else "incoming call", _without_state(path), kind,
                           tuple(extra.items()))
-        status, document = post(step.request(caller.call_sid, caller.from_))
+        status, document = post(step.request(caller.call_sid, caller.from_, path))
         if status != 200:
             raise CallScriptError(f"{path} answered {status}: {document[:300]}")
         documents.append(document)
         move = _next_move(document, path)
         if move is not None:
-            step = ScriptStep(step.label, step.path, step.kind, step.extra, expect=escape(move[1]))
+            step = ScriptStep(step.label, step.path, step.kind, step.extra, expect=escape(_without_state(move[1])))
         elif "<Hangup" in document:
             step = ScriptStep(step.label, step.path, step.kind, step.extra, expect="<Hangup")
         steps.append(step)
@@ -206,16 +218,41 @@ def discover_script(port: int) -> tuple[list[ScriptStep], list[str]]:
 
 @dataclass
 class StepResult:
+    """One step's throughput rounds (gateway and floor alternating) and its paced latency."""
+
     label: str
     path: str
-    gateway: harness.ThroughputResult
-    bare: harness.ThroughputResult
+    gateway_rounds: list[harness.ThroughputResult]
+    bare_rounds: list[harness.ThroughputResult]
     latency_gateway: harness.LatencyResult | None = None
     latency_bare: harness.LatencyResult | None = None
 
     @property
+    def ratios(self) -> list[float]:
+        return [g.requests_per_s / b.requests_per_s if b.requests_per_s else 0.0
+                for g, b in zip(self.gateway_rounds, self.bare_rounds)]
+
+    @property
     def ratio(self) -> float:
-        return self.gateway.requests_per_s / self.bare.requests_per_s if self.bare.requests_per_s else 0.0
+        """The median of the rounds' own (paired) ratios."""
+        return statistics.median(self.ratios)
+
+    @property
+    def gateway(self) -> harness.ThroughputResult:
+        return _median_run(self.gateway_rounds)
+
+    @property
+    def bare(self) -> harness.ThroughputResult:
+        return _median_run(self.bare_rounds)
+
+    @property
+    def strictest_ratio(self) -> float:
+        """The gateway's median round against the floor's fastest."""
+        return self.gateway.requests_per_s / max(b.requests_per_s for b in self.bare_rounds)
+
+
+def _median_run(runs: list[harness.ThroughputResult]) -> harness.ThroughputResult:
+    return sorted(runs, key=lambda run: run.requests_per_s)[len(runs) // 2]
 
 
 @dataclass
@@ -226,26 +263,58 @@ class CallLedger:
 
 
 def throughput_phase(
-    env: harness.BenchEnvironment, script: list[ScriptStep], group: list[Caller], *, bare_count: dict[str, int],
-    connections: int, fresh_connections: bool = False,
-) -> list[tuple[harness.ThroughputResult, harness.ThroughputResult]]:
-    """Every call of ``group`` through every step, one step at a time, on both apps."""
+    env: harness.BenchEnvironment, script: list[ScriptStep], group: list[Caller], *, bare_rates: dict[str, float],
+    connections: int, rounds: int = 1, fresh_connections: bool = False,
+) -> list[tuple[list[harness.ThroughputResult], list[harness.ThroughputResult]]]:
+    """Every call of ``group`` through every step, one step at a time, on both apps.
+
+    Each call posts to the action its own previous answer gave, as Twilio
+    does (it carries the call's sealed state); the floor gets the very same
+    requests. A step's calls are split into ``rounds`` that alternate gateway
+    and floor, each floor round sized to last about as long as the gateway's
+    (from ``bare_rates``, updated as the rounds go): on a shared machine other
+    work comes and goes, and a pair of rounds sees the same machine.
+    """
     out = []
-    for step in script:
-        requests = [step.request(caller.call_sid, caller.from_) for caller in group]
-        gateway = harness.wrk_fixed_count(env.gateway.base_url, requests, connections=connections,
-                                          expect=step.expect, cpu=env.cpu(env.gateway),
-                                          fresh_connections=fresh_connections)
-        wanted = max(len(requests), bare_count.get(step.path, 0))
-        bare_requests = list(itertools.islice(itertools.cycle(requests), wanted))
-        bare = harness.wrk_fixed_count(env.bare.base_url, bare_requests, connections=connections,
-                                       cpu=env.cpu(env.bare), fresh_connections=fresh_connections)
-        out.append((gateway, bare))
-        if gateway.ok != len(requests) or gateway.unexpected:
-            raise harness.BenchFailure(
-                f"step {step.label}: {gateway.ok}/{len(requests)} answered 200, {gateway.unexpected} without "
-                f"{step.expect!r}; see {env.gateway.log_path}:\n{env.gateway.log_tail()}")
+    paths: list[str | None] = [None] * len(group)  # None: the step's own path (the first webhook, the status)
+    for number, step in enumerate(script):
+        requests = [step.request(caller.call_sid, caller.from_, path) for caller, path in zip(group, paths)]
+        actions: dict[int, str] = {}
+        gateway_rounds, bare_rounds = [], []
+        size = -(-len(requests) // rounds)
+        for start in range(0, len(requests), size):
+            chunk = requests[start:start + size]
+            answered: dict[int, str] = {}
+            gateway = harness.wrk_fixed_count(env.gateway.base_url, chunk, connections=connections,
+                                              expect=step.expect, cpu=env.cpu(env.gateway),
+                                              fresh_connections=fresh_connections, next_actions=answered)
+            actions.update({start + index: action for index, action in answered.items()})
+            if gateway.ok != len(chunk) or gateway.unexpected:
+                raise harness.BenchFailure(
+                    f"step {step.label}: {gateway.ok}/{len(chunk)} answered 200, {gateway.unexpected} without "
+                    f"{step.expect!r}; see {env.gateway.log_path}:\n{env.gateway.log_tail()}")
+            wanted = max(len(chunk), int(bare_rates.get(step.path, 0) * gateway.seconds))
+            bare = harness.wrk_fixed_count(env.bare.base_url, list(itertools.islice(itertools.cycle(chunk), wanted)),
+                                           connections=connections, cpu=env.cpu(env.bare),
+                                           fresh_connections=fresh_connections, next_actions={})
+            bare_rates[step.path] = bare.requests_per_s
+            gateway_rounds.append(gateway)
+            bare_rounds.append(bare)
+        out.append((gateway_rounds, bare_rounds))
+        paths = next_paths(script, number, actions, len(group))
     return out
+
+
+def next_paths(script: list[ScriptStep], number: int, actions: dict[int, str], count: int) -> list[str | None]:
+    """Where each call posts the step after ``script[number]``: the action its answer gave (None: a fixed URL)."""
+    if number + 1 >= len(script) or script[number + 1].kind == "status":
+        return [None] * count
+    wanted = script[number + 1].path
+    paths: list[str | None] = [_relative(html.unescape(actions.get(index, ""))) for index in range(count)]
+    strays = sum(1 for path in paths if _without_state(path or "") != wanted)
+    if strays:
+        raise harness.BenchFailure(f"step {script[number].label}: {strays} answers did not lead to {wanted}")
+    return paths
 
 
 async def _paced_calls(
@@ -265,22 +334,34 @@ async def _paced_calls(
     begin = loop.time() + 0.1
     samples: list[list[tuple[float, int]]] = [[] for _ in script]
     unexpected = [0] * steps
-    raws = [[step.request(c.call_sid, c.from_).raw(host) for step in script] for c in group]
 
     async def one_call(index: int) -> None:
+        caller = group[index]
         start = begin + index * interval
+        path: str | None = None  # each step posts to the action the previous answer gave
         for j, step in enumerate(script):
+            raw = step.request(caller.call_sid, caller.from_, path).raw(host)
             scheduled = start + j * gap
             delay = scheduled - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            status, body = await harness.http_exchange(port, raws[index][j])
+            status, body = await harness.http_exchange(port, raw)
             samples[j].append((loop.time() - scheduled, status))
             if status == 200 and step.expect and step.expect.encode() not in body:
                 unexpected[j] += 1
+            path = _next_path(body.decode("utf-8", "replace"), step)
 
     await asyncio.gather(*(one_call(i) for i in range(len(group))))
     return samples, unexpected
+
+
+def _next_path(document: str, step: ScriptStep) -> str | None:
+    """The action an answer leads to, for the next step; None when the call goes on at a fixed URL."""
+    try:
+        move = _next_move(document, step.path)
+    except (ET.ParseError, CallScriptError):
+        return None  # counted as unexpected above; the floor answers a constant document
+    return move[1] if move is not None and "/twilio/voice/step" in move[1] else None
 
 
 def latency_phase(
@@ -292,13 +373,14 @@ def latency_phase(
 
 
 def run(
-    *, seconds: float = 4.0, connections: int = 16, rate: float = 100.0, latency_seconds: float = 20.0,
-    gap: float = 0.3, warmup_calls: int = 300, fresh_connections: bool = False,
+    *, seconds: float = 6.0, connections: int = 16, rate: float = 100.0, latency_seconds: float = 20.0,
+    gap: float = 0.3, warmup_calls: int = 300, fresh_connections: bool = False, rounds: int = 3,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {
         "benchmark": "voice_call", "machine": harness.machine_facts(),
         "settings": {"seconds": seconds, "connections": connections, "rate": rate, "latency_seconds": latency_seconds,
-                     "gap_s": gap, "warmup_calls": warmup_calls, "fresh_connections": fresh_connections},
+                     "gap_s": gap, "warmup_calls": warmup_calls, "fresh_connections": fresh_connections,
+                     "rounds": rounds},
         "load_average_before": list(harness.load_average()),
     }
     ledger = CallLedger()
@@ -317,17 +399,18 @@ def run(
         print("scripted call: " + " -> ".join(step.label for step in script))
 
         # Warm-up, which also tells how many calls fill `seconds` on the slowest step.
-        warm = throughput_phase(env, script, fresh(warmup_calls), bare_count={}, connections=connections,
-                               fresh_connections=fresh_connections)
+        bare_rates: dict[str, float] = {}
+        warm = throughput_phase(env, script, fresh(warmup_calls), bare_rates=bare_rates, connections=connections,
+                                fresh_connections=fresh_connections)
         ledger.started += warmup_calls
         ledger.completed += warmup_calls
-        slowest = min(g.requests_per_s for g, _ in warm)
-        calls = max(300, int(slowest * seconds))
-        bare_count = {step.path: int(b.requests_per_s * seconds) for step, (_, b) in zip(script, warm)}
-        print(f"warm-up: slowest step {slowest:,.0f} req/s; {calls} calls per step in the measured run")
+        slowest = min(g[0].requests_per_s for g, _ in warm)
+        calls = max(300 * rounds, int(slowest * seconds))
+        print(f"warm-up: slowest step {slowest:,.0f} req/s; {calls} calls per step in the measured run, "
+              f"{rounds} rounds each")
 
-        measured = throughput_phase(env, script, fresh(calls), bare_count=bare_count, connections=connections,
-                                   fresh_connections=fresh_connections)
+        measured = throughput_phase(env, script, fresh(calls), bare_rates=bare_rates, connections=connections,
+                                    rounds=rounds, fresh_connections=fresh_connections)
         ledger.started += calls
         ledger.completed += calls
 
@@ -352,6 +435,9 @@ def run(
     results["probe_twiml"] = documents
     results["steps"] = [
         {"label": s.label, "path": s.path, "gateway": vars(s.gateway), "bare": vars(s.bare), "ratio": round(s.ratio, 3),
+         "ratio_to_fastest_floor_round": round(s.strictest_ratio, 3),
+         "rounds": [{"gateway": g.requests_per_s, "bare": b.requests_per_s, "ratio": round(r, 3)}
+                    for g, b, r in zip(s.gateway_rounds, s.bare_rounds, s.ratios)],
          "latency_gateway": s.latency_gateway.summary() if s.latency_gateway else None,
          "latency_bare": s.latency_bare.summary() if s.latency_bare else None}
         for s in steps
@@ -400,14 +486,17 @@ def report(results: dict[str, Any]) -> str:
     for step in results["steps"]:
         g, b, lg, lb = step["gateway"], step["bare"], step["latency_gateway"], step["latency_bare"]
         cpu_g, cpu_b = g.get("cpu_ms_per_request") or {}, b.get("cpu_ms_per_request") or {}
-        rows.append([step["label"], g["ok"], g["requests_per_s"], b["requests_per_s"], f"{step['ratio']:.2f}x",
-                     lg["p50_ms"], lg["p99_ms"], lb["p50_ms"], lb["p99_ms"], cpu_g.get("total", "-"),
-                     cpu_b.get("total", "-")])
+        rounds = " ".join(f"{r['ratio']:.2f}" for r in step.get("rounds", []))
+        rows.append([step["label"], g["requests_per_s"], b["requests_per_s"], f"{step['ratio']:.2f}x", rounds,
+                     f"{step.get('ratio_to_fastest_floor_round', step['ratio']):.2f}x",
+                     lg["p50_ms"], lg["p99_ms"], lb["p99_ms"], cpu_g.get("total", "-"), cpu_b.get("total", "-")])
     lines.append(harness.table(
-        ["step", "calls", "gateway req/s", "bare req/s", "ratio", "gw p50 ms", "gw p99 ms", "bare p50", "bare p99",
-         "gw CPU ms/req", "bare CPU ms/req"],
+        ["step", "gateway req/s", "bare req/s", "ratio", "rounds", "vs fastest", "gw p50 ms", "gw p99 ms",
+         "bare p99", "gw CPU ms/req", "bare CPU ms/req"],
         rows))
-    lines.append("(CPU ms/req: gunicorn + the PostgreSQL backends + Redis, user and system time per answered request)")
+    lines.append("(req/s: each app's median round; ratio: the median of the paired rounds' ratios; vs fastest: the "
+                 "gateway's median round against the floor's fastest. CPU ms/req: gunicorn + the PostgreSQL backends "
+                 "+ Redis, user and system time per answered request, median round)")
     cps, lat = results["calls_per_second"], results["latency_all_steps_gateway"]
     lines += ["", f"Calls per second sustained (1 / sum of 1/throughput over the steps): gateway {cps['gateway']}, "
                   f"bare floor {cps['bare']} ({cps['ratio']:.2f}x)",
@@ -423,7 +512,8 @@ def report(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=4.0, help="length of the slowest step's throughput run")
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of the slowest step's throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="gateway/floor rounds per step (paired ratios)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--rate", type=float, default=100.0, help="steady rate of the latency run, requests/s")
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of each latency run")
@@ -434,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
                              "gunicorn worker")
     args = parser.parse_args(argv)
     results = run(seconds=args.seconds, connections=args.connections, rate=args.rate,
-                  latency_seconds=args.latency_seconds, gap=args.gap, fresh_connections=args.fresh_connections)
+                  latency_seconds=args.latency_seconds, gap=args.gap, fresh_connections=args.fresh_connections,
+                  rounds=args.rounds)
     return harness.finish("voice_call", results, report(results),
                           "what the database holds does not match the calls made")
 

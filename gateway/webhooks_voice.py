@@ -96,9 +96,11 @@ def step():  # type: ignore[no-untyped-def]
         "seq": _int(request.args.get("n")) or 0, "answer": answer, "raw_from": form.get("From"),
     }
 
+    token = request.args.get("c")
+
     def work() -> str:
-        if db.is_postgresql:  # a SELECT and one write that commits itself, when the step allows (ivr_flows.fast)
-            body = fast.answer_step(db, voice_settings(), now=utcnow(), **fields)
+        if db.is_postgresql:  # one write that commits itself, when the step allows (ivr_flows.fast)
+            body = fast.answer_step(db, voice_settings(), now=utcnow(), token=token, **fields)
             if body is not None:
                 return body
         return _committed(ivr_flows.answer_step(get_session(), voice_settings(), now=utcnow(), **fields))

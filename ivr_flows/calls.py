@@ -116,7 +116,9 @@ def _repeat(call: Call, seq: int, settings: Settings) -> str:
     if call.reply_seq == seq and call.reply_twiml:
         return call.reply_twiml
     if call.status == IN_PROGRESS and call.step in STEPS:
-        turn = Turn(ask=call.step)
+        # The first answer of a call stored without it (fast.incoming_call) is the welcome and the question.
+        first = seq == 0 and call.reply_seq is None
+        turn = Turn(said=[say(call.language, "voice.welcome")] if first else [], ask=call.step)
     else:
         turn = Turn()
     return render(turn, language=call.language, data=call.data or {}, seq=call.step_seq, settings=settings)

@@ -1,20 +1,23 @@
-"""The phone menu's webhooks on PostgreSQL in one or two statements each.
+"""The phone menu's webhooks on PostgreSQL in one statement each.
 
 The same state machine as ``calls`` (machine.py decides everything), with
 the database work done differently. Through a pooled ORM session a menu
 step costs a pre-ping, BEGIN, SELECT, UPDATE and COMMIT; here it is:
 
-1. one SELECT of the call (with its resident's and listing's few columns
-   the machine reads), in autocommit on the thread's own connection;
+1. the call as it was left (with its resident's and listing's few columns
+   the machine reads) comes sealed in the step's URL (tokens.py); without a
+   token that opens, one SELECT reads it, in autocommit on the thread's own
+   connection;
 2. the machine runs on plain in-memory objects. A ``PlannedContext`` serves
    the reads from what was loaded and collects the writes (the resident's
    postcode or language, the listing, the recording, callbacks);
 3. one statement writes it all and commits on its own: the version-checked
-   ``UPDATE calls ... WHERE step_seq = <the answer's number>``, with any
-   other rows in data-modifying CTEs behind a ``FOR UPDATE`` of the call, so
-   they are written only when the call's UPDATE is. When it matches no row,
-   another delivery of the same step won: read the call again and answer
-   what it answered.
+   ``UPDATE calls ... WHERE step_seq = <the answer's number>`` (and the
+   status and last change the step started from), with any other rows in
+   data-modifying CTEs behind a ``FOR UPDATE`` of the call, so they are
+   written only when the call's UPDATE is. When it matches no row, the row
+   moved on: read it, and answer what another delivery of this step answered,
+   or take the step again from what the row now says.
 
 A single ``UPDATE ... RETURNING`` is not enough: where an answer leads
 depends on the row (step, tries, entered data, language), and the reply
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from psycopg.types.json import Json
-from sqlalchemy import Table
+from sqlalchemy import Table, literal_column
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from models import Call, Listing, Resident
@@ -41,13 +44,14 @@ from models.callback import REASON_PRIORITY, Callback
 from models.call import IN_PROGRESS
 from models.db import Database
 from models.districts import district_map
-from models.matching import RELAY_NUMBER_QUERY
+from models.matching import relay_number_query
 from models.phones import is_withheld, try_parse_phone
-from models.residents import contact_resident
+from models.residents import CONTACT_RESIDENT
 
 from . import machine
 from .calls import ENDED_STATUSES, _repeat, _store
 from .machine import Answer, Context
+from .render import Turn, render
 from .settings import Settings
 
 _DIALECT = psycopg_dialect.dialect()
@@ -74,6 +78,15 @@ CALL_COLUMNS, RESIDENT_COLUMNS, LISTING_COLUMNS = (
     tuple(column.name for column in table.columns) for table in (CALLS, RESIDENTS, LISTINGS)  # type: ignore[attr-defined]
 )
 JSON_COLUMNS = frozenset({"data"})
+
+
+def _param(table: str, name: str, prefix: str = "") -> str:
+    return f"%({prefix}{name})s::{CASTS[table][name]}"
+
+
+def _params(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    return {f"{prefix}{name}": Json(value) if name in JSON_COLUMNS and value is not None else value
+            for name, value in values.items()}
 
 
 class _Row:
@@ -107,8 +120,26 @@ _SELECT_CALL = (
     " FROM calls c LEFT JOIN residents r ON r.id = c.resident_id LEFT JOIN listings l ON l.id = c.listing_id"
     " WHERE c.call_sid = %(call_sid)s"
 )
-_relay = RELAY_NUMBER_QUERY.compile(dialect=_DIALECT).construct_expanded_state({"resident_id": 0})
-_RELAY_NUMBER, _RELAY_PARAMS = _relay.statement, dict(_relay.parameters)
+
+# The webhook of an incoming call from a number we can read, in one statement: the
+# resident stamped (or made, CONTACT_RESIDENT), their match partner looked up, and
+# unless there is one (the call is then put through: incoming_call's other path)
+# the menu call stored in the resident's language. It stores no reply: a repeated
+# delivery hears the welcome and the question again from the row (calls._repeat).
+_MENU_CALL_COLUMNS = ("call_sid", "direction", "purpose", "raw_from", "step", "step_seq", "tries", "data", "status",
+                      "twilio_status", "created_at", "updated_at")
+_relay_of_contacted = relay_number_query(literal_column("(SELECT id FROM contacted)")).compile(dialect=_DIALECT)
+_relay_of_contacted = _relay_of_contacted.construct_expanded_state({})
+_MENU_CALL_PARAMS = dict(_relay_of_contacted.parameters)
+_CONTACT_AND_MENU_CALL = (
+    f"WITH contacted AS ({CONTACT_RESIDENT}), relay AS ({_relay_of_contacted.statement}),"
+    f" menu_call AS (INSERT INTO calls ({', '.join(_MENU_CALL_COLUMNS)}, resident_id, language)"
+    f" SELECT {', '.join(_param('calls', name) for name in _MENU_CALL_COLUMNS)}, contacted.id,"
+    " contacted.language FROM contacted WHERE NOT EXISTS (SELECT 1 FROM relay)"
+    " ON CONFLICT (call_sid) DO NOTHING RETURNING id)"
+    " SELECT contacted.id, contacted.language, contacted.postcode, contacted.district,"
+    " (SELECT * FROM relay), (SELECT id FROM menu_call) FROM contacted"
+)
 
 _END_CALL = (
     "UPDATE calls SET twilio_status = %(twilio_status)s, ended_at = COALESCE(ended_at, %(now)s), updated_at = %(now)s"
@@ -197,27 +228,100 @@ def _state(row: Any, columns: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(row, name) for name in columns}
 
 
+# --- the state in the step URL (tokens.py) ------------------------------------------------------------
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+# What a step reads of the call, in the order sealed into its token.
+_TOKEN_CALL_COLUMNS = ("id", "step", "step_seq", "tries", "language", "data", "status", "purpose", "resident_id",
+                       "listing_id")
+
+
+def _micros(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _token_values(call: Call, resident: Resident | None, listing: Listing | None) -> list[Any]:
+    return [
+        *(getattr(call, name) for name in _TOKEN_CALL_COLUMNS), _micros(call.updated_at),
+        [resident.language, resident.postcode, resident.district] if resident is not None else None,
+        listing.resident_id if listing is not None else None,
+    ]
+
+
+def _from_token(settings: Settings, call_sid: str, token: str | None) -> Loaded | None:
+    values = settings.tokens.open(call_sid, token) if settings.tokens is not None and token else None
+    if values is None or len(values) != len(_TOKEN_CALL_COLUMNS) + 3:
+        return None
+    call_values = dict(zip(_TOKEN_CALL_COLUMNS, values, strict=False))
+    updated, resident_values, listing_resident_id = values[len(_TOKEN_CALL_COLUMNS):]
+    call = _plain_call(call_sid=call_sid, updated_at=_EPOCH + dt.timedelta(microseconds=updated), **call_values)
+    resident = None
+    if call.resident_id is not None and resident_values is not None:
+        language, postcode, district = resident_values
+        resident = _plain_resident(id=call.resident_id, language=language, postcode=postcode, district=district)
+    listing = None
+    if call.listing_id is not None and listing_resident_id is not None:
+        listing = _plain_listing(id=call.listing_id, resident_id=listing_resident_id)
+    return Loaded(call, resident, listing)
+
+
+def _reply(settings: Settings, call: Call, turn: Turn, seq: int, resident: Resident | None,
+           listing: Listing | None) -> str:
+    """What Twilio gets: the stored reply, with the call's new state sealed into its action URLs.
+
+    The stored reply (for a repeated delivery) has no token: a repeat reads the row.
+    """
+    token = None
+    if settings.tokens is not None and not turn.ends_call:
+        token = settings.tokens.seal(call.call_sid, _token_values(call, resident, listing))
+    if token is None and call.reply_twiml:
+        return call.reply_twiml
+    return render(turn, language=call.language, data=call.data or {}, seq=seq + 1, settings=settings, token=token)
+
+
 # --- the webhooks --------------------------------------------------------------------------------------
 
 
 def incoming_call(db: Database, settings: Settings, *, call_sid: str, raw_from: str | None, now: dt.datetime) -> str:
-    """As ``calls.incoming_call``: the resident stamped (or made), the call stored once per CallSid."""
+    """As ``calls.incoming_call``: the resident stamped (or made), the call stored once per CallSid.
+
+    A caller whose number we can read takes one statement; one in a match, or
+    with a withheld number, two or three.
+    """
     number = None if is_withheld(raw_from) else try_parse_phone(raw_from)
-    resident, relay = None, None
-    if number is not None:
-        contact = contact_resident(db, number, now)
-        resident = _plain_resident(id=contact.id, language=contact.language, postcode=contact.postcode,
-                            district=contact.district)
-        if not contact.created:  # someone new is in no match yet
-            row = db.autocommit_row(_RELAY_NUMBER, {**_RELAY_PARAMS, "resident_id": contact.id})
-            relay = row[0] if row else None
     call = _plain_call(
-        call_sid=call_sid[:64], direction="inbound", purpose="menu",
-        resident_id=resident.id if resident is not None else None,
-        raw_from=(raw_from or "")[:64] or None, language=resident.language if resident is not None else "nl",
-        step=None, step_seq=0, tries=0, data={}, status=IN_PROGRESS, twilio_status="ringing",
+        call_sid=call_sid[:64], direction="inbound", purpose="menu", raw_from=(raw_from or "")[:64] or None,
+        language="nl", step=None, step_seq=0, tries=0, data={}, status=IN_PROGRESS, twilio_status="ringing",
         created_at=now, updated_at=now,
     )
+    if number is None:
+        return _insert_call(db, settings, call, None, None, now)
+    # Where a caller we know starts when nobody is to be put through: the machine decides.
+    machine.first_turn(PlannedContext(_NoSession(), settings, now), call,  # type: ignore[arg-type]
+                       _plain_resident(language="nl"))
+    call.step_seq = 1  # as calls._store: the next answer is number 1
+    row = db.autocommit_row(_CONTACT_AND_MENU_CALL, {
+        **_MENU_CALL_PARAMS, **_params(_state(call, _MENU_CALL_COLUMNS)),
+        "phone": number.e164, "line_type": number.line_type, "now": now,
+    })
+    assert row is not None  # the resident's upsert always returns its row
+    resident_id, language, postcode, district, relay, call_id = row
+    resident = _plain_resident(id=resident_id, language=language, postcode=postcode, district=district)
+    call.resident_id, call.language = resident_id, language
+    if relay is not None:  # in a match: the call is put through to the other person
+        call.step = None
+        return _insert_call(db, settings, call, resident, relay, now)
+    if call_id is None:
+        return _delivered_before(db, settings, call_sid)
+    call.id = call_id
+    turn = machine.first_turn(PlannedContext(_NoSession(), settings, now, resident=resident),  # type: ignore[arg-type]
+                              call, resident)
+    return _reply(settings, call, turn, 0, resident, None)
+
+
+def _insert_call(db: Database, settings: Settings, call: Call, resident: Resident | None, relay: str | None,
+                 now: dt.datetime) -> str:
+    """Store the call with its first answer: a withheld caller is asked for their number, a match put through."""
     ctx = PlannedContext(_NoSession(), settings, now, resident=resident, relay=relay)  # type: ignore[arg-type]
     turn = machine.first_turn(ctx, call, resident)
     _store(call, turn, 0, settings)
@@ -225,52 +329,79 @@ def incoming_call(db: Database, settings: Settings, *, call_sid: str, raw_from: 
     names = list(values)
     sql = (f"INSERT INTO calls ({', '.join(names)}) VALUES ({', '.join(_param('calls', n) for n in names)})"
            " ON CONFLICT (call_sid) DO NOTHING RETURNING id")
-    if db.autocommit_row(sql, _params(values)) is None:
-        # The same call delivered twice: the other delivery stored it first.
-        existing = _load(db, call_sid)
-        if existing is None:
-            raise RuntimeError("a call that conflicted on its CallSid is not there")
-        return _repeat(existing.call, 0, settings)
-    return call.reply_twiml or ""
+    inserted = db.autocommit_row(sql, _params(values))
+    if inserted is None:
+        return _delivered_before(db, settings, call.call_sid)
+    call.id = inserted[0]
+    return _reply(settings, call, turn, 0, resident, None)
+
+
+def _delivered_before(db: Database, settings: Settings, call_sid: str) -> str:
+    """The same call delivered twice: the other delivery stored it first; answer as it did."""
+    existing = _load(db, call_sid)
+    if existing is None:
+        raise RuntimeError("a call that conflicted on its CallSid is not there")
+    return _repeat(existing.call, 0, settings)
 
 
 def answer_step(
     db: Database, settings: Settings, *, call_sid: str, step: str, seq: int, answer: Answer,
-    raw_from: str | None, now: dt.datetime,
+    raw_from: str | None, now: dt.datetime, token: str | None = None,
 ) -> str | None:
-    """As ``calls.answer_step``; None when this step needs the ORM path (nothing was written)."""
-    loaded = _load(db, call_sid)
-    if loaded is None:
-        # A step of a call we have no row for (its first webhook was lost): start afresh.
-        return incoming_call(db, settings, call_sid=call_sid, raw_from=raw_from, now=now)
+    """As ``calls.answer_step``; None when this step needs the ORM path (nothing was written).
+
+    ``token``: the call's state from the step URL (tokens.py). Without one that
+    opens for this very step, or when the row has moved on since, the row is read.
+    """
+    loaded = _from_token(settings, call_sid, token)
+    if loaded is not None and (loaded.call.step_seq != seq or loaded.call.step != step):
+        loaded = None
+    for _attempt in range(3):
+        if loaded is None:
+            loaded = _load(db, call_sid)
+            if loaded is None:
+                # A step of a call we have no row for (its first webhook was lost): start afresh.
+                return incoming_call(db, settings, call_sid=call_sid, raw_from=raw_from, now=now)
+            if seq != loaded.call.step_seq or step != loaded.call.step:
+                return _repeat(loaded.call, seq, settings)
+        try:
+            reply = _take_step(db, settings, loaded, seq=seq, answer=answer, now=now)
+        except NeedsSession:
+            return None
+        if reply is not None:
+            return reply
+        loaded = None  # the row changed since it was read: read it again
+    raise RuntimeError("a call step kept meeting a changed row")
+
+
+def _take_step(db: Database, settings: Settings, loaded: Loaded, *, seq: int, answer: Answer,
+               now: dt.datetime) -> str | None:
+    """Run the machine on ``loaded`` and write the outcome; None when the row is no longer as loaded."""
     call = loaded.call
-    if seq != call.step_seq or step != call.step:
-        return _repeat(call, seq, settings)
     before_call = _state(call, CALL_COLUMNS)
     before_resident = _state(loaded.resident, RESIDENT_COLUMNS) if loaded.resident is not None else {}
     before_listing = _state(loaded.listing, LISTING_COLUMNS) if loaded.listing is not None else {}
     ctx = PlannedContext(_NoSession(), settings, now, resident=loaded.resident,  # type: ignore[arg-type]
                          listing=loaded.listing)
-    try:
-        turn = machine.answer(ctx, call, answer)
-    except NeedsSession:
-        return None
+    turn = machine.answer(ctx, call, answer)
     _store(call, turn, seq, settings)
     call.updated_at = now
-    plan = _Plan(call_id=call.id, seq=seq, now=now, callbacks=ctx.callbacks, new_listing=ctx.new_listing)
+    plan = _Plan(call_id=call.id, seq=seq, was_status=before_call["status"], was_updated=before_call["updated_at"],
+                 now=now, callbacks=ctx.callbacks, new_listing=ctx.new_listing)
     plan.call = _changed(call, before_call)
     if loaded.resident is not None:
         plan.resident_id, plan.resident = loaded.resident.id, _changed(loaded.resident, before_resident)
     if loaded.listing is not None:
         plan.listing_id, plan.listing = loaded.listing.id, _changed(loaded.listing, before_listing)
     sql, params = plan.statement()
-    if db.autocommit_row(sql, params) is None:
-        # Another delivery of this very step won the race; answer as it did.
-        again = _load(db, call_sid)
-        if again is None:
-            raise RuntimeError("a call that was there is gone")
-        return _repeat(again.call, seq, settings)
-    return call.reply_twiml or ""
+    written = db.autocommit_row(sql, params)
+    if written is None:
+        return None
+    listing = loaded.listing
+    if ctx.new_listing is not None:
+        call.listing_id = ctx.new_listing.id = written[1]
+        listing = ctx.new_listing
+    return _reply(settings, call, turn, seq, loaded.resident, listing)
 
 
 def end_call(db: Database, *, call_sid: str, status: str, now: dt.datetime) -> bool:
@@ -299,17 +430,13 @@ def _changed(row: Any, before: dict[str, Any]) -> dict[str, Any]:
     return {name: getattr(row, name) for name, old in before.items() if getattr(row, name) != old}
 
 
-def _param(table: str, name: str, prefix: str = "") -> str:
-    return f"%({prefix}{name})s::{CASTS[table][name]}"
-
-
-def _params(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    return {f"{prefix}{name}": Json(value) if name in JSON_COLUMNS and value is not None else value
-            for name, value in values.items()}
-
-
 def _sets(table: str, values: dict[str, Any], prefix: str) -> str:
     return ", ".join(f"{name} = {_param(table, name, prefix)}" for name in values)
+
+
+# The call at the step the answer is for, unchanged since the step started (no hang-up got there first).
+_AS_FOUND = ("id = %(call_id)s AND step_seq = %(seq)s AND status = %(was_status)s"
+             " AND updated_at = %(was_updated)s::timestamptz")
 
 
 @dataclass
@@ -318,6 +445,9 @@ class _Plan:
 
     call_id: int
     seq: int
+    # The row as the step found it: the write applies only while it still is.
+    was_status: str
+    was_updated: dt.datetime
     now: dt.datetime
     callbacks: list[dict[str, Any]]
     new_listing: Listing | None
@@ -328,13 +458,13 @@ class _Plan:
     listing: dict[str, Any] = field(default_factory=dict)
 
     def statement(self) -> tuple[str, dict[str, Any]]:
-        params: dict[str, Any] = {"call_id": self.call_id, "seq": self.seq, **_params(self.call, "c_")}
+        params: dict[str, Any] = {"call_id": self.call_id, "seq": self.seq, "was_status": self.was_status,
+                                  "was_updated": self.was_updated, **_params(self.call, "c_")}
         sets = _sets("calls", self.call, "c_")
         if not (self.resident or self.listing or self.new_listing is not None or self.callbacks):
-            return (f"UPDATE calls SET {sets} WHERE id = %(call_id)s AND step_seq = %(seq)s RETURNING id", params)
+            return f"UPDATE calls SET {sets} WHERE {_AS_FOUND} RETURNING id, listing_id", params
         # The other rows are written only by the delivery that holds the call at this step.
-        ctes = ["locked AS MATERIALIZED (SELECT id FROM calls WHERE id = %(call_id)s AND step_seq = %(seq)s"
-                " FOR UPDATE)"]
+        ctes = [f"locked AS MATERIALIZED (SELECT id FROM calls WHERE {_AS_FOUND} FOR UPDATE)"]
         if self.resident:
             values = {**self.resident, "updated_at": self.now}
             params.update(_params(values, "r_"), resident_id=self.resident_id)
@@ -358,5 +488,5 @@ class _Plan:
             ctes.append(f"callback_{index} AS (INSERT INTO callbacks ({', '.join(callback)})"
                         f" SELECT {', '.join(_param('callbacks', name, prefix) for name in callback)} FROM locked"
                         " ON CONFLICT DO NOTHING)")
-        return (f"WITH {', '.join(ctes)} UPDATE calls SET {sets} WHERE id = (SELECT id FROM locked) RETURNING id",
-                params)
+        return (f"WITH {', '.join(ctes)} UPDATE calls SET {sets} WHERE id = (SELECT id FROM locked)"
+                " RETURNING id, listing_id", params)

@@ -36,9 +36,13 @@ class Turn:
         return self.ask is None and self.dial is None
 
 
-def step_url(settings: Settings, step: str, seq: int) -> str:
-    """Where Twilio posts the answer to ``step``; ``seq`` tells a repeat from a new answer."""
-    return f"{settings.step_path}?s={step}&n={seq}"
+def step_url(settings: Settings, step: str, seq: int, token: str | None = None) -> str:
+    """Where Twilio posts the answer to ``step``; ``seq`` tells a repeat from a new answer.
+
+    ``token``: the call's state, sealed (tokens.py), so the answer needs no read.
+    """
+    url = f"{settings.step_path}?s={step}&n={seq}"
+    return f"{url}&c={token}" if token else url
 
 
 def say(language: str, key: str, **params: Any) -> Spoken:
@@ -95,12 +99,14 @@ def _says(lines: Iterable[Spoken], settings: Settings) -> str:
     return "".join(out)
 
 
-def render(turn: Turn, *, language: str, data: Mapping[str, Any], seq: int, settings: Settings) -> str:
-    """The TwiML for ``turn``; action URLs carry ``seq``, the number of the next answer."""
+def render(
+    turn: Turn, *, language: str, data: Mapping[str, Any], seq: int, settings: Settings, token: str | None = None,
+) -> str:
+    """The TwiML for ``turn``; action URLs carry ``seq``, the number of the next answer, and ``token``."""
     parts = [XML_HEAD, "<Response>"]
     if turn.ask is not None:
         step = STEPS[turn.ask]
-        url = escape(step_url(settings, step.name, seq))
+        url = escape(step_url(settings, step.name, seq, token))
         speech = _says([*turn.said, *prompt(step, language, data)], settings)
         if step.kind == "record":
             parts.append(speech)
@@ -122,7 +128,7 @@ def render(turn: Turn, *, language: str, data: Mapping[str, Any], seq: int, sett
     elif turn.dial is not None:
         parts.append(_says(turn.said, settings))
         caller_id = f' callerId="{escape(settings.gateway_number)}"' if settings.gateway_number else ""
-        url = escape(step_url(settings, RELAY_STEP, seq))
+        url = escape(step_url(settings, RELAY_STEP, seq, token))
         parts.append(
             f'<Dial action="{url}" method="POST" timeout="{settings.dial_timeout}"{caller_id}>'
             f"<Number>{escape(turn.dial, quote=False)}</Number></Dial>"

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from texts import LANGUAGES
 
 from .speech import parse_hours
+from .tokens import CallTokens
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Settings:
     record_max_seconds: int = 120
     record_silence_seconds: int = 5
     dial_timeout: int = 25
+    # Seals the call's state into its step URLs (tokens.py); None: every step reads the row.
+    tokens: CallTokens | None = field(default=None, compare=False, repr=False)
 
     def voice(self, language: str) -> Voice:
         return self.voices.get(language) or self.voices["nl"]
@@ -79,4 +82,5 @@ def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] |
         speech_rate=None if rate in ("", "100%") else rate,
         broker_hours=parse_hours(str(config.get("BUURTLIJN_BROKER_HOURS") or "09:00-17:00")),
         zone=ZoneInfo(str(config.get("BUURTLIJN_TIMEZONE") or "Europe/Amsterdam")),
+        tokens=CallTokens(str(config["SECRET_KEY"])) if config.get("SECRET_KEY") else None,
     )

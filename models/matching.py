@@ -164,11 +164,14 @@ def relay_partner(session: Session, resident_id: int) -> tuple[Match, Resident] 
     return None
 
 
-def _relay_number_query():  # type: ignore[no-untyped-def]
-    """The other person's phone in this resident's newest accepted or confirmed match: one SELECT."""
+def relay_number_query(resident_id: Any = None):  # type: ignore[no-untyped-def]
+    """The other person's phone in this resident's newest accepted or confirmed match: one SELECT.
+
+    ``resident_id``: the resident's id as an SQL expression; by default the parameter ``resident_id``.
+    """
     request, offer = aliased(Listing), aliased(Listing)
     requester, helper = aliased(Resident), aliased(Resident)
-    resident_id = bindparam("resident_id")
+    resident_id = bindparam("resident_id") if resident_id is None else resident_id
     return (
         select(case((request.resident_id == resident_id, helper.phone), else_=requester.phone))
         .select_from(Match)
@@ -186,7 +189,7 @@ def _relay_number_query():  # type: ignore[no-untyped-def]
 
 
 # Built once: every call from a known resident asks it (the same answer as relay_partner).
-RELAY_NUMBER_QUERY = _relay_number_query()
+RELAY_NUMBER_QUERY = relay_number_query()
 
 
 def relay_number_for(session: Session, resident_id: int) -> str | None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .base import utcnow
-from .db import Database
 from .districts import district_map
 from .phones import PhoneNumber
 from .resident import Resident
@@ -62,29 +60,12 @@ def opt_in(resident: Resident, when: dt.datetime | None = None) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class ContactedResident:
-    """A caller's resident row as the voice webhook needs it, right after their last contact was stamped."""
-
-    id: int
-    language: str
-    postcode: str | None
-    district: str | None
-    created: bool  # first contact: the row was made just now
-
-
-# Lookup-or-create and "last contact now" in one statement that commits on
-# its own. ``xmax = 0`` holds only for a row this statement inserted.
-_CONTACT_RESIDENT = """
+# Lookup-or-create and "last contact now" in one statement (PostgreSQL), for
+# the voice hot path (ivr_flows.fast). ``xmax = 0`` holds only for a row this
+# statement inserted.
+CONTACT_RESIDENT = """
 INSERT INTO residents (phone, language, line_type, last_contact_at, created_at, updated_at)
 VALUES (%(phone)s, 'nl', %(line_type)s, %(now)s, %(now)s, %(now)s)
 ON CONFLICT (phone) DO UPDATE SET last_contact_at = EXCLUDED.last_contact_at, updated_at = EXCLUDED.updated_at
 RETURNING id, language, postcode, district, (xmax = 0) AS created
 """
-
-
-def contact_resident(db: Database, number: PhoneNumber, now: dt.datetime) -> ContactedResident:
-    """PostgreSQL: ``resident_for(...)`` then ``touch(now)`` as one round trip (the voice hot path)."""
-    row = db.autocommit_row(_CONTACT_RESIDENT, {"phone": number.e164, "line_type": number.line_type, "now": now})
-    assert row is not None  # INSERT ... ON CONFLICT DO UPDATE always returns the row
-    return ContactedResident(id=row[0], language=row[1], postcode=row[2], district=row[3], created=bool(row[4]))

@@ -16,7 +16,7 @@ import texts
 from gateway import create_app
 from models import Call, Callback, Listing, Resident
 from models.base import utcnow
-from tests.call_simulator import SimulatedCall, flask_poster, http_poster
+from tests.call_simulator import SimulatedCall, flask_poster, http_poster, without_state_token
 from tests.conftest import AUTH_TOKEN, app_config
 from tests.live import free_port, serving
 
@@ -151,7 +151,7 @@ def test_status_of_a_call_we_never_answered_queues_abandoned_call(twilio, db):
 def test_a_repeated_incoming_call_webhook_answers_the_same_and_stores_one_call(phone, db):
     call = phone()
     status, body = call.replay_last()
-    assert status == 200 and body == call.documents[-1]
+    assert status == 200 and without_state_token(body) == without_state_token(call.documents[-1])
     assert db.scalar(select(func.count(Call.id))) == 1
 
 
@@ -163,7 +163,7 @@ def test_a_repeated_step_answers_the_same_and_does_nothing_twice(phone, db, keys
     before = (rows(db, Listing), [(c.reason, c.status) for c in rows(db, Callback)], the_call(db, call).step_seq)
     for _ in range(3):  # Twilio may deliver a webhook up to six times
         status, body = call.replay_last() if not call.ended else _replay_action(call)
-        assert status == 200 and body == call.documents[-1]
+        assert status == 200 and without_state_token(body) == without_state_token(call.documents[-1])
     after = (rows(db, Listing), [(c.reason, c.status) for c in rows(db, Callback)], the_call(db, call).step_seq)
     assert [item.id for item in after[0]] == [item.id for item in before[0]]
     assert after[1:] == before[1:]
@@ -233,7 +233,7 @@ def test_the_same_step_delivered_at_the_same_moment_takes_effect_once(pg_databas
             thread.join(20)
     assert len(bodies) == 6
     assert {status for status, _ in bodies} == {200}
-    assert len({body for _, body in bodies}) == 1, "every delivery hears the same"
+    assert len({without_state_token(body) for _, body in bodies}) == 1, "every delivery hears the same"
     assert "<Record" in bodies[0][1]
     session = app.extensions["buurtlijn.db"].session()
     assert session.scalar(select(func.count(Listing.id))) == 1
