@@ -1,14 +1,17 @@
 """The dashboard in a real browser: Debian's chromium driven by Playwright, axe-core for WCAG.
 
 The app runs on a real port (werkzeug in a thread) over SQLite, with the fake
-Twilio server as Twilio. Also writes docs/screenshots/queue.png, item.png and
-match.png (an item about a match the helper said yes to).
+Twilio server as Twilio. Also takes the screenshots of the README (queue.png,
+item.png and match.png, an item about a match the helper said yes to): into
+the test's temporary folder, or into docs/screenshots with
+BUURTLIJN_SCREENSHOTS=1, so a test run leaves the working tree as it was.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import threading
 import urllib.request
@@ -41,7 +44,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TABLET = {"width": 1180, "height": 820}  # a 10-inch tablet, landscape
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 _phone_counter = iter(range(10_000))
 # What residents say when a test does not care: the screenshots show these, so they read like the real thing.
@@ -324,8 +327,9 @@ def test_helper_says_ja_and_the_broker_confirms_with_both(served, browser, base,
     page.context.close()
 
 
-def test_screenshots_of_the_queue_and_an_item(served, browser, base):
+def test_screenshots_of_the_queue_and_an_item(served, browser, base, tmp_path):
     """A realistic queue for the README; every shown page also passes axe-core."""
+    screenshots = DOCS_SCREENSHOTS if os.environ.get("BUURTLIJN_SCREENSHOTS") == "1" else tmp_path
     samples: list[tuple[str, str, str, str]] = [
         ("offer", "groceries", "2035", "Ik kan op dinsdag en donderdag boodschappen doen bij de Vomar."),
         ("request", "transport", "2011", "Wie rijdt mij volgende week naar het Spaarne Gasthuis?"),
@@ -351,22 +355,22 @@ def test_screenshots_of_the_queue_and_an_item(served, browser, base):
     log_in(page, base, "mila@buuv.example")
     page.goto(f"{base}/dashboard?district=")
     assert_accessible(page)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "queue.png"), full_page=False)
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshots / "queue.png"), full_page=False)
 
     page.locator(f"#item-{callback_id}").get_by_role("button", name="Oppakken").click()
     page.get_by_role("button", name="Bel ").click()
     expect(page.locator("#call-progress")).to_be_visible()
     assert_accessible(page)
-    page.screenshot(path=str(SCREENSHOTS / "item.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "item.png"), full_page=True)
 
     page.goto(f"{base}/dashboard")
     page.locator(f"#item-{match_item}").get_by_role("button", name="Oppakken").click()
     expect(page.locator("#match")).to_be_visible()
     assert_accessible(page)
-    page.screenshot(path=str(SCREENSHOTS / "match.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "match.png"), full_page=True)
     for name in ("queue.png", "item.png", "match.png"):
-        assert (SCREENSHOTS / name).stat().st_size > 10_000
+        assert (screenshots / name).stat().st_size > 10_000
     page.context.close()
 
 
