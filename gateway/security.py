@@ -11,11 +11,13 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from urllib.parse import unquote_plus
+
 from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFProtect
 from twilio.request_validator import RequestValidator
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 log = logging.getLogger("buurtlijn.security")
 csrf = CSRFProtect()
@@ -39,6 +41,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024)  # Twilio posts are small
     csrf.init_app(app)
     app.session_interface = NoCookiesForTwilio()
+    app.request_class = GatewayRequest
     app.after_request(_security_headers)
 
 
@@ -54,6 +57,43 @@ class NoCookiesForTwilio(SecureCookieSessionInterface):
         if request.path.startswith("/twilio/"):
             return None
         return super().open_session(app, request)
+
+
+TWILIO_PREFIX = "/twilio/"
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+class GatewayRequest(Request):
+    """Flask's request, with a lean reader for the form posts of Twilio's webhooks.
+
+    Twilio posts some 25 short parameters on every webhook, most without a
+    single escaped character. Werkzeug's general form parser takes three times
+    as long over them as a split that unescapes only where there is something
+    to unescape, and this runs on every webhook. Same result: the same pairs,
+    in order, as UTF-8 text (a byte that is not UTF-8 becomes U+FFFD, as in
+    Werkzeug). Every other request keeps Werkzeug's parser.
+    """
+
+    def _load_form_data(self) -> None:
+        if "form" in self.__dict__ or not self.path.startswith(TWILIO_PREFIX) or self.mimetype != URLENCODED:
+            super()._load_form_data()
+            return
+        # MAX_CONTENT_LENGTH (64 KiB) bounds the body: get_data refuses anything longer.
+        self.__dict__["form"] = ImmutableMultiDict(form_pairs(self.get_data(as_text=True)))
+        self.__dict__["files"] = ImmutableMultiDict()
+
+
+def form_pairs(body: str) -> list[tuple[str, str]]:
+    """``urllib.parse.parse_qsl(body, keep_blank_values=True)``, in a fraction of the time for plain values."""
+    pairs = []
+    for item in body.split("&"):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        if "%" in item or "+" in item:
+            name, value = unquote_plus(name, errors="replace"), unquote_plus(value, errors="replace")
+        pairs.append((name, value))
+    return pairs
 
 
 SECURITY_HEADERS = (
@@ -108,12 +148,12 @@ def twilio_signature_valid() -> bool:
 def _twilio_signature(token: str, url: str, form: MultiDict[str, str]) -> str:
     """``RequestValidator.compute_signature`` (HMAC-SHA1) for a Werkzeug form, same bytes.
 
-    The library looks each parameter up through ``getall`` first, which a
-    Werkzeug MultiDict lacks: an AttributeError per parameter, on every webhook.
+    The library takes the names in order and, for each, its distinct values in
+    order: the distinct (name, value) pairs, sorted. (It also looks each name
+    up through ``getall`` first, which a Werkzeug MultiDict lacks: an
+    AttributeError per parameter, on every webhook.)
     """
-    signed = url + "".join(
-        name + value for name in sorted(set(form)) for value in sorted(set(form.getlist(name)))
-    )
+    signed = url + "".join(name + value for name, value in sorted(set(form.items(multi=True))))
     digest = hmac.new(token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("utf-8").strip()
 

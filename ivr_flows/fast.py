@@ -90,29 +90,55 @@ def _params(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class _Row:
-    """A row's columns as plain attributes (None where not loaded), standing in for the model.
+    """A row's columns as plain attributes, standing in for the model; a column not given reads as None.
 
     The machine only reads and sets column attributes, and nothing here is
     flushed through a session, so the ORM's instrumented instances (their
     construction and every attribute access) would be pure cost on the hot path.
     """
 
-    def __init__(self, columns: tuple[str, ...], values: dict[str, Any]) -> None:
-        state = dict.fromkeys(columns)
-        state.update(values)
-        self.__dict__ = state
+    COLUMNS: frozenset[str] = frozenset()
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__ = values
+
+    def __getattr__(self, name: str) -> Any:  # only for attributes not set
+        if name in self.COLUMNS:
+            return None
+        raise AttributeError(name)
+
+
+class _CallRow(_Row):
+    COLUMNS = frozenset(CALL_COLUMNS)
+
+
+class _ResidentRow(_Row):
+    COLUMNS = frozenset(RESIDENT_COLUMNS)
+
+
+class _ListingRow(_Row):
+    COLUMNS = frozenset(LISTING_COLUMNS)
 
 
 def _plain_call(**values: Any) -> Call:
-    return cast(Call, _Row(CALL_COLUMNS, values))
+    return cast(Call, _CallRow(values))
 
 
 def _plain_resident(**values: Any) -> Resident:
-    return cast(Resident, _Row(RESIDENT_COLUMNS, values))
+    return cast(Resident, _ResidentRow(values))
 
 
 def _plain_listing(**values: Any) -> Listing:
-    return cast(Listing, _Row(LISTING_COLUMNS, values))
+    return cast(Listing, _ListingRow(values))
+
+
+def _snapshot(row: Any) -> dict[str, Any]:
+    return dict(row.__dict__) if row is not None else {}
+
+
+def _changed(row: Any, before: dict[str, Any]) -> dict[str, Any]:
+    """The columns the machine set to something new since ``before``."""
+    return {name: value for name, value in row.__dict__.items() if before.get(name) != value}
 
 
 _SELECT_CALL = (
@@ -237,7 +263,8 @@ _TOKEN_CALL_COLUMNS = ("id", "step", "step_seq", "tries", "language", "data", "s
 
 
 def _micros(moment: dt.datetime) -> int:
-    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+    since = moment - _EPOCH  # exact integer arithmetic: the row's timestamp must compare equal
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def _token_values(call: Call, resident: Resident | None, listing: Listing | None) -> list[Any]:
@@ -378,9 +405,7 @@ def _take_step(db: Database, settings: Settings, loaded: Loaded, *, seq: int, an
                now: dt.datetime) -> str | None:
     """Run the machine on ``loaded`` and write the outcome; None when the row is no longer as loaded."""
     call = loaded.call
-    before_call = _state(call, CALL_COLUMNS)
-    before_resident = _state(loaded.resident, RESIDENT_COLUMNS) if loaded.resident is not None else {}
-    before_listing = _state(loaded.listing, LISTING_COLUMNS) if loaded.listing is not None else {}
+    before_call, before_resident, before_listing = (_snapshot(row) for row in (call, loaded.resident, loaded.listing))
     ctx = PlannedContext(_NoSession(), settings, now, resident=loaded.resident,  # type: ignore[arg-type]
                          listing=loaded.listing)
     turn = machine.answer(ctx, call, answer)
@@ -424,10 +449,6 @@ def end_call(db: Database, *, call_sid: str, status: str, now: dt.datetime) -> b
 def _given(row: Any, columns: tuple[str, ...]) -> dict[str, Any]:
     """A new row's values; the columns left None get their server defaults (the same as the model's)."""
     return {name: value for name in columns if name != "id" and (value := getattr(row, name)) is not None}
-
-
-def _changed(row: Any, before: dict[str, Any]) -> dict[str, Any]:
-    return {name: getattr(row, name) for name, old in before.items() if getattr(row, name) != old}
 
 
 def _sets(table: str, values: dict[str, Any], prefix: str) -> str:

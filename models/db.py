@@ -73,33 +73,35 @@ class Database:
         import psycopg
 
         try:
-            return self._hot_connection(durable).execute(sql, params, prepare=True).fetchone()
+            return self._hot_cursor(durable).execute(sql, params, prepare=True).fetchone()
         except psycopg.OperationalError:
             self._drop_hot_connection(durable)
-            return self._hot_connection(durable).execute(sql, params, prepare=True).fetchone()
+            return self._hot_cursor(durable).execute(sql, params, prepare=True).fetchone()
 
     def _drop_hot_connection(self, durable: bool) -> None:
         broken = self._thread_connections().pop(durable, None)
         if broken is not None:
-            broken.close()
+            broken[0].close()
 
-    def _thread_connections(self) -> dict[bool, Any]:
-        """This thread's autocommit connections, durable and not; none inherited through a fork."""
+    def _thread_connections(self) -> dict[bool, tuple[Any, Any]]:
+        """This thread's autocommit connections (with a cursor each), durable and not; none inherited through a fork."""
         if getattr(self._hot, "pid", None) != os.getpid():
             self._hot.connections, self._hot.pid = {}, os.getpid()
         return self._hot.connections  # type: ignore[no-any-return]
 
-    def _hot_connection(self, durable: bool = True) -> Any:
+    def _hot_cursor(self, durable: bool = True) -> Any:
+        """This thread's cursor on its autocommit connection: kept, as a new one per statement is pure cost."""
         import psycopg
 
         connections = self._thread_connections()
-        connection = connections.get(durable)
-        if connection is None or connection.closed:
+        found = connections.get(durable)
+        if found is None or found[0].closed:
             options = {} if durable else {"options": "-c synchronous_commit=off"}
-            connection = connections[durable] = psycopg.connect(self.libpq_url(), autocommit=True, **options)
+            connection = psycopg.connect(self.libpq_url(), autocommit=True, **options)
+            found = connections[durable] = (connection, connection.cursor())
             with self._lock:
                 self._hot_connections = [c for c in self._hot_connections if not c.closed] + [connection]
-        return connection
+        return found[1]
 
     @property
     def engine(self) -> Engine:
