@@ -16,8 +16,12 @@ import click
 
 def _app():  # type: ignore[no-untyped-def]
     from gateway import create_app
+    from gateway.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as error:  # a setting to fix, not a bug: say which, without a traceback
+        raise click.ClickException(str(error)) from error
 
 
 @click.group()
@@ -171,7 +175,6 @@ DEMO_PASSWORD = "buurtlijn-demo"
 @click.option("--port", default=5000, show_default=True, type=int)
 def demo(host: str, port: int) -> None:
     """Run Buurtlijn on this machine: SQLite, jobs in-process, nothing really sent."""
-    from gateway import create_app
     from gateway.database import get_database
     from models.migrate import upgrade
     from workers.dispatch import dispatch_forever
@@ -181,7 +184,7 @@ def demo(host: str, port: int) -> None:
     os.environ.pop("REDIS_URL", None)
     base = f"http://{host}:{port}"
     os.environ.setdefault("PUBLIC_BASE_URL", base)
-    app = create_app()
+    app = _app()
     upgrade(get_database(app).engine)
     _seed_demo_brokers(app)
     stop = threading.Event()

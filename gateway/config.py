@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from models.workdays import broker_hours
+
 # Settings an operator may tune through the environment, with their defaults.
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
@@ -86,6 +88,10 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         config["TWILIO_PHONE_NUMBER"] = config.get("TWILIO_PHONE_NUMBER") or DEMO_PHONE_NUMBER
     elif not config.get("SECRET_KEY") and not config.get("TESTING"):
         raise ConfigError("SECRET_KEY must be set (outside the demo)")
+    try:
+        broker_hours(config)
+    except ValueError as error:
+        raise ConfigError(f"BUURTLIJN_BROKER_HOURS: {error}") from error
     config["SENDS_FOR_REAL"] = sends_for_real(config)
     config["BASE_API_URL"] = (config.get("TWILIO_API_BASE_URL") or DEFAULTS["TWILIO_API_BASE_URL"]).rstrip("/")
 

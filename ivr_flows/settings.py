@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from models.workdays import DEFAULT_BROKER_HOURS, broker_hours
 from texts import LANGUAGES
 
-from .speech import parse_hours
 from .tokens import CallTokens
 
 
@@ -42,7 +42,7 @@ class Settings:
     gateway_number: str | None = None
     voices: Mapping[str, Voice] = field(default_factory=lambda: dict(DEFAULT_VOICES))
     speech_rate: str | None = DEFAULT_SPEECH_RATE
-    broker_hours: tuple[dt.time, dt.time] = (dt.time(9), dt.time(17))
+    broker_hours: tuple[dt.time, dt.time] = DEFAULT_BROKER_HOURS
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Amsterdam"))
     step_path: str = STEP_PATH
     gather_timeout: int = 8  # seconds to press a key, after the prompt ends
@@ -80,7 +80,7 @@ def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] |
         gateway_number=config.get("TWILIO_PHONE_NUMBER"),
         voices=voices,
         speech_rate=None if rate in ("", "100%") else rate,
-        broker_hours=parse_hours(str(config.get("BUURTLIJN_BROKER_HOURS") or "09:00-17:00")),
+        broker_hours=broker_hours(config),
         zone=ZoneInfo(str(config.get("BUURTLIJN_TIMEZONE") or "Europe/Amsterdam")),
         tokens=CallTokens(str(config["SECRET_KEY"])) if config.get("SECRET_KEY") else None,
     )

@@ -51,15 +51,6 @@ def date_and_time(language: str, moment: dt.datetime, zone: ZoneInfo) -> tuple[s
     return date, time
 
 
-def parse_hours(spec: str) -> tuple[dt.time, dt.time]:
-    """'09:00-17:00' -> (09:00, 17:00). A malformed setting is a configuration error."""
-    start, _, end = spec.partition("-")
-    opens, closes = dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
-    if closes <= opens:
-        raise ValueError(f"broker hours {spec!r}: the end must come after the start")
-    return opens, closes
-
-
 def brokers_call_today(now: dt.datetime, hours: tuple[dt.time, dt.time], zone: ZoneInfo) -> bool:
     """Whether a callback asked for now can still happen today (a working day, before closing).
 

@@ -40,7 +40,7 @@ from .matching import (
 from .notify import notify_resident
 from .queue import close_callback, queue_callback
 from .resident import Resident
-from .workdays import is_working_day, next_working_day
+from .workdays import DEFAULT_BROKER_HOURS, BrokerHours, is_working_day, next_working_day
 
 LEASE = dt.timedelta(minutes=15)
 TIMEZONE = ZoneInfo("Europe/Amsterdam")
@@ -49,8 +49,8 @@ TIMEZONE = ZoneInfo("Europe/Amsterdam")
 PROMISED_WORKING_DAYS = {"new_listing": 2, "not_reached": 2}
 DEFAULT_PROMISED_WORKING_DAYS = 1
 RETRY_AFTER = dt.timedelta(hours=2)
-RETRY_HOUR = 10
-BROKER_DAY = (dt.time(9, 0), dt.time(17, 0))
+# A later try on another day: an hour after the brokers start (10:00 with the default hours).
+RETRY_AFTER_OPENING = dt.timedelta(hours=1)
 MAX_ROWS = 300
 
 OUTCOMES = ("match_proposed", "resolved", "not_reached", "wrong_number", "referred")
@@ -101,15 +101,17 @@ class ClaimError(ValueError):
 # --- working days --------------------------------------------------------------
 
 
-def next_working_day_at(moment: dt.datetime, hour: int = RETRY_HOUR, zone: ZoneInfo = TIMEZONE) -> dt.datetime:
-    """``hour``:00 local time on the first working day after ``moment``'s date."""
+def next_working_day_at(moment: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS,
+                        zone: ZoneInfo = TIMEZONE) -> dt.datetime:
+    """An hour after the brokers start, on the first working day after ``moment``'s date."""
     day = next_working_day(moment.astimezone(zone).date())
-    return dt.datetime.combine(day, dt.time(hour), tzinfo=zone).astimezone(dt.timezone.utc)
+    return (dt.datetime.combine(day, hours[0], tzinfo=zone) + RETRY_AFTER_OPENING).astimezone(dt.timezone.utc)
 
 
-def within_broker_hours(moment: dt.datetime, zone: ZoneInfo = TIMEZONE) -> bool:
+def within_broker_hours(moment: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS,
+                        zone: ZoneInfo = TIMEZONE) -> bool:
     local = moment.astimezone(zone)
-    return is_working_day(local.date()) and BROKER_DAY[0] <= local.time() < BROKER_DAY[1]
+    return is_working_day(local.date()) and hours[0] <= local.time() < hours[1]
 
 
 def working_days_ago(moment: dt.datetime, days: int, zone: ZoneInfo = TIMEZONE) -> dt.datetime:
@@ -124,13 +126,13 @@ def working_days_ago(moment: dt.datetime, days: int, zone: ZoneInfo = TIMEZONE) 
     return dt.datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=zone).astimezone(dt.timezone.utc)
 
 
-def retry_time(attempt: int, now: dt.datetime) -> dt.datetime | None:
-    """When to try again after ``attempt`` unanswered calls; None: stop calling."""
+def retry_time(attempt: int, now: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS) -> dt.datetime | None:
+    """When to try again after ``attempt`` unanswered calls, within the brokers' ``hours``; None: stop calling."""
     if attempt == 1:
         soon = now + RETRY_AFTER
-        return soon if within_broker_hours(soon) else next_working_day_at(now)
+        return soon if within_broker_hours(soon, hours) else next_working_day_at(now, hours)
     if attempt == 2:
-        return next_working_day_at(now)
+        return next_working_day_at(now, hours)
     return None
 
 
@@ -365,8 +367,9 @@ def record_outcome(
     counterpart_id: int | None = None,
     referral: str | None = None,
     now: dt.datetime | None = None,
+    hours: BrokerHours = DEFAULT_BROKER_HOURS,
 ) -> OutcomeResult:
-    """Record what came of the call; the item closes, or returns for another try."""
+    """Record what came of the call; the item closes, or returns for another try within the brokers' ``hours``."""
     now = now or utcnow()
     note = (note or "").strip() or None
     if not holds(callback, broker.id, now):
@@ -416,7 +419,7 @@ def record_outcome(
     # not_reached: try again later, and tell the resident we tried.
     attempt = callback.attempts + 1
     callback.attempts = attempt
-    retry_at = retry_time(attempt, now)
+    retry_at = retry_time(attempt, now, hours)
     if resident is not None:
         notify_resident(
             session,

@@ -10,11 +10,15 @@ most Dutch organisations, BUUV among them, work that day.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from functools import lru_cache
 
 import holidays
 
 NOT_A_DAY_OFF = frozenset({"Good Friday"})
+# When brokers call residents back on a working day (BUURTLIJN_BROKER_HOURS).
+DEFAULT_BROKER_HOURS = (dt.time(9), dt.time(17))
+BrokerHours = tuple[dt.time, dt.time]
 
 
 @lru_cache(maxsize=64)
@@ -33,3 +37,18 @@ def next_working_day(day: dt.date) -> dt.date:
     while not is_working_day(day):
         day += dt.timedelta(days=1)
     return day
+
+
+def parse_hours(spec: str) -> BrokerHours:
+    """'09:00-17:00' -> (09:00, 17:00). A malformed setting is a configuration error."""
+    start, _, end = spec.partition("-")
+    opens, closes = dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
+    if closes <= opens:
+        raise ValueError(f"broker hours {spec!r}: the end must come after the start")
+    return opens, closes
+
+
+def broker_hours(config: Mapping[str, object]) -> BrokerHours:
+    """The app's BUURTLIJN_BROKER_HOURS: the phone menu's "vandaag" and the call-back retries follow it."""
+    spec = config.get("BUURTLIJN_BROKER_HOURS")
+    return parse_hours(str(spec)) if spec else DEFAULT_BROKER_HOURS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -51,6 +53,15 @@ def test_web_refuses_to_start_without_secret_key_outside_the_demo(tmp_path):
     result = run("db", "upgrade", env=env)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize("hours", ["17:00-09:00", "negen tot vijf"])
+def test_malformed_broker_hours_stop_the_start_with_a_clear_message(tmp_path, hours):
+    env = base_env(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    env["BUURTLIJN_BROKER_HOURS"] = hours
+    result = run("db", "upgrade", env=env)
+    assert result.returncode != 0
+    assert "BUURTLIJN_BROKER_HOURS" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_worker_needs_redis(tmp_path):

@@ -344,6 +344,24 @@ def test_retry_schedule_is_two_hours_then_next_working_day_at_ten():
     assert retry_time(3, tuesday_11) is None
 
 
+def test_retries_follow_the_configured_broker_hours():
+    late_shift = (dt.time(12), dt.time(20))
+    tuesday_17 = dt.datetime(2026, 11, 24, 17, 0, tzinfo=AMSTERDAM)
+    assert retry_time(1, tuesday_17, late_shift) == tuesday_17 + dt.timedelta(hours=2)  # 19:00, still open
+    tuesday_19 = dt.datetime(2026, 11, 24, 19, 0, tzinfo=AMSTERDAM)
+    assert retry_time(1, tuesday_19, late_shift) == dt.datetime(2026, 11, 25, 13, 0, tzinfo=AMSTERDAM)
+    assert retry_time(1, tuesday_17) == next_working_day_at(tuesday_17)  # 19:00 is past the default 17:00
+
+
+def test_the_dashboard_schedules_a_retry_within_the_configured_broker_hours(app, mila, db):
+    _, _, callback_id = claimed_request(app, mila, db)
+    app.config["BUURTLIJN_BROKER_HOURS"] = "06:00-06:01"  # two hours from now is always outside
+    post(mila, f"/dashboard/items/{callback_id}/outcome", {"outcome": "not_reached"})
+    db.expire_all()
+    callback = db.get(Callback, callback_id)
+    assert callback.due_at == next_working_day_at(utcnow(), (dt.time(6), dt.time(6, 1)))  # 07:00 local
+
+
 def test_public_holidays_are_not_working_days():
     christmas_eve_16 = dt.datetime(2026, 12, 24, 16, 0, tzinfo=AMSTERDAM)  # Thursday
     # Christmas Day (Friday), the weekend, then Monday the 28th.

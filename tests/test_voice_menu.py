@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 import texts
-from ivr_flows.speech import brokers_call_today, parse_hours
+from ivr_flows.speech import brokers_call_today
+from models.workdays import parse_hours
 from ivr_flows.steps import CATEGORIES
 from models import Call, Callback, Listing, Match, Resident
 from models.base import utcnow

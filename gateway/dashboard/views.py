@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
@@ -45,6 +45,7 @@ from models.phones import InvalidPhoneNumber, mask, parse_phone
 from models.residents import resident_for, set_postcode
 from models.resident import LANGUAGES as RESIDENT_LANGUAGES
 from models.suggestions import suggestions_for
+from models.workdays import broker_hours
 from workers.callback_jobs import FINAL_STATUSES, PURPOSE, request_bridge_call
 
 from ..database import get_session
@@ -302,7 +303,8 @@ def outcome(callback_id: int):  # type: ignore[no-untyped-def]
     elif chosen.startswith("referred:"):
         chosen, referral = "referred", chosen.split(":", 1)[1]
     try:
-        result = record_outcome(db, callback, me(), chosen, note=note, counterpart_id=match_with, referral=referral)
+        result = record_outcome(db, callback, me(), chosen, note=note, counterpart_id=match_with, referral=referral,
+                                hours=broker_hours(current_app.config))
     except ClaimError:
         db.rollback()
         _audit("callback.outcome", "callback", callback_id, result="refused", outcome=chosen, why="not_held")
