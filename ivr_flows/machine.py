@@ -202,7 +202,8 @@ def trouble(ctx: Context, call: Call) -> Turn:
         "menu_trouble", resident_id=resident.id if resident else None, listing_id=call.listing_id,
         call_id=call.id, dedupe_key=f"call:{call.id}:menu_trouble", note=summary(call),
     )
-    return goodbye(call, "voice.trouble")
+    # Brokers see the missed call either way, but a caller whose number we never got is not promised a call.
+    return goodbye(call, "voice.trouble" if resident is not None else "voice.trouble_no_number")
 
 
 # --- actions named by the menu data -----------------------------------------------------
@@ -373,10 +374,12 @@ def abandon(ctx: Context, call: Call) -> None:
     call.status = "abandoned"
     listing = _ensure_listing(ctx, call)
     resident = _callback_resident(ctx, call)
+    # One open item per resident for calls that left nothing behind: someone who hung
+    # up twice at the welcome is one call back for a broker, not two cards.
+    key = f"resident:{resident.id}:abandoned_call" if resident and listing is None else f"call:{call.id}:abandoned"
     ctx.queue_callback(
         "abandoned_call", resident_id=resident.id if resident else None,
-        listing_id=listing.id if listing else None, call_id=call.id,
-        dedupe_key=f"call:{call.id}:abandoned", note=summary(call),
+        listing_id=listing.id if listing else None, call_id=call.id, dedupe_key=key, note=summary(call),
     )
 
 

@@ -462,6 +462,20 @@ def test_a_keyed_number_that_is_not_a_phone_number_is_asked_again(phone, db, key
     assert db.scalar(select(func.count(Resident.id))) == 0
 
 
+def test_a_withheld_caller_who_never_keys_in_a_number_is_not_promised_a_call_back(phone, db):
+    call = phone("anonymous").press("12#").press("34#").press("56#")
+    assert call.ended and t("nl", "voice.trouble_no_number") in call.said
+    assert t("nl", "voice.trouble") not in call.said
+    [callback] = callbacks(db)  # brokers still see that someone got stuck at the number
+    assert (callback.reason, callback.resident_id) == ("menu_trouble", None)
+
+
+def test_a_caller_we_can_call_back_hears_that_we_will(phone, db):
+    call = phone().press("7").press("7").press("7")
+    assert t("nl", "voice.trouble") in call.said
+    assert db.get(Resident, callbacks(db)[0].resident_id).phone == CALLER
+
+
 def test_a_withheld_caller_who_keys_in_a_known_number_hears_their_language(phone, db):
     phone().press("9").press("2").hang_up()
     call = phone("anonymous").press("0612345678#").press("1")

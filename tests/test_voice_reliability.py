@@ -89,6 +89,25 @@ def test_hanging_up_at_any_step_keeps_what_was_entered_and_queues_abandoned_call
         assert db.get(Resident, callback.resident_id).phone == CALLER
 
 
+def test_hanging_up_twice_without_leaving_anything_is_one_item_for_a_broker(phone, db):
+    phone().hang_up()
+    phone().press("9").hang_up()
+    [callback] = rows(db, Callback)
+    assert (callback.reason, callback.status, callback.listing_id) == ("abandoned_call", "open", None)
+    assert [c.status for c in rows(db, Call)] == ["abandoned", "abandoned"]  # both calls are kept
+    callback.status, callback.dedupe_key = "done", None  # a broker called back; later the resident hangs up again
+    db.commit()
+    phone().hang_up()
+    assert [c.status for c in rows(db, Callback)] == ["done", "open"]
+
+
+def test_a_hang_up_that_left_a_request_behind_is_its_own_item(phone, db):
+    phone().hang_up()
+    phone().press("1").press("1").press("2034").press("1").hang_up()  # the request is kept
+    items = rows(db, Callback)
+    assert [(c.reason, c.listing_id is not None) for c in items] == [("abandoned_call", False), ("abandoned_call", True)]
+
+
 def _to_recording(call: SimulatedCall) -> SimulatedCall:
     return call.press("1").press("1").press("2034").press("1").press("2")
 
