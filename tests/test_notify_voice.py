@@ -46,7 +46,7 @@ def test_landline_helper_hears_the_proposal_and_presses_1(notify_app, webhooks, 
     gather = gather_of(call.answer())
     spoken = say_text(gather)
     assert spoken.startswith("Hallo, hier is Buurtlijn van BUUV. Een buur in Schalkwijk zoekt hulp met "
-                             "vervoer naar bijv. de dokter, zo snel mogelijk.")
+                             "vervoer en begeleiding, zo snel mogelijk.")
     assert "Druk 1 voor ja. Druk 2 voor nee." in spoken and "sterretje" in spoken
     [say] = gather.findall("./Say")
     assert (say.get("language"), say.get("voice")) == ("nl-NL", "Polly.Lotte")

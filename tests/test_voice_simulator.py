@@ -118,6 +118,13 @@ def test_hanging_up_in_the_simulator_sends_the_status_callback(demo):
     session.close()
 
 
+def test_the_simulator_says_when_a_number_does_not_exist(demo):
+    _app, base = demo
+    reply = post(base, "/simulator/call/start", {"from": "0677778888"})  # no such Dutch number
+    assert reply["unknown_number"] is True and "Wij zien uw nummer niet" in said(reply)
+    assert post(base, "/simulator/call/start", {"from": "0612345678"})["unknown_number"] is False
+
+
 def test_hanging_up_while_recording_in_the_simulator_keeps_the_message(demo):
     app, base = demo
     reply = post(base, "/simulator/call/start", {"from": "0612345678"})

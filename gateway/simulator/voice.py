@@ -113,6 +113,7 @@ def _step_path(data: dict[str, Any]) -> str:
 def start_call():  # type: ignore[no-untyped-def]
     data = _json()
     raw = str(data.get("from") or "").strip()
+    number = None
     if data.get("withheld") or is_withheld(raw):
         from_ = "anonymous"
     else:
@@ -123,7 +124,8 @@ def start_call():  # type: ignore[no-untyped-def]
     response = _reply(status, body)
     if status == 200:
         payload = response.get_json()
-        payload.update(call_sid=call_sid, **{"from": from_})
+        # Says why the menu asks for the number: the phone network knows no such number.
+        payload.update(call_sid=call_sid, unknown_number=from_ != "anonymous" and number is None, **{"from": from_})
         return jsonify(payload)
     return response
 

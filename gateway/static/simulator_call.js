@@ -167,7 +167,8 @@
     try {
       const data = await post("call/start", { from: phoneInput.value.trim(), withheld: withheld.checked });
       call = { sid: data.call_sid, from: data.from, started: Date.now() };
-      log("note", "U belt Buurtlijn" + (data.from === "anonymous" ? " met een afgeschermd nummer." : "."));
+      log("note", "U belt Buurtlijn" + (data.from === "anonymous" ? " met een afgeschermd nummer."
+        : data.unknown_number ? " vanaf een nummer dat niet bestaat: Buurtlijn ziet het als afgeschermd." : "."));
       state.textContent = "Verbonden.";
       await run(data.verbs || []);
     } catch (error) {
