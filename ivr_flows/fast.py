@@ -14,7 +14,7 @@ step costs a pre-ping, BEGIN, SELECT, UPDATE and COMMIT; here it is:
 3. one statement writes it all and commits on its own: the version-checked
    ``UPDATE calls ... WHERE step_seq = <the answer's number>`` (and the
    status and last change the step started from), with any other rows in
-   data-modifying CTEs behind a ``FOR UPDATE`` of the call, so they are
+   data-modifying CTEs that read that UPDATE's returned row, so they are
    written only when the call's UPDATE is. When it matches no row, the row
    moved on: read it, and answer what another delivery of this step answered,
    or take the step again from what the row now says.
@@ -484,30 +484,33 @@ class _Plan:
         sets = _sets("calls", self.call, "c_")
         if not (self.resident or self.listing or self.new_listing is not None or self.callbacks):
             return f"UPDATE calls SET {sets} WHERE {_AS_FOUND} RETURNING id, listing_id", params
-        # The other rows are written only by the delivery that holds the call at this step.
-        ctes = [f"locked AS MATERIALIZED (SELECT id FROM calls WHERE {_AS_FOUND} FOR UPDATE)"]
+        # The other rows are written only when the call's own UPDATE is (by the delivery that finds the
+        # call at this step): each reads that UPDATE's returned row, so a step that lost writes nothing.
+        ctes = []
+        if self.new_listing is not None:  # its id is drawn first, for the call to point at
+            ctes.append("new_id AS (SELECT nextval(pg_get_serial_sequence('listings', 'id')) AS id)")
+            sets += ", listing_id = (SELECT id FROM new_id)"
+        ctes.append(f"moved AS (UPDATE calls SET {sets} WHERE {_AS_FOUND} RETURNING id, listing_id)")
         if self.resident:
             values = {**self.resident, "updated_at": self.now}
             params.update(_params(values, "r_"), resident_id=self.resident_id)
             ctes.append(f"resident AS (UPDATE residents SET {_sets('residents', values, 'r_')}"
-                        " WHERE id = %(resident_id)s AND EXISTS (SELECT 1 FROM locked))")
+                        " WHERE id = %(resident_id)s AND EXISTS (SELECT 1 FROM moved))")
         if self.listing:
             values = {**self.listing, "updated_at": self.now}
             params.update(_params(values, "l_"), listing_id=self.listing_id)
             ctes.append(f"listing AS (UPDATE listings SET {_sets('listings', values, 'l_')}"
-                        " WHERE id = %(listing_id)s AND EXISTS (SELECT 1 FROM locked))")
+                        " WHERE id = %(listing_id)s AND EXISTS (SELECT 1 FROM moved))")
         if self.new_listing is not None:
             values = _given(self.new_listing, LISTING_COLUMNS)
             params.update(_params(values, "n_"))
-            ctes.append(f"new_listing AS (INSERT INTO listings ({', '.join(values)})"
-                        f" SELECT {', '.join(_param('listings', name, 'n_') for name in values)} FROM locked"
-                        " RETURNING id)")
-            sets += ", listing_id = (SELECT id FROM new_listing)"
+            ctes.append(f"new_listing AS (INSERT INTO listings (id, {', '.join(values)})"
+                        f" SELECT new_id.id, {', '.join(_param('listings', name, 'n_') for name in values)}"
+                        " FROM moved, new_id)")
         for index, callback in enumerate(self.callbacks):
             prefix = f"b{index}_"
             params.update(_params(callback, prefix))
             ctes.append(f"callback_{index} AS (INSERT INTO callbacks ({', '.join(callback)})"
-                        f" SELECT {', '.join(_param('callbacks', name, prefix) for name in callback)} FROM locked"
+                        f" SELECT {', '.join(_param('callbacks', name, prefix) for name in callback)} FROM moved"
                         " ON CONFLICT DO NOTHING)")
-        return (f"WITH {', '.join(ctes)} UPDATE calls SET {sets} WHERE id = (SELECT id FROM locked)"
-                " RETURNING id, listing_id", params)
+        return f"WITH {', '.join(ctes)} SELECT id, listing_id FROM moved", params

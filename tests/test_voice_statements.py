@@ -77,9 +77,11 @@ def test_each_step_is_a_few_statements(app, twilio, statements, fake_twilio):
         with statements() as seen:
             call.press(keys)
         assert len(seen) <= limit, (keys, seen)
-        assert "UPDATE" in seen or "WITH UPDATE" in seen, seen
-        if postgresql:  # the call's state came sealed in the step URL: no read
-            assert "SELECT" not in seen, seen
+        if postgresql:  # one write: the call's state came sealed in the step URL, so no read
+            # (several rows: WITH moved AS (UPDATE calls ...), resident AS (...) SELECT ... FROM moved)
+            assert seen in (["UPDATE"], ["WITH SELECT"]), seen
+        else:
+            assert "UPDATE" in seen or "WITH UPDATE" in seen, seen
     with statements() as seen:
         call.record(5)  # the recording, the callback, the call; then the status callback
     assert len(seen) <= 8, seen

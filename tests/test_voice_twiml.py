@@ -64,6 +64,9 @@ KEYS = set("0123456789#*")
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
+# Far below what Twilio takes in an action URL, with room for the call's sealed state (about 300 characters).
+URL_LIMIT = 1024
+
 def validate(body: str, app) -> list[str]:  # type: ignore[no-untyped-def]
     """Everything in ``body`` Twilio would not accept; empty when all is well."""
     problems: list[str] = []
@@ -90,6 +93,10 @@ def validate(body: str, app) -> list[str]:  # type: ignore[no-untyped-def]
                 problems.append(f"{where}: unknown step in {url}")
             if not query.get("n", [""])[0].isdigit():
                 problems.append(f"{where}: no answer number in {url}")
+            if set(query) - {"s", "n", "c"}:
+                problems.append(f"{where}: unexpected parameters in {url}")
+        if len(url) > URL_LIMIT:
+            problems.append(f"{where}: {len(url)} characters")
 
     def check(element: ET.Element, parent: str) -> None:
         tag = element.tag
