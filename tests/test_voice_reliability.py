@@ -362,3 +362,16 @@ def test_the_sweep_closes_a_call_whose_status_never_came(app, phone, db):
     with app.app_context():
         sweep()  # running again changes nothing
     assert len(rows(db, Callback)) == 1
+
+
+def test_a_plain_question_is_not_stored_twice_and_is_repeated_all_the_same(phone, db):
+    call = phone().press("1")  # the category question, nothing said before it
+    stored = the_call(db, call)
+    assert (stored.reply_seq, stored.reply_twiml) == (1, None)  # the row itself says what was asked
+    status, body = call.replay_last()
+    assert status == 200 and without_state_token(body) == without_state_token(call.documents[-1])
+    call = phone("+31687654321").press("7")  # no such key in the main menu: "Sorry, ..." first, so it is kept
+    stored = the_call(db, call)
+    assert stored.reply_twiml is not None and texts.t("nl", "voice.wrong_key") in stored.reply_twiml
+    status, body = call.replay_last()
+    assert status == 200 and without_state_token(body) == without_state_token(call.documents[-1])
