@@ -818,6 +818,13 @@ def paced_latency(port: int, requests: Sequence[SignedRequest], rate: float) -> 
 # --- output ----------------------------------------------------------------------------------------
 
 
+def connections_line(settings: dict[str, Any]) -> str:
+    """How the throughput load reached the servers."""
+    if settings.get("fresh_connections", False):
+        return f"throughput: {settings['connections']} clients at once, each request on a connection of its own"
+    return f"throughput: {settings['connections']} kept-alive connections (--kept-alive)"
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     rows = [[_cell(value) for value in row] for row in rows]
     widths = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(str(h)) for i, h in enumerate(headers)]

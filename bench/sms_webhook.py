@@ -100,10 +100,12 @@ def run(
     latency_seconds: float = 20.0,
     warmup: int = 1500,
     rounds: int = 5,
+    fresh_connections: bool = True,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"benchmark": "sms_webhook", "machine": harness.machine_facts(),
                                "settings": {"seconds": seconds, "connections": connections, "rate": rate,
-                                            "latency_seconds": latency_seconds, "warmup": warmup, "rounds": rounds},
+                                            "latency_seconds": latency_seconds, "warmup": warmup, "rounds": rounds,
+                                            "fresh_connections": fresh_connections},
                                "load_average_before": list(harness.load_average())}
     made = 0
 
@@ -118,9 +120,11 @@ def run(
         print(f"gateway {env.gateway.base_url}, bare {env.bare.base_url}; gunicorn {harness.GUNICORN.describe()}")
 
         # Warm-up, which also tells how many requests fill `seconds` of load.
-        warm_gateway = harness.wrk_fixed_count(env.gateway.base_url, fresh(warmup), connections=connections)
+        warm_gateway = harness.wrk_fixed_count(env.gateway.base_url, fresh(warmup), connections=connections,
+                                               fresh_connections=fresh_connections)
         ledger.record("warm-up", warm_gateway.sent, warm_gateway.ok)
-        warm_bare = harness.wrk_fixed_count(env.bare.base_url, sms_requests(warmup * 2, 0), connections=connections)
+        warm_bare = harness.wrk_fixed_count(env.bare.base_url, sms_requests(warmup * 2, 0), connections=connections,
+                                            fresh_connections=fresh_connections)
         print(f"warm-up: gateway {warm_gateway.requests_per_s:,.0f} req/s, bare {warm_bare.requests_per_s:,.0f} req/s")
 
         # Rounds alternate gateway and floor, so that both see the same
@@ -136,13 +140,14 @@ def run(
         gateway_rounds, bare_rounds = [], []
         for _ in range(rounds):
             gateway_run = harness.wrk_fixed_count(env.gateway.base_url, fresh(max(500, int(gateway_rate * round_seconds))),
-                                                  connections=connections, cpu=env.cpu(env.gateway))
+                                                  connections=connections, cpu=env.cpu(env.gateway),
+                                                  fresh_connections=fresh_connections)
             ledger.record("throughput", gateway_run.sent, gateway_run.ok)
             gateway_rounds.append(gateway_run)
             bare_count = max(1000, int(bare_rate * round_seconds))
             bare_rounds.append(harness.wrk_fixed_count(
                 env.bare.base_url, list(itertools.islice(itertools.cycle(bare_pool), bare_count)),
-                connections=connections, cpu=env.cpu(env.bare)))
+                connections=connections, cpu=env.cpu(env.bare), fresh_connections=fresh_connections))
             gateway_rate, bare_rate = gateway_run.requests_per_s, bare_rounds[-1].requests_per_s
         ratios = [g.requests_per_s / b.requests_per_s for g, b in zip(gateway_rounds, bare_rounds)]
         ratio = statistics.median(ratios)
@@ -190,6 +195,7 @@ def _median_run(runs: list[harness.ThroughputResult]) -> harness.ThroughputResul
 def report(results: dict[str, Any]) -> str:
     tp, lat, counts = results["throughput"], results["latency"], results["counts"]
     lines = ["", "SMS webhook: POST /twilio/sms vs the bare floor (same gunicorn settings, same run)",
+             harness.connections_line(results["settings"]),
              "rounds (gateway / bare req/s): " + ", ".join(
                  f"{r['gateway']:,.0f} / {r['bare']:,.0f} = {r['ratio']:.2f}x" for r in tp["rounds"]),
              f"load average before / after: {results['load_average_before'][0]:.1f} / "
@@ -220,9 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="steady rate of the latency run, requests/s")
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of each latency run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating gateway/bare throughput rounds")
+    parser.add_argument("--kept-alive", action="store_true",
+                        help="throughput over wrk's 16 kept-alive connections instead of a new connection per "
+                             "request (the default, as webhooks reach gunicorn through a proxy)")
     args = parser.parse_args(argv)
     results = run(seconds=args.seconds, connections=args.connections, rate=args.rate,
-                  latency_seconds=args.latency_seconds, rounds=args.rounds)
+                  latency_seconds=args.latency_seconds, rounds=args.rounds, fresh_connections=not args.kept_alive)
     return harness.finish("sms_webhook", results, report(results),
                           "the stored messages do not match the requests answered 200")
 
