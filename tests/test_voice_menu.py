@@ -158,7 +158,7 @@ def test_a_known_postcode_is_replaced_with_2(phone, db):
 
 def test_a_postcode_outside_the_data_file_is_kept_without_district(phone, db):
     call = phone().press("1").press("2").press("1234")
-    assert "een, twee, drie, vier" in call.said
+    assert "U toetste: één, twee, drie, vier." in call.said
     call.press("1").press("3").record(2)
     [listing] = listings(db)
     assert (listing.postcode, listing.district) == ("1234", None)
@@ -442,7 +442,7 @@ def test_withheld_or_invalid_caller_id_keys_in_the_number_first(phone, db, calle
     assert t("nl", "voice.phone_entry") in call.said
     assert call.gather.get("finishOnKey") == "#" and call.gather.get("numDigits") is None
     call.press("0612345678#")
-    assert "U toetste: nul, zes, een, twee, drie, vier, vijf, zes, zeven, acht." in call.said
+    assert "U toetste: nul, zes, één, twee, drie, vier, vijf, zes, zeven, acht." in call.said
     call.press("2")
     assert t("nl", "voice.phone_entry") in call.said
     call.press("0687654321#").press("1")

@@ -110,7 +110,7 @@ def test_hanging_up_in_the_simulator_sends_the_status_callback(demo):
     caller = {"call_sid": reply["call_sid"], "from": reply["from"]}
     reply = post(base, "/simulator/call/answer", {**caller, "url": waiting(reply)["url"], "digits": "0612345678",
                                                   "finished_on_key": "#"})
-    assert "nul, zes, een" in said(reply)
+    assert "nul, zes, één" in said(reply)
     assert post(base, "/simulator/call/hangup", {**caller, "duration": 12})["ended"] is True
     session = app.extensions["buurtlijn.db"].session()
     assert session.scalars(select(Call.status)).one() == "abandoned"
