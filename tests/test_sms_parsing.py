@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import texts
@@ -104,6 +106,24 @@ def test_organisation_can_point_at_its_own_district_file(tmp_path, monkeypatch):
     monkeypatch.setenv("BUURTLIJN_DISTRICTS_FILE", str(own))
     assert district_map().district_for("2061") == "bloemendaal"
     assert district_map().district_for("2034") is None
+
+
+def test_an_edited_district_file_is_picked_up_within_seconds(tmp_path, monkeypatch):
+    from models import districts
+
+    own = tmp_path / "wijken.toml"
+    own.write_text('[districts.noord]\nname = "Noord"\npostcodes = ["2021"]\n', encoding="utf-8")
+    monkeypatch.setenv("BUURTLIJN_DISTRICTS_FILE", str(own))
+    clock = [1000.0]
+    monkeypatch.setattr(districts.time, "monotonic", lambda: clock[0])
+    assert district_map().district_for("2021") == "noord"
+
+    own.write_text('[districts.noord]\nname = "Noord"\npostcodes = ["2021", "2022"]\n', encoding="utf-8")
+    os.utime(own, (own.stat().st_atime, own.stat().st_mtime + 10))
+    clock[0] += 1.0  # within the interval the file is not looked at
+    assert district_map().district_for("2022") is None
+    clock[0] += districts.RECHECK_SECONDS
+    assert district_map().district_for("2022") == "noord"
 
 
 def test_a_postcode_in_two_districts_is_refused(tmp_path):
