@@ -82,6 +82,8 @@ class QueueRow:
     holder: Broker | None
     overdue: bool
     match: Match | None = None
+    # The resident's other items not closed yet: one call back can settle them all.
+    others_open: int = 0
 
 
 @dataclass
@@ -192,6 +194,7 @@ def queue_view(
     residents = _by_id(session, Resident, {c.resident_id for c in callbacks if c.resident_id})
     brokers = _by_id(session, Broker, {c.claimed_by_id for c in callbacks if c.claimed_by_id})
     matches = _by_id(session, Match, {c.match_id for c in callbacks if c.match_id})
+    open_counts = open_item_counts(session, set(residents))
     view = QueueView()
     for callback in callbacks:
         row = QueueRow(
@@ -201,6 +204,7 @@ def queue_view(
             holder=brokers.get(callback.claimed_by_id) if callback.claimed_by_id else None,
             overdue=is_overdue(callback, now),
             match=matches.get(callback.match_id) if callback.match_id else None,
+            others_open=max(open_counts.get(callback.resident_id, 0) - 1, 0) if callback.resident_id else 0,
         )
         if callback.status == "claimed" and callback.claimed_by_id == broker_id:
             view.mine.append(row)
@@ -213,6 +217,31 @@ def queue_view(
     view.waiting_count = len(view.waiting)
     view.overdue_count = sum(1 for row in view.waiting + view.held + view.mine if row.overdue)
     return view
+
+
+def open_item_counts(session: Session, resident_ids: set[int]) -> dict[int, int]:
+    """How many items each resident has that are not closed, whatever the queue's filters show."""
+    if not resident_ids:
+        return {}
+    rows = session.execute(
+        select(Callback.resident_id, func.count())
+        .where(Callback.resident_id.in_(resident_ids), Callback.status.in_(("open", "claimed")))
+        .group_by(Callback.resident_id)
+    )
+    return {resident_id: count for resident_id, count in rows}
+
+
+def other_open_items(session: Session, callback: Callback) -> list[Callback]:
+    """The resident's other items that are not closed (waiting, scheduled or claimed), oldest first."""
+    if callback.resident_id is None:
+        return []
+    return list(session.scalars(
+        select(Callback)
+        .where(Callback.resident_id == callback.resident_id, Callback.id != callback.id,
+               Callback.status.in_(("open", "claimed")))
+        .order_by(Callback.due_at, Callback.id)
+        .limit(MAX_ROWS)
+    ))
 
 
 def _by_id(session: Session, model, ids: set[int]) -> dict:  # type: ignore[no-untyped-def,type-arg]

@@ -145,6 +145,59 @@ def test_overdue_counts_working_days(app, db, brokers):
     assert "1 wachtend, 1 over tijd" in page and "over tijd</span>" in page
 
 
+def _item_card(html: str, callback_id: int) -> str:
+    return html.split(f'id="item-{callback_id}"', 1)[1].split("</li>", 1)[0]
+
+
+def test_a_resident_with_more_open_items_is_shown_on_each_card_and_item(app, mila, bram, db):
+    """One call back can settle them all: the cards say so, and each item lists the others."""
+    _, request_item = seed_listing(app, REQUESTER)
+    resident_id = db.get(Callback, request_item).resident_id
+    with app.extensions["buurtlijn.db"].transaction() as session:
+        asked = queue_callback(session, "callback_requested", resident_id=resident_id).id
+        later = queue_callback(session, "abandoned_call", resident_id=resident_id,
+                               due_at=utcnow() + dt.timedelta(days=2)).id
+    _, other_resident = seed_listing(app, HELPER, "offer")
+
+    queue = mila.get("/dashboard").get_data(as_text=True)
+    for item in (request_item, asked, later):
+        assert "+2 open bij deze bewoner" in _item_card(queue, item)
+    assert "open bij deze bewoner" not in _item_card(queue, other_resident)
+    # A filter that hides an item still counts it: the broker should know before calling.
+    filtered = mila.get("/dashboard?reason=callback_requested").get_data(as_text=True)
+    assert "+2 open bij deze bewoner" in _item_card(filtered, asked)
+
+    post(bram, f"/dashboard/items/{asked}/claim")
+    page = mila.get(f"/dashboard/items/{request_item}").get_data(as_text=True)
+    section = page.split('id="also-open"', 1)[1].split("</section>", 1)[0]
+    assert "Ook open voor deze bewoner" in page
+    assert f'href="/dashboard/items/{asked}"' in section and "bij Bram" in section
+    assert f'href="/dashboard/items/{later}"' in section and "vanaf " in section
+    assert f'/dashboard/items/{request_item}"' not in section  # not itself
+    assert REQUESTER not in page  # still masked for a broker who does not hold the item
+
+    # Closed items no longer count.
+    db.execute(update(Callback).where(Callback.id.in_((asked, later))).values(status="done", closed_at=utcnow()))
+    db.commit()
+    page = mila.get(f"/dashboard/items/{request_item}").get_data(as_text=True)
+    assert 'id="also-open"' not in page
+    assert "open bij deze bewoner" not in _item_card(mila.get("/dashboard").get_data(as_text=True), request_item)
+
+
+def test_other_open_items_read_in_english_for_an_english_broker(app, mila, db):
+    _, request_item = seed_listing(app, REQUESTER)
+    resident_id = db.get(Callback, request_item).resident_id
+    with app.extensions["buurtlijn.db"].transaction() as session:
+        asked = queue_callback(session, "callback_requested", resident_id=resident_id).id
+    post(mila, f"/dashboard/items/{asked}/claim")
+    post(mila, "/dashboard/language", {"next": "/dashboard"})
+    queue = mila.get("/dashboard").get_data(as_text=True)
+    assert "+1 more open for this resident" in _item_card(queue, request_item)
+    page = mila.get(f"/dashboard/items/{request_item}").get_data(as_text=True)
+    section = page.split('id="also-open"', 1)[1].split("</section>", 1)[0]
+    assert "Also open for this resident" in page and "you hold this item" in section
+
+
 # --- claims and leases -----------------------------------------------------------------------------
 
 

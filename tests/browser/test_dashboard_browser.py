@@ -339,11 +339,14 @@ def test_screenshots_of_the_queue_and_an_item(served, browser, base, tmp_path):
     ]
     for kind, category, postcode, description in samples:
         seed(served, kind, category, postcode, description)
-    _, callback_id, _ = seed(served, "request", "groceries", "2034",
-                                      "Ik ben slecht ter been. Wie haalt één keer per week mijn boodschappen?")
+    _, callback_id, requester = seed(served, "request", "groceries", "2034",
+                                     "Ik ben slecht ter been. Wie haalt één keer per week mijn boodschappen?")
     with served.extensions["buurtlijn.db"].transaction() as session:
         session.execute(update(Callback).where(Callback.id == callback_id)
                         .values(due_at=utcnow() - dt.timedelta(days=4)))
+        # The same neighbour also asked to be called back: both show, so one call settles both.
+        same_resident = resident_for(session, parse_phone(requester))
+        also_asked = queue_callback(session, "callback_requested", resident_id=same_resident.id).id
         resident = resident_for(session, parse_phone(new_phone()))
         resident.district = "oost"
         queue_callback(session, "callback_requested", resident_id=resident.id, note="Wil graag even bellen")
@@ -354,6 +357,7 @@ def test_screenshots_of_the_queue_and_an_item(served, browser, base, tmp_path):
     page = new_page(browser)
     log_in(page, base, "mila@buuv.example")
     page.goto(f"{base}/dashboard?district=")
+    expect(page.locator(f"#item-{callback_id}")).to_contain_text("+1 open bij deze bewoner")
     assert_accessible(page)
     screenshots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshots / "queue.png"), full_page=False)
@@ -361,6 +365,8 @@ def test_screenshots_of_the_queue_and_an_item(served, browser, base, tmp_path):
     page.locator(f"#item-{callback_id}").get_by_role("button", name="Oppakken").click()
     page.get_by_role("button", name="Bel ").click()
     expect(page.locator("#call-progress")).to_be_visible()
+    expect(page.locator("#also-open").get_by_role("link")).to_have_attribute(
+        "href", f"/dashboard/items/{also_asked}")
     assert_accessible(page)
     page.screenshot(path=str(screenshots / "item.png"), full_page=True)
 
