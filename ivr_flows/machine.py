@@ -301,8 +301,10 @@ def phone_keyed(ctx: Context, call: Call, digits: str) -> Turn:
 
 
 def postcode_keyed(ctx: Context, call: Call, digits: str) -> Turn:
-    if len(digits) != 4 or not digits.isdigit() or digits.startswith("0"):
+    if len(digits) != 4 or not digits.isdigit():
         return _retry(ctx, call, STEPS["postcode_entry"], "voice.postcode_invalid")
+    if digits.startswith("0"):  # four digits keyed: saying "4 cijfers" would only puzzle the caller
+        return _retry(ctx, call, STEPS["postcode_entry"], "voice.postcode_zero")
     remember(call, postcode=digits)
     return ask(call, "postcode_confirm")
 
