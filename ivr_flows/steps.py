@@ -95,6 +95,9 @@ _STEPS = (
             Option(str(number), "voice.language_choice", action="set_language", value=code, language=code)
             for number, code in enumerate(LANGUAGES, 1)
         ),
+        # Every line here is in its own language: a repeat hint in one of them would speak to a
+        # quarter of the callers. Silence or a wrong key repeats the menu anyway, and * still does.
+        hints=(),
     ),
     Step(
         "category", "menu", intro="voice.category_{kind}",
