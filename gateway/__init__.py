@@ -37,6 +37,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(bridge_bp)
     app.register_blueprint(__import__("gateway.webhooks_notify", fromlist=["bp"]).bp)  # calls we make to notify
 
+    from . import webhooks_direct
+
+    webhooks_direct.init_app(app)  # inside the dashboard's ProxyFix, which must see requests first
+
     from .dashboard import init_app as init_dashboard
 
     init_dashboard(app)

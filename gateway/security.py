@@ -8,7 +8,7 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from urllib.parse import unquote_plus
@@ -38,7 +38,8 @@ def init_app(app: Flask) -> None:
     if app.config.get("PERMANENT_SESSION_LIFETIME") == dt.timedelta(days=31):
         app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=10)  # absolute
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # bound to the session instead
-    app.config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024)  # Twilio posts are small
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask predefines it as None (no limit)
+        app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # Twilio's posts and our forms are small
     csrf.init_app(app)
     app.session_interface = NoCookiesForTwilio()
     app.request_class = GatewayRequest
@@ -107,6 +108,7 @@ SECURITY_HEADERS = (
     ),
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
 )
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
 _SECURITY_HEADER_KEYS = tuple((name.lower(), name, value) for name, value in SECURITY_HEADERS)
 
 
@@ -116,7 +118,7 @@ def _security_headers(response: Response) -> Response:
     present = {name.lower() for name in headers.keys()}
     headers.extend([(name, value) for key, name, value in _SECURITY_HEADER_KEYS if key not in present])
     if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        headers.setdefault(*HSTS)
     return response
 
 
@@ -153,7 +155,12 @@ def _twilio_signature(token: str, url: str, form: MultiDict[str, str]) -> str:
     up through ``getall`` first, which a Werkzeug MultiDict lacks: an
     AttributeError per parameter, on every webhook.)
     """
-    signed = url + "".join(name + value for name, value in sorted(set(form.items(multi=True))))
+    return twilio_signature_of(token, url, form.items(multi=True))
+
+
+def twilio_signature_of(token: str, url: str, pairs: Iterable[tuple[str, str]]) -> str:
+    """Twilio's signature of a form post: HMAC-SHA1 over the URL and the distinct pairs, sorted."""
+    signed = url + "".join(name + value for name, value in sorted(set(pairs)))
     digest = hmac.new(token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("utf-8").strip()
 

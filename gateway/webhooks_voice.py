@@ -87,13 +87,13 @@ def step():  # type: ignore[no-untyped-def]
         digits=form.get("Digits"),
         recording_sid=form.get("RecordingSid"),
         recording_url=form.get("RecordingUrl"),
-        recording_duration=_int(form.get("RecordingDuration")),
+        recording_duration=int_or_none(form.get("RecordingDuration")),
         dial_status=(form.get("DialCallStatus") or "").lower() or None,
     )
     db = get_database()
     fields = {
         "call_sid": form.get("CallSid", ""), "step": request.args.get("s", ""),
-        "seq": _int(request.args.get("n")) or 0, "answer": answer, "raw_from": form.get("From"),
+        "seq": int_or_none(request.args.get("n")) or 0, "answer": answer, "raw_from": form.get("From"),
     }
 
     token = request.args.get("c")
@@ -138,7 +138,7 @@ def _log_failure(message: str) -> None:
     log.error("%s\n%s", message, scrub(traceback.format_exc()))
 
 
-def _int(raw: str | None) -> int | None:
+def int_or_none(raw: str | None) -> int | None:
     try:
         return int(raw) if raw not in (None, "") else None
     except ValueError:
