@@ -26,7 +26,6 @@ from typing import Any
 from flask import Flask
 from werkzeug.wsgi import get_current_url
 
-import ivr_flows
 from ivr_flows import fast
 from models.base import utcnow
 
@@ -34,7 +33,7 @@ from .database import get_database
 from .logs import scrub
 from .security import HSTS, SECURITY_HEADERS, URLENCODED, form_pairs, twilio_signature_of
 from .twiml import EMPTY
-from .webhooks_voice import int_or_none, voice_settings
+from .webhooks_voice import answer_of, int_or_none, voice_settings
 
 log = logging.getLogger("buurtlijn.voice")
 
@@ -132,17 +131,10 @@ class DirectVoiceWebhooks:
                                   raw_from=form.get("From"), now=utcnow())
 
     def _step(self, form: dict[str, str], query: dict[str, str]) -> str | None:
-        answer = ivr_flows.Answer(
-            digits=form.get("Digits"),
-            recording_sid=form.get("RecordingSid"),
-            recording_url=form.get("RecordingUrl"),
-            recording_duration=int_or_none(form.get("RecordingDuration")),
-            dial_status=(form.get("DialCallStatus") or "").lower() or None,
-        )
         return fast.answer_step(
             get_database(self.app), voice_settings(self.app), now=utcnow(), token=query.get("c"),
             call_sid=form.get("CallSid", ""), step=query.get("s", ""), seq=int_or_none(query.get("n")) or 0,
-            answer=answer, raw_from=form.get("From"),
+            answer=answer_of(form), raw_from=form.get("From"),
         )
 
     def _status(self, form: dict[str, str], query: dict[str, str]) -> str | None:

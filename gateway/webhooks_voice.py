@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from flask import Blueprint, Flask, Response, current_app, request
 
@@ -83,13 +83,7 @@ def incoming_call():  # type: ignore[no-untyped-def]
 @twilio_signed
 def step():  # type: ignore[no-untyped-def]
     form = request.form
-    answer = ivr_flows.Answer(
-        digits=form.get("Digits"),
-        recording_sid=form.get("RecordingSid"),
-        recording_url=form.get("RecordingUrl"),
-        recording_duration=int_or_none(form.get("RecordingDuration")),
-        dial_status=(form.get("DialCallStatus") or "").lower() or None,
-    )
+    answer = answer_of(form)
     db = get_database()
     fields = {
         "call_sid": form.get("CallSid", ""), "step": request.args.get("s", ""),
@@ -136,6 +130,17 @@ def call_status():  # type: ignore[no-untyped-def]
 def _log_failure(message: str) -> None:
     """The traceback, without the phone numbers or recording URLs an error message may quote."""
     log.error("%s\n%s", message, scrub(traceback.format_exc()))
+
+
+def answer_of(form: Mapping[str, str]) -> ivr_flows.Answer:
+    """What the caller did at a step, from Twilio's parameters (this view's and webhooks_direct's)."""
+    return ivr_flows.Answer(
+        digits=form.get("Digits"),
+        recording_sid=form.get("RecordingSid"),
+        recording_url=form.get("RecordingUrl"),
+        recording_duration=int_or_none(form.get("RecordingDuration")),
+        dial_status=(form.get("DialCallStatus") or "").lower() or None,
+    )
 
 
 def int_or_none(raw: str | None) -> int | None:
