@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -184,9 +185,13 @@ def test_a_failure_below_flask_is_answered_by_the_view(pg_app, views_called, mon
     assert "612345678" not in caplog.text  # the traceback, scrubbed
 
 
-def test_on_sqlite_every_voice_webhook_is_the_flask_views(app, twilio, db):
-    if app.extensions["buurtlijn.db"].is_postgresql:
-        pytest.skip("the SQLite case")
-    called = _count_views(app)
-    SimulatedCall(flask_poster(twilio), from_=CALLER).start().press("1").hang_up()
-    assert called == ["twilio_voice.incoming_call", "twilio_voice.step", "twilio_voice.call_status"]
+def test_on_sqlite_every_voice_webhook_is_the_flask_views(sqlite_template, tmp_path, fake_twilio):
+    target = tmp_path / "buurtlijn.sqlite3"
+    shutil.copy(sqlite_template, target)
+    app = _app(f"sqlite:///{target}", fake_twilio)
+    try:
+        called = _count_views(app)
+        _call(app).press("1").hang_up()
+        assert called == ["twilio_voice.incoming_call", "twilio_voice.step", "twilio_voice.call_status"]
+    finally:
+        app.extensions["buurtlijn.db"].dispose()
