@@ -84,6 +84,7 @@ class QueueRow:
     match: Match | None = None
     # The resident's other items not closed yet: one call back can settle them all.
     others_open: int = 0
+    kind: str = "waiting"  # where the queue shows it: 'mine', 'held', 'scheduled' or 'waiting'
 
 
 @dataclass
@@ -181,6 +182,9 @@ def return_expired_leases(session: Session, now: dt.datetime | None = None) -> i
     return result.rowcount or 0
 
 
+NOT_CLOSED = ("open", "claimed")
+
+
 def queue_view(
     session: Session, broker_id: int, filters: QueueFilters | None = None, now: dt.datetime | None = None
 ) -> QueueView:
@@ -188,16 +192,25 @@ def queue_view(
     now = now or utcnow()
     filters = filters or QueueFilters()
     return_expired_leases(session, now)
-    query = _filtered(select(Callback).where(Callback.status.in_(("open", "claimed"))), filters)
+    query = _filtered(select(Callback).where(Callback.status.in_(NOT_CLOSED)), filters)
     callbacks = list(session.scalars(query.order_by(*ORDER).limit(MAX_ROWS)))
+    view = QueueView()
+    for row in queue_rows(session, callbacks, broker_id, now):
+        getattr(view, row.kind).append(row)
+    view.waiting_count = len(view.waiting)
+    view.overdue_count = sum(1 for row in view.waiting + view.held + view.mine if row.overdue)
+    return view
+
+
+def queue_rows(session: Session, callbacks: list[Callback], broker_id: int, now: dt.datetime) -> list[QueueRow]:
+    """The items as cards show them, with what they point at read in one query per table."""
     listings = _by_id(session, Listing, {c.listing_id for c in callbacks if c.listing_id})
     residents = _by_id(session, Resident, {c.resident_id for c in callbacks if c.resident_id})
     brokers = _by_id(session, Broker, {c.claimed_by_id for c in callbacks if c.claimed_by_id})
     matches = _by_id(session, Match, {c.match_id for c in callbacks if c.match_id})
-    open_counts = open_item_counts(session, set(residents))
-    view = QueueView()
-    for callback in callbacks:
-        row = QueueRow(
+    open_counts = _open_item_counts(session, set(residents))
+    return [
+        QueueRow(
             callback=callback,
             listing=listings.get(callback.listing_id) if callback.listing_id else None,
             resident=residents.get(callback.resident_id) if callback.resident_id else None,
@@ -205,43 +218,43 @@ def queue_view(
             overdue=is_overdue(callback, now),
             match=matches.get(callback.match_id) if callback.match_id else None,
             others_open=max(open_counts.get(callback.resident_id, 0) - 1, 0) if callback.resident_id else 0,
+            kind=_kind(callback, broker_id, now),
         )
-        if callback.status == "claimed" and callback.claimed_by_id == broker_id:
-            view.mine.append(row)
-        elif callback.status == "claimed":
-            view.held.append(row)
-        elif callback.due_at > now:
-            view.scheduled.append(row)
-        else:
-            view.waiting.append(row)
-    view.waiting_count = len(view.waiting)
-    view.overdue_count = sum(1 for row in view.waiting + view.held + view.mine if row.overdue)
-    return view
+        for callback in callbacks
+    ]
 
 
-def open_item_counts(session: Session, resident_ids: set[int]) -> dict[int, int]:
+def _kind(callback: Callback, broker_id: int, now: dt.datetime) -> str:
+    """Where the queue shows an item: 'mine', 'held' (by another broker), 'scheduled' or 'waiting'."""
+    if callback.status == "claimed":
+        return "mine" if callback.claimed_by_id == broker_id else "held"
+    return "scheduled" if callback.due_at > now else "waiting"
+
+
+def _open_item_counts(session: Session, resident_ids: set[int]) -> dict[int, int]:
     """How many items each resident has that are not closed, whatever the queue's filters show."""
     if not resident_ids:
         return {}
     rows = session.execute(
         select(Callback.resident_id, func.count())
-        .where(Callback.resident_id.in_(resident_ids), Callback.status.in_(("open", "claimed")))
+        .where(Callback.resident_id.in_(resident_ids), Callback.status.in_(NOT_CLOSED))
         .group_by(Callback.resident_id)
     )
     return {resident_id: count for resident_id, count in rows}
 
 
-def other_open_items(session: Session, callback: Callback) -> list[Callback]:
+def other_open_items(session: Session, callback: Callback, broker_id: int, now: dt.datetime) -> list[QueueRow]:
     """The resident's other items that are not closed (waiting, scheduled or claimed), oldest first."""
     if callback.resident_id is None:
         return []
-    return list(session.scalars(
+    others = list(session.scalars(
         select(Callback)
         .where(Callback.resident_id == callback.resident_id, Callback.id != callback.id,
-               Callback.status.in_(("open", "claimed")))
+               Callback.status.in_(NOT_CLOSED))
         .order_by(Callback.due_at, Callback.id)
         .limit(MAX_ROWS)
     ))
+    return queue_rows(session, others, broker_id, now)
 
 
 def _by_id(session: Session, model, ids: set[int]) -> dict:  # type: ignore[no-untyped-def,type-arg]

@@ -23,14 +23,15 @@ from models.claims import (
     MatchView,
     OutcomeError,
     QueueFilters,
+    QueueRow,
     act_on_match,
     claim_item,
     claim_next,
     has_live_match,
     holds,
     match_view,
-    other_open_items,
     matches_of,
+    other_open_items,
     queue_view,
     record_outcome,
     release,
@@ -205,25 +206,7 @@ class ItemPage:
     counterpart_phone: str = "—"  # always masked: the broker calls them through Buurtlijn
     busy: bool = False  # the request has a match under way: no other can be proposed
     # The resident's other items not closed yet: one call back can settle them all.
-    also_open: list[AlsoOpen] = field(default_factory=list)
-
-
-@dataclass
-class AlsoOpen:
-    callback: Callback
-    listing: Listing | None
-    holder: Broker | None
-    state: str  # 'yours', 'held', 'scheduled' or 'waiting'
-
-
-def _also_open(other: Callback, broker_id: int, now: dt.datetime) -> AlsoOpen:
-    db = get_session()
-    holder = db.get(Broker, other.claimed_by_id) if other.status == "claimed" and other.claimed_by_id else None
-    if holder is not None:
-        state = "yours" if holder.id == broker_id else "held"
-    else:
-        state = "scheduled" if other.due_at > now else "waiting"
-    return AlsoOpen(other, db.get(Listing, other.listing_id) if other.listing_id else None, holder, state)
+    also_open: list[QueueRow] = field(default_factory=list)
 
 
 def _item_page(callback: Callback) -> ItemPage:
@@ -252,7 +235,7 @@ def _item_page(callback: Callback) -> ItemPage:
             key=lambda x: x.id, reverse=True,
         )
         page.history = resident_history(db, resident.id, exclude_callback=callback.id)
-        page.also_open = [_also_open(other, broker.id, now) for other in other_open_items(db, callback)]
+        page.also_open = other_open_items(db, callback, broker.id, now)
     page.matches = matches_of(db, [x.id for x in page.other_listings] + ([listing.id] if listing else []))
     page.match = match_view(db, callback)
     if page.match is not None and page.match.counterpart is not None:
