@@ -127,8 +127,11 @@ def public_url() -> str:
     base = current_app.config.get("PUBLIC_BASE_URL")
     if not base:
         return request.url
-    url = base.rstrip("/") + request.path
-    query = request.query_string.decode("latin-1")
+    return public_url_of(base, request.path, request.query_string.decode("latin-1"))
+
+
+def public_url_of(base: str, path: str, query: str) -> str:
+    url = base.rstrip("/") + path
     return f"{url}?{query}" if query else url
 
 
@@ -141,25 +144,25 @@ def twilio_signature_valid() -> bool:
     form = request.form
     # One HMAC for the usual case; validate() tries the URL with and without
     # an explicit port (three HMACs), which only a proxy's rewrite needs.
-    # Bytes: compare_digest refuses str with non-ASCII characters, which a forged header may carry.
-    if hmac.compare_digest(_twilio_signature(token, url, form).encode(), signature.encode("utf-8", "replace")):
+    if signature_matches(token, url, form.items(multi=True), signature):
         return True
     return bool(RequestValidator(token).validate(url, form, signature))
 
 
-def _twilio_signature(token: str, url: str, form: MultiDict[str, str]) -> str:
-    """``RequestValidator.compute_signature`` (HMAC-SHA1) for a Werkzeug form, same bytes.
+def signature_matches(token: str, url: str, pairs: Iterable[tuple[str, str]], signature: str) -> bool:
+    """One HMAC: whether ``signature`` is Twilio's for this URL and these form pairs."""
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a forged header may carry.
+    return hmac.compare_digest(twilio_signature_of(token, url, pairs).encode(), signature.encode("utf-8", "replace"))
+
+
+def twilio_signature_of(token: str, url: str, pairs: Iterable[tuple[str, str]]) -> str:
+    """``RequestValidator.compute_signature`` (HMAC-SHA1) for plain pairs, same bytes.
 
     The library takes the names in order and, for each, its distinct values in
     order: the distinct (name, value) pairs, sorted. (It also looks each name
     up through ``getall`` first, which a Werkzeug MultiDict lacks: an
     AttributeError per parameter, on every webhook.)
     """
-    return twilio_signature_of(token, url, form.items(multi=True))
-
-
-def twilio_signature_of(token: str, url: str, pairs: Iterable[tuple[str, str]]) -> str:
-    """Twilio's signature of a form post: HMAC-SHA1 over the URL and the distinct pairs, sorted."""
     signed = url + "".join(name + value for name, value in sorted(set(pairs)))
     digest = hmac.new(token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("utf-8").strip()

@@ -16,7 +16,6 @@ step there again is safe: a step applies only to the row as it found it.
 
 from __future__ import annotations
 
-import hmac
 import io
 import logging
 import traceback
@@ -31,7 +30,7 @@ from models.base import utcnow
 
 from .database import get_database
 from .logs import scrub
-from .security import HSTS, SECURITY_HEADERS, URLENCODED, form_pairs, twilio_signature_of
+from .security import HSTS, SECURITY_HEADERS, URLENCODED, form_pairs, public_url_of, signature_matches
 from .twiml import EMPTY
 from .webhooks_voice import answer_of, int_or_none, voice_settings
 
@@ -97,18 +96,10 @@ class DirectVoiceWebhooks:
     def _answer(self, handler: Handler, environ: dict[str, Any], body: bytes) -> str | None:
         # No app context: everything below takes the app or its database explicitly (anything
         # reaching for one fails, and the view answers instead).
-        if not get_database(self.app).is_postgresql:
-            return None
         pairs = form_pairs(body.decode("utf-8", "replace"))
         if not self._signed(environ, pairs):
             return None  # the view refuses it, logs it, answers 403
-        form: dict[str, str] = {}
-        for name, value in pairs:
-            form.setdefault(name, value)  # the first value, as Werkzeug's form.get
-        query: dict[str, str] = {}
-        for name, value in form_pairs(environ.get("QUERY_STRING", "")):
-            query.setdefault(name, value)
-        return handler(form, query)
+        return handler(_first_values(pairs), _first_values(form_pairs(environ.get("QUERY_STRING", ""))))
 
     def _signed(self, environ: dict[str, Any], pairs: list[tuple[str, str]]) -> bool:
         token = self.app.config.get("TWILIO_AUTH_TOKEN")
@@ -117,18 +108,16 @@ class DirectVoiceWebhooks:
             return False
         base = self.app.config.get("PUBLIC_BASE_URL")
         if base:
-            query = environ.get("QUERY_STRING", "")
-            url = base.rstrip("/") + environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+            url = public_url_of(base, environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
         else:
             url = get_current_url(environ)
-        expected = twilio_signature_of(token, url, pairs)
-        return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+        return signature_matches(token, url, pairs, signature)
 
     # --- the three webhooks, as the views in webhooks_voice.py on PostgreSQL ---
 
     def _incoming_call(self, form: dict[str, str], query: dict[str, str]) -> str | None:
-        return fast.incoming_call(get_database(self.app), voice_settings(self.app), call_sid=form.get("CallSid", ""),
-                                  raw_from=form.get("From"), now=utcnow())
+        return fast.incoming_call(get_database(self.app), voice_settings(self.app),
+                                  call_sid=form.get("CallSid", ""), raw_from=form.get("From"), now=utcnow())
 
     def _step(self, form: dict[str, str], query: dict[str, str]) -> str | None:
         return fast.answer_step(
@@ -138,10 +127,20 @@ class DirectVoiceWebhooks:
         )
 
     def _status(self, form: dict[str, str], query: dict[str, str]) -> str | None:
-        ended = fast.end_call(get_database(self.app), call_sid=form.get("CallSid", ""), status=form.get("CallStatus", ""),
-                              now=utcnow())
+        ended = fast.end_call(get_database(self.app), call_sid=form.get("CallSid", ""),
+                              status=form.get("CallStatus", ""), now=utcnow())
         return EMPTY if ended else None
 
 
+def _first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Each name's first value, as Werkzeug's ``MultiDict.get`` reads it."""
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        values.setdefault(name, value)
+    return values
+
+
 def init_app(app: Flask) -> None:
-    app.wsgi_app = DirectVoiceWebhooks(app, app.wsgi_app)  # type: ignore[method-assign]
+    """On PostgreSQL only: on SQLite (the demo) the steps take the ORM path, which needs Flask's session."""
+    if get_database(app).is_postgresql:
+        app.wsgi_app = DirectVoiceWebhooks(app, app.wsgi_app)  # type: ignore[method-assign]

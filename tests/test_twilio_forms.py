@@ -9,7 +9,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
-from gateway.security import _twilio_signature, form_pairs
+from gateway.security import form_pairs, twilio_signature_of
 from tests.conftest import AUTH_TOKEN
 
 BODIES = [
@@ -37,7 +37,7 @@ def test_the_signature_is_twilios_own(body):
     url = "https://buurtlijn.example/twilio/voice/step?s=category&n=2&c=abc_-1"
     pairs = urllib.parse.parse_qsl(body, keep_blank_values=True, errors="replace")
     expected = RequestValidator(AUTH_TOKEN).compute_signature(url, MultiDict(pairs))
-    assert _twilio_signature(AUTH_TOKEN, url, MultiDict(pairs)) == expected
+    assert twilio_signature_of(AUTH_TOKEN, url, MultiDict(pairs).items(multi=True)) == expected
 
 
 def test_a_webhook_sees_the_message_as_twilio_sent_it(twilio, db):
