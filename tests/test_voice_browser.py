@@ -56,6 +56,9 @@ def test_calling_in_the_browser_with_mouse_and_keyboard(demo):
         page.goto(f"{base}/simulator/")
         log = page.locator("#call-log")
         panel = page.get_by_role("region", name="Bellen")
+        # Nobody rings yet: the answering phone's buttons and keypad stay out of sight.
+        for control in ("#notify-answer", "#notify-decline", "#notify-hangup", "#notify-keys"):
+            expect(page.locator(control)).to_be_hidden()
 
         panel.get_by_role("button", name="Bellen").click()
         expect(log).to_contain_text("Welkom bij Buurtlijn")
@@ -67,6 +70,7 @@ def test_calling_in_the_browser_with_mouse_and_keyboard(demo):
         expect(log).to_contain_text("Voor boodschappen, druk 1.")
         page.locator("body").press("1")  # groceries, by keyboard
         expect(log).to_contain_text("Toets de 4 cijfers van uw postcode.")
+        expect(page.locator("#call-state")).to_have_text("Toets de 4 cijfers.")  # no '#' needed after four
         for key in "2034":
             page.locator("body").press(key)
         expect(log).to_contain_text("twee, nul, drie, vier")

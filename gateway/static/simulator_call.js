@@ -97,7 +97,10 @@
         typed = "";
         typedLine.textContent = "";
         show("keys");
-        state.textContent = verb.numDigits === 1 ? "Druk één toets." : "Toets de cijfers" + (verb.finishOnKey ? " en dan " + verb.finishOnKey + "." : ".");
+        // With a number of digits Twilio goes on after the last one; otherwise the finish key ends it.
+        state.textContent = verb.numDigits === 1 ? "Druk één toets."
+          : verb.numDigits > 1 ? "Toets de " + verb.numDigits + " cijfers."
+          : "Toets de cijfers" + (verb.finishOnKey ? " en dan " + verb.finishOnKey + "." : ".");
         return;
       } else if (verb.verb === "record") {
         waiting = verb;
