@@ -42,5 +42,5 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   for _ in $(seq 1 30); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
-exec python3 -m pytest -p no:cacheprovider "$@"
+VENV_EXTRAS=test source scripts/venv.sh
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
