@@ -28,7 +28,7 @@ from gateway import create_app
 from gateway.twilio_sim import new_sid, sign, sms_params
 from models import Base
 from models.migrate import upgrade
-from tests.fake_twilio import FakeTwilio
+from tests.fake_twilio import FakeTwilio, OpenAPISpecNotFound, spec_path
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_SID = "AC" + "a1" * 16
@@ -119,6 +119,15 @@ def fake_twilio(fake_twilio_server: FakeTwilio) -> Iterator[FakeTwilio]:
     fake_twilio_server.reset()
     if not fake_twilio_server.running:
         fake_twilio_server.start()
+
+
+@pytest.fixture
+def twilio_openapi_spec() -> Path:
+    """Twilio's OpenAPI spec; a test that needs it skips, saying where it looked, when it is absent."""
+    try:
+        return spec_path()
+    except OpenAPISpecNotFound as missing:
+        pytest.skip(str(missing))
 
 
 # --- the app ------------------------------------------------------------------

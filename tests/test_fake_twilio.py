@@ -24,7 +24,6 @@ from twilio.rest import Client
 from tests.fake_twilio import (
     FakeTwilio,
     OpenAPISpecNotFound,
-    spec_path,
     validate_against_openapi,
 )
 
@@ -423,15 +422,7 @@ def test_make_client_points_at_the_fake(fake: FakeTwilio, monkeypatch: pytest.Mo
 # ---------------------------------------------------------------- OpenAPI contract
 
 
-@pytest.fixture
-def openapi() -> None:
-    try:
-        spec_path()
-    except OpenAPISpecNotFound as missing:
-        pytest.skip(str(missing))
-
-
-@pytest.mark.usefixtures("openapi")
+@pytest.mark.usefixtures("twilio_openapi_spec")
 def test_what_the_twilio_lib_sends_conforms_to_the_spec(fake: FakeTwilio, client: Client) -> None:
     send(client)
     client.calls.create(
@@ -447,7 +438,7 @@ def test_what_the_twilio_lib_sends_conforms_to_the_spec(fake: FakeTwilio, client
     assert validate_against_openapi("messages", fake.messages()[0]) == []  # the helper's "sid" is ignored
 
 
-@pytest.mark.usefixtures("openapi")
+@pytest.mark.usefixtures("twilio_openapi_spec")
 def test_validator_reports_contract_violations() -> None:
     problems = validate_against_openapi("messages", {"To": TO, "From": FROM, "Bodyy": "typo"})
     assert any("unknown parameter Bodyy" in p for p in problems)
