@@ -1,5 +1,6 @@
 """Fixtures: the app on SQLite and PostgreSQL, Twilio's side of the webhooks,
-the fake Twilio REST server, Redis and a real RQ worker process.
+the fake Twilio REST server, Redis (the shared one, or a private one a test may
+stop) and a real RQ worker process.
 
 Each test process gets its own PostgreSQL database and Redis queue names, so
 suites may run side by side on one machine.
@@ -7,6 +8,7 @@ suites may run side by side on one machine.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -15,6 +17,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,16 +28,19 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from gateway import create_app
+from gateway.database import get_database
 from gateway.twilio_sim import new_sid, sign, sms_params
 from models import Base
 from models.migrate import upgrade
 from tests.fake_twilio import FakeTwilio, OpenAPISpecNotFound, spec_path
+from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 GATEWAY_NUMBER = "+3197010520000"
 API_TOKEN = "test-api-token"
+PUBLIC_BASE = "http://localhost"
 PG_ADMIN_URL = os.environ.get("BUURTLIJN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("BUURTLIJN_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
@@ -152,11 +158,44 @@ def app_config(database_url: str, fake: FakeTwilio, **overrides: Any) -> dict[st
     return config
 
 
+@contextmanager
+def running_app(config: dict[str, Any]) -> Iterator[Flask]:
+    """The app for one test; its connections closed afterwards."""
+    app = create_app(config)
+    try:
+        yield app
+    finally:
+        get_database(app).dispose()
+
+
+@contextmanager
+def session_of(app: Flask) -> Iterator[Any]:
+    """A session for assertions; expire_all() before reading what a request changed."""
+    session = get_database(app).session()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
 @pytest.fixture
 def app(database_url: str, fake_twilio: FakeTwilio) -> Iterator[Flask]:
-    app = create_app(app_config(database_url, fake_twilio))
-    yield app
-    app.extensions["buurtlijn.db"].dispose()
+    with running_app(app_config(database_url, fake_twilio)) as app:
+        yield app
+
+
+@pytest.fixture
+def pg_app(pg_database_url: str, fake_twilio: FakeTwilio) -> Iterator[Flask]:
+    """The app on PostgreSQL only, where the voice webhooks are answered below Flask."""
+    with running_app(app_config(pg_database_url, fake_twilio)) as app:
+        yield app
+
+
+@pytest.fixture
+def notify_app(database_url: str, fake_twilio: FakeTwilio) -> Iterator[Flask]:
+    """The app with PUBLIC_BASE_URL set, so calls can be placed and their TwiML signed as Twilio does."""
+    with running_app(app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC_BASE)) as app:
+        yield app
 
 
 @pytest.fixture
@@ -165,11 +204,15 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def db(app: Flask):  # type: ignore[no-untyped-def]
-    """A session for assertions; expire_all() before reading what a request changed."""
-    session = app.extensions["buurtlijn.db"].session()
-    yield session
-    session.close()
+def db(app: Flask) -> Iterator[Any]:
+    with session_of(app) as session:
+        yield session
+
+
+@pytest.fixture
+def session(notify_app: Flask) -> Iterator[Any]:
+    with session_of(notify_app) as session:
+        yield session
 
 
 # --- Twilio's side of the webhooks --------------------------------------------
@@ -216,6 +259,11 @@ def twilio(client: FlaskClient) -> TwilioWebhooks:
     return TwilioWebhooks(client)
 
 
+@pytest.fixture
+def webhooks(notify_app: Flask) -> TwilioWebhooks:
+    return TwilioWebhooks(notify_app.test_client())
+
+
 def api_get(client: FlaskClient, path: str) -> Any:
     response = client.get(path, headers={"Authorization": f"Bearer {API_TOKEN}"})
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -256,11 +304,14 @@ class WorkerProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
+    def environment(self) -> dict[str, str]:
+        return worker_environment(self.config)
+
     def start(self) -> "WorkerProcess":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "worker"],
-            env=worker_environment(self.config), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env=self.environment(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
         return self
 
@@ -293,17 +344,25 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
     return bool(predicate())
 
 
-@pytest.fixture
-def queued_app(pg_database_url: str, fake_twilio: FakeTwilio, redis_url: str) -> Iterator[Flask]:
-    """The app on PostgreSQL with jobs going through Redis (nothing runs them until a worker starts)."""
-    prefix = f"buurtlijn-test-{RUN_ID}-{uuid.uuid4().hex[:6]}"
-    app = create_app(app_config(pg_database_url, fake_twilio, REDIS_URL=redis_url, BUURTLIJN_QUEUE_PREFIX=prefix,
-                                BUURTLIJN_SWEEP_SECONDS=1))
-    yield app
+def forget_queues(app: Flask) -> None:
+    """Delete this test's queues from the shared Redis."""
     queue = app.extensions["buurtlijn.jobs"]
     for name in queue.queue_names:
         queue.redis.delete(f"rq:queue:{name}")
-    app.extensions["buurtlijn.db"].dispose()
+
+
+def own_queue_prefix() -> str:
+    return f"buurtlijn-test-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def queued_app(pg_database_url: str, fake_twilio: FakeTwilio, redis_url: str) -> Iterator[Flask]:
+    """The app on PostgreSQL with jobs going through Redis (nothing runs them until a worker starts)."""
+    config = app_config(pg_database_url, fake_twilio, REDIS_URL=redis_url, BUURTLIJN_QUEUE_PREFIX=own_queue_prefix(),
+                        BUURTLIJN_SWEEP_SECONDS=1)
+    with running_app(config) as app:
+        yield app
+        forget_queues(app)
 
 
 @pytest.fixture
@@ -315,3 +374,102 @@ def rq_worker(queued_app: Flask, tmp_path: Path) -> Iterator[WorkerProcess]:
 
 def new_message_sid() -> str:
     return new_sid("SM")
+
+
+# --- deliveries: the worker with the sending settings, and a Redis of one test ------------------
+
+
+# Passed to the delivery worker besides what worker_environment passes.
+EXTRA_WORKER_SETTINGS = ("BUURTLIJN_SEND_BACKOFF_SECONDS", "BUURTLIJN_SMS_PER_SECOND",
+                         "BUURTLIJN_MATCH_RESPONSE_HOURS", "BUURTLIJN_SMS_DAILY_CAP")
+
+
+class DeliveryWorker(WorkerProcess):
+    def environment(self) -> dict[str, str]:
+        env = worker_environment(self.config)
+        for key in EXTRA_WORKER_SETTINGS:
+            if self.config.get(key) is not None:
+                env[key] = str(self.config[key])
+        return env
+
+
+def far_quiet_hours() -> str:
+    """Quiet hours twelve hours away: the worker reads them from the environment, where
+    an empty value means the default (21:00-09:00), and these tests must not wait for the morning."""
+    start = (dt.datetime.now() + dt.timedelta(hours=12)).replace(second=0, microsecond=0)
+    return f"{start:%H:%M}-{start + dt.timedelta(minutes=1):%H:%M}"
+
+
+def delivery_config(database_url: str, fake: FakeTwilio, redis_url: str, **overrides: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "REDIS_URL": redis_url,
+        "BUURTLIJN_QUEUE_PREFIX": own_queue_prefix(),
+        "BUURTLIJN_SWEEP_SECONDS": 1,
+        "PUBLIC_BASE_URL": PUBLIC_BASE,
+        "BUURTLIJN_SEND_BACKOFF_SECONDS": "1,2,4,8,16",
+        "BUURTLIJN_SMS_PER_SECOND": 50,
+        "BUURTLIJN_QUIET_HOURS": far_quiet_hours(),
+    }
+    return app_config(database_url, fake, **{**settings, **overrides})
+
+
+@pytest.fixture
+def delivery_app(pg_database_url: str, fake_twilio: FakeTwilio, redis_url: str) -> Iterator[Flask]:
+    """PostgreSQL, the shared Redis (queue names of this test alone), the fake Twilio."""
+    with running_app(delivery_config(pg_database_url, fake_twilio, redis_url)) as app:
+        yield app
+        forget_queues(app)
+
+
+@pytest.fixture
+def delivery_worker(delivery_app: Flask, tmp_path: Path) -> Iterator[DeliveryWorker]:
+    worker = DeliveryWorker(dict(delivery_app.config), tmp_path / "worker.log").start()
+    yield worker
+    worker.stop()
+
+
+class PrivateRedis:
+    """A redis-server of one test: no persistence, on its own port, stoppable."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "PrivateRedis":
+        import redis
+
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+        def up() -> bool:
+            try:
+                return bool(redis.Redis(port=self.port, socket_connect_timeout=0.2).ping())
+            except redis.RedisError:
+                return False
+
+        assert wait_until(up, timeout=10), "private redis-server did not start"
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A Redis this test may stop and start (never the machine's shared Redis on 6379)."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/test.sh installs it)", pytrace=False)
+    server = PrivateRedis(tmp_path).start()
+    yield server
+    server.stop()

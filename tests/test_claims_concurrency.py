@@ -9,23 +9,14 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
-from gateway import create_app
 from models import Callback
 from models.accounts import hash_password
 from models.broker import Broker
 from models.claims import claim_item, claim_next
-from tests.conftest import app_config
 from tests.dashboard_support import seed_listing
 
 CLAIMERS = 20
 ITEMS = 5
-
-
-@pytest.fixture
-def pg_app(pg_database_url, fake_twilio):  # type: ignore[no-untyped-def]
-    app = create_app(app_config(pg_database_url, fake_twilio))
-    yield app
-    app.extensions["buurtlijn.db"].dispose()
 
 
 def _brokers(app) -> list[int]:  # type: ignore[no-untyped-def]

@@ -22,17 +22,7 @@ from models.matching import cancel_match
 from models.phones import mask
 from models.queue import queue_callback
 from tests.conftest import GATEWAY_NUMBER, ROOT, TwilioWebhooks, parse_twiml
-from tests.conftest_delivery import (  # noqa: F401  (fixtures)
-    HELPER,
-    REQUESTER,
-    add_listing,
-    bodies,
-    listing_status,
-    notify_app,
-    post_match,
-    session,
-    webhooks,
-)
+from tests.delivery_support import HELPER, REQUESTER, add_listing, bodies, listing_status, post_match
 from tests.dashboard_support import MILA_PHONE, login, make_brokers, post
 from workers.match_jobs import sweep_matches
 

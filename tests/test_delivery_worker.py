@@ -15,21 +15,16 @@ from sqlalchemy import func, select, update
 from gateway import create_app
 from models import Call, Callback, Match, Message, Resident
 from models.base import utcnow
-from tests.conftest import TwilioWebhooks, wait_until
-from tests.conftest_delivery import (  # noqa: F401  (fixtures)
+from tests.conftest import DeliveryWorker, TwilioWebhooks, delivery_config, wait_until
+from tests.delivery_support import (
     HELPER,
     LANDLINE_HELPER,
     REQUESTER,
-    DeliveryWorker,
     PhoneCall,
     add_listing,
     bodies,
-    delivery_app,
-    delivery_config,
-    delivery_worker,
     gather_of,
     post_match,
-    private_redis,
     say_text,
 )
 

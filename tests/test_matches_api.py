@@ -8,15 +8,7 @@ from sqlalchemy import select
 import texts
 from models import AuditEvent, Match
 from tests.conftest import api_get
-from tests.conftest_delivery import (  # noqa: F401  (fixtures)
-    HELPER,
-    REQUESTER,
-    add_listing,
-    bodies,
-    notify_app,
-    post_match,
-    session,
-)
+from tests.delivery_support import HELPER, REQUESTER, add_listing, bodies, post_match
 from texts import is_gsm7, segment_count
 
 

@@ -12,17 +12,7 @@ from sqlalchemy import func, select
 from models import AuditEvent, Callback, Match, Message
 from models.base import utcnow
 from models.matching import MatchError, cancel_match, confirm_match
-from tests.conftest_delivery import (  # noqa: F401  (fixtures)
-    HELPER,
-    REQUESTER,
-    add_listing,
-    bodies,
-    listing_status,
-    notify_app,
-    post_match,
-    session,
-    webhooks,
-)
+from tests.delivery_support import HELPER, REQUESTER, add_listing, bodies, listing_status, post_match
 from texts import is_gsm7, segment_count
 
 

@@ -10,7 +10,8 @@ from werkzeug.serving import make_server
 
 from gateway import create_app
 from models import Match, Message
-from tests.conftest_delivery import LANDLINE_HELPER, REQUESTER, add_listing, free_port, post_match
+from tests.delivery_support import LANDLINE_HELPER, REQUESTER, add_listing, post_match
+from tests.live import free_port
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from models import Call, Callback, Match, Message
 from models.base import utcnow
 from models.notify import next_try_at
-from tests.conftest_delivery import (  # noqa: F401  (fixtures)
+from tests.delivery_support import (
     LANDLINE_HELPER,
     LANDLINE_REQUESTER,
     REQUESTER,
@@ -18,12 +18,9 @@ from tests.conftest_delivery import (  # noqa: F401  (fixtures)
     add_listing,
     bodies,
     gather_of,
-    notify_app,
     placed_call,
     post_match,
     say_text,
-    session,
-    webhooks,
 )
 from workers.jobs import sweep
 

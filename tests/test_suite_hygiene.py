@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -30,4 +31,44 @@ def test_without_twilios_spec_its_tests_skip_and_the_others_run(tmp_path: Path) 
     assert re.search(r"\b\d+ passed\b", summary), summary
     assert "error" not in summary and "failed" not in summary, summary
     assert output.count(f"Twilio OpenAPI spec not found at {missing}") == 3, output
+
+
+def _test_modules() -> list[Path]:
+    return sorted((ROOT / "tests").rglob("*.py"))
+
+
+def _fixtures(tree: ast.Module) -> list[ast.FunctionDef]:
+    def is_fixture(decorator: ast.expr) -> bool:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        return ast.unparse(target) in ("pytest.fixture", "fixture")
+
+    return [node for node in tree.body
+            if isinstance(node, ast.FunctionDef) and any(map(is_fixture, node.decorator_list))]
+
+
+def test_no_module_imports_fixtures_by_hand() -> None:
+    """Fixtures are found in conftest.py; one imported by hand hides where it comes from."""
+    fixtures_of = {path: {f.name for f in _fixtures(ast.parse(path.read_text()))} for path in _test_modules()}
+    imported = []
+    for path in _test_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests."):
+                source = ROOT / (node.module.replace(".", "/") + ".py")
+                imported += [f"{path.name}: {alias.name} from {node.module}" for alias in node.names
+                             if alias.name in fixtures_of.get(source, set())]
+    assert imported == []
+
+
+def test_each_fixture_is_written_once() -> None:
+    """The same fixture body under the same name in two modules belongs in conftest.py."""
+    seen: dict[str, str] = {}
+    twice = []
+    for path in _test_modules():
+        for fixture in _fixtures(ast.parse(path.read_text())):
+            body = ast.dump(ast.Module(body=fixture.body, type_ignores=[]))
+            key = f"{fixture.name}: {ast.dump(fixture.args)} {body}"
+            if key in seen:
+                twice.append(f"{fixture.name} in {seen[key]} and {path.name}")
+            seen.setdefault(key, path.name)
+    assert twice == []
 

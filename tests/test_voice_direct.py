@@ -39,13 +39,6 @@ def _app(database_url: str, fake_twilio, *, direct: bool = True) -> Flask:  # ty
         direct_module.init_app = original  # type: ignore[assignment]
 
 
-@pytest.fixture
-def pg_app(pg_database_url, fake_twilio):  # type: ignore[no-untyped-def]
-    app = _app(pg_database_url, fake_twilio)
-    yield app
-    app.extensions["buurtlijn.db"].dispose()
-
-
 def _count_views(app: Flask) -> list[str]:
     """The Flask voice views still answer, and say each time they were asked."""
     called: list[str] = []

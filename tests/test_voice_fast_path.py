@@ -24,13 +24,6 @@ CALLER = "+31612345678"
 
 
 @pytest.fixture
-def pg_app(pg_database_url, fake_twilio):  # type: ignore[no-untyped-def]
-    app = create_app(app_config(pg_database_url, fake_twilio))
-    yield app
-    app.extensions["buurtlijn.db"].dispose()
-
-
-@pytest.fixture
 def counted(pg_app, monkeypatch):  # type: ignore[no-untyped-def]
     """(fast-path statements, ORM statements) of the requests made since the last clear()."""
     database = pg_app.extensions["buurtlijn.db"]

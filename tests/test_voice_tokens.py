@@ -64,13 +64,6 @@ def test_an_altered_token_opens_to_nothing():
 # --- in the phone menu (PostgreSQL: only the fast path reads tokens) ----------------------------------
 
 
-@pytest.fixture
-def pg_app(pg_database_url, fake_twilio):  # type: ignore[no-untyped-def]
-    app = create_app(app_config(pg_database_url, fake_twilio))
-    yield app
-    app.extensions["buurtlijn.db"].dispose()
-
-
 def _phone(app, from_: str = CALLER) -> SimulatedCall:  # type: ignore[no-untyped-def]
     return SimulatedCall(flask_poster(TwilioWebhooks(app.test_client())), from_=from_)
 
