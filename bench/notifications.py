@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway import create_app  # noqa: E402
+from gateway.database import get_database  # noqa: E402
 from models.matching import propose_match  # noqa: E402
 from models.outbox import queue_sms  # noqa: E402
 from models.phones import parse_phone  # noqa: E402
@@ -110,7 +111,7 @@ class Run:
         queue = self.app.extensions["buurtlijn.jobs"]
         for name in queue.queue_names:
             queue.redis.delete(f"rq:queue:{name}")
-        self.app.extensions["buurtlijn.db"].dispose()
+        get_database(self.app).dispose()
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
@@ -126,7 +127,7 @@ def throughput(fake: FakeTwilio, count: int, cls: str, together: bool, budget: f
     fake.reset()
     run = Run(fake)
     try:
-        db = run.app.extensions["buurtlijn.db"]
+        db = get_database(run.app)
         with run.app.app_context():
             session = db.session()
             try:
@@ -157,7 +158,7 @@ def latency(fake: FakeTwilio, proposals: int, cls: str) -> list[float]:
     worker = run.worker(cls, burst=False)
     delays: list[float] = []
     try:
-        db = run.app.extensions["buurtlijn.db"]
+        db = get_database(run.app)
         time.sleep(3)  # the worker is up and idle
         for n in range(proposals):
             with run.app.app_context():

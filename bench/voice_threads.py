@@ -117,13 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         })
         os.environ.pop("REDIS_URL", None)
         from gateway import create_app
+        from gateway.database import get_database
 
         app = create_app()
         rows = []
         for number, threads in enumerate(args.threads):
             rows.append(measure(app, database, callers(args.calls, number * args.calls), threads))
             print(f"  {threads} threads: {rows[-1]}", flush=True)
-        app.extensions["buurtlijn.db"].dispose()
+        get_database(app).dispose()
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from gateway.database import get_database
 from models import Callback
 from models.accounts import create_broker
 from models.marketplace import record_listing
@@ -31,7 +32,7 @@ class Brokers:
 
 
 def make_brokers(app: Flask) -> Brokers:
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         mila = create_broker(session, email="mila@buuv.example", name="Mila", role="broker",
                              phone=MILA_PHONE, password=PASSWORD)
         bram = create_broker(session, email="bram@buuv.example", name="Bram", role="broker",
@@ -73,7 +74,7 @@ def seed_listing(
     description: str | None = None,
 ) -> tuple[int, int]:
     """A listing as the SMS channel records it; returns (listing id, callback id)."""
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         resident = resident_for(session, parse_phone(phone))
         if postcode:
             set_postcode(resident, postcode)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
+from gateway.database import get_database
 from models import Callback
 from models.accounts import hash_password
 from models.broker import Broker
@@ -21,7 +22,7 @@ ITEMS = 5
 
 def _brokers(app) -> list[int]:  # type: ignore[no-untyped-def]
     password_hash = hash_password("not-used-here")
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         brokers = [Broker(email=f"b{n}@buuv.example", name=f"B{n}", role="broker", password_hash=password_hash)
                    for n in range(CLAIMERS)]
         session.add_all(brokers)
@@ -76,7 +77,7 @@ def test_many_brokers_claiming_next_at_once_never_share_an_item(pg_app):
     claimed = [item for _, item in results if item is not None]
     assert sorted(claimed) == sorted(items)  # every item claimed, each exactly once
     assert Counter(item for _, item in results)[None] == CLAIMERS - ITEMS
-    with pg_app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(pg_app).transaction() as session:
         rows = session.scalars(select(Callback).order_by(Callback.id)).all()
         holders = {row.id: row.claimed_by_id for row in rows}
         assert all(row.status == "claimed" for row in rows)
@@ -93,5 +94,5 @@ def test_many_brokers_claiming_this_item_at_once_one_wins(pg_app):
     results = _race(pg_app, claim)
     winners = [broker for broker, got in results if got == item]
     assert len(winners) == 1
-    with pg_app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(pg_app).transaction() as session:
         assert session.get(Callback, item).claimed_by_id == winners[0]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway.cli import main as cli
 from gateway.dashboard.auth import ACCOUNT_MAX_FAILURES, ADDRESS_MAX_FAILURES
+from gateway.database import get_database
 from models import AuditEvent, Broker
 from models.accounts import check_password
 from tests.conftest import ROOT
@@ -271,7 +272,7 @@ def test_production_cookies_are_secure_and_last_at_most_ten_hours(database_url, 
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert app.config["PERMANENT_SESSION_LIFETIME"] == dt.timedelta(hours=10)
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 def test_twilio_webhooks_neither_read_nor_set_the_session_cookie(client, brokers, app):

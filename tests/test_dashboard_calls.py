@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from gateway import create_app
+from gateway.database import get_database
 from models import AuditEvent, Broker, Call
 from tests.conftest import ACCOUNT_SID, GATEWAY_NUMBER, TwilioWebhooks, app_config, parse_twiml
 from tests.dashboard_support import MILA_PHONE, login, make_brokers, post, seed_listing
@@ -21,7 +22,7 @@ PUBLIC = "http://localhost"
 def bridge_app(database_url, fake_twilio):  # type: ignore[no-untyped-def]
     app = create_app(app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC))
     yield app
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def mila(bridge_app):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def db(bridge_app):  # type: ignore[no-untyped-def]
-    session = bridge_app.extensions["buurtlijn.db"].session()
+    session = get_database(bridge_app).session()
     yield session
     session.close()
 
@@ -71,7 +72,7 @@ def test_one_click_calls_the_brokers_phone_through_twilio(bridge_app, mila, db, 
     post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": nonce})
     assert len(fake_twilio.calls()) == 1
     # Running the job again dials nobody twice.
-    place(bridge_app.extensions["buurtlijn.db"], bridge_app.config, call.id)
+    place(get_database(bridge_app), bridge_app.config, call.id)
     assert len(fake_twilio.calls()) == 1
     event = db.scalars(select(AuditEvent).where(AuditEvent.action == "call.bridge_request")).first()
     assert event.detail["callback_id"] == callback_id
@@ -175,9 +176,9 @@ def test_demo_shows_the_outbound_call_instead_of_placing_it(database_url, fake_t
     page = response.get_data(as_text=True)
     assert f"Demo: de gateway zou nu uw telefoon {MILA_PHONE} bellen en u dan doorverbinden met {RESIDENT}" in page
     assert fake_twilio.calls() == []
-    session = app.extensions["buurtlijn.db"].session()
+    session = get_database(app).session()
     call = session.scalars(select(Call)).one()
     progress = client.get(f"/dashboard/calls/{call.id}.json").get_json()
     assert progress["demo"] is True and progress["label"].startswith("Demo:")
     session.close()
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()

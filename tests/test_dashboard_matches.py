@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 
 from gateway.dashboard.i18n import EN, NL
 from gateway.dashboard.views import REASONS
+from gateway.database import get_database
 from models import AuditEvent, Call, Callback, Listing, Match, Resident
 from models.base import utcnow
 from models.matching import cancel_match
@@ -116,7 +117,7 @@ def test_every_reason_the_code_queues_has_a_label_in_both_languages(notify_app, 
         assert reason in REASONS, f"{reason} cannot be filtered on"
         assert f"reason.{reason}" in NL and f"reason.{reason}" in EN, f"{reason} has no label"
 
-    with notify_app.extensions["buurtlijn.db"].transaction() as tx:
+    with get_database(notify_app).transaction() as tx:
         ids = {reason: queue_callback(tx, reason).id for reason in sorted(reasons)}
     queue = _text(mila.get("/dashboard"))
     filters = queue.split('id="f-reason"', 1)[1].split("</select>", 1)[0]
@@ -324,7 +325,7 @@ def test_declined_item_proposes_another_helper_and_leaves_out_the_one_who_said_n
 def test_expired_item_shows_the_expiry_and_can_propose_again(notify_app, mila, session, fake_twilio):
     request_id, offer_id, other_offer = _pair(notify_app, other_helper=True)
     match_id = _propose(notify_app, request_id, offer_id)
-    with notify_app.extensions["buurtlijn.db"].transaction() as tx:
+    with get_database(notify_app).transaction() as tx:
         tx.execute(update(Match).where(Match.id == match_id).values(respond_by=utcnow() - dt.timedelta(minutes=1)))
     assert sweep_matches(notify_app, utcnow()) == 1
     item = _item(session, match_id, "match_expired")
@@ -352,7 +353,7 @@ def test_refusals_are_plain_and_change_nothing(notify_app, webhooks, mila, sessi
     problem = _item(session, match_id, "problem_reported")
     page = f"/dashboard/items/{problem.id}"
     post(mila, f"{page}/claim")
-    with notify_app.app_context(), notify_app.extensions["buurtlijn.db"].transaction() as tx:
+    with notify_app.app_context(), get_database(notify_app).transaction() as tx:
         cancel_match(tx, match_id, reason="api")
     response = post(mila, f"{page}/match", {"action": "confirm"}, page=page, follow_redirects=True)
     assert "Dat kan niet meer: de match is nu gestopt." in _text(response)
@@ -366,7 +367,7 @@ def test_refusals_are_plain_and_change_nothing(notify_app, webhooks, mila, sessi
     assert 'id="match-actions"' not in _text(mila.get(page))  # a stopped match offers no more match actions
 
     # An item without a match has no match actions and no second call.
-    with notify_app.extensions["buurtlijn.db"].transaction() as tx:
+    with get_database(notify_app).transaction() as tx:
         plain = queue_callback(tx, "callback_requested", resident_id=item.resident_id).id
     page = f"/dashboard/items/{plain}"
     post(mila, f"{page}/claim")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from gateway.database import get_database
 from models import AuditEvent, Callback, Listing, Match, Message, Resident
 from models.base import utcnow
 from models.claims import (
@@ -153,7 +154,7 @@ def test_a_resident_with_more_open_items_is_shown_on_each_card_and_item(app, mil
     """One call back can settle them all: the cards say so, and each item lists the others."""
     _, request_item = seed_listing(app, REQUESTER)
     resident_id = db.get(Callback, request_item).resident_id
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         asked = queue_callback(session, "callback_requested", resident_id=resident_id).id
         later = queue_callback(session, "abandoned_call", resident_id=resident_id,
                                due_at=utcnow() + dt.timedelta(days=2)).id
@@ -187,7 +188,7 @@ def test_a_resident_with_more_open_items_is_shown_on_each_card_and_item(app, mil
 def test_other_open_items_read_in_english_for_an_english_broker(app, mila, db):
     _, request_item = seed_listing(app, REQUESTER)
     resident_id = db.get(Callback, request_item).resident_id
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         asked = queue_callback(session, "callback_requested", resident_id=resident_id).id
     post(mila, f"/dashboard/items/{asked}/claim")
     post(mila, "/dashboard/language", {"next": "/dashboard"})
@@ -292,7 +293,7 @@ def test_release_gives_the_item_back(app, mila, db):
 
 
 def test_claim_services_race_safely_on_one_connection_each(app, brokers):
-    database = app.extensions["buurtlijn.db"]
+    database = get_database(app)
     _, callback_id = seed_listing(app, REQUESTER)
     with database.transaction() as first:
         assert claim_item(first, callback_id, brokers.mila).ok
@@ -492,7 +493,7 @@ def test_recording_plays_through_our_authenticated_route(app, mila, db):
 
 def test_broker_adds_a_listing_for_the_resident_on_the_phone(app, mila, db):
     seed_listing(app, HELPER, "offer", "chores", "2034", "kan klussen")
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         resident = resident_for(session, parse_phone(REQUESTER))
         callback_id = queue_callback(session, "callback_requested", resident_id=resident.id).id
     post(mila, f"/dashboard/items/{callback_id}/claim")

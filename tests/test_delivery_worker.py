@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from gateway import create_app
+from gateway.database import get_database
 from models import Call, Callback, Match, Message, Resident
 from models.base import utcnow
 from tests.conftest import DeliveryWorker, TwilioWebhooks, delivery_config, wait_until
@@ -43,7 +44,7 @@ def _propose(app) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
 
 
 def _db(app):  # type: ignore[no-untyped-def]
-    return app.extensions["buurtlijn.db"]
+    return get_database(app)
 
 
 def test_sms_cycle_through_the_worker(delivery_app, delivery_worker, fake_twilio):
@@ -179,7 +180,7 @@ def test_redis_down_the_action_succeeds_and_the_sweep_sends_once_back(
         _no_doubles(fake_twilio)
     finally:
         worker.stop()
-        app.extensions["buurtlijn.db"].dispose()
+        get_database(app).dispose()
 
 
 def _pending(app) -> int:  # type: ignore[no-untyped-def]
@@ -281,7 +282,7 @@ def test_a_burst_is_paced_per_gateway_number(pg_database_url, fake_twilio, redis
         queue = app.extensions["buurtlijn.jobs"]
         for name in queue.queue_names:
             queue.redis.delete(f"rq:queue:{name}")
-        app.extensions["buurtlijn.db"].dispose()
+        get_database(app).dispose()
     times = sorted(r.at for r in fake_twilio.requests if r.resource == "messages" and r.method == "POST")
     assert len(times) == 24 and len(fake_twilio.messages()) == 24
     # 10 per second: 24 sends take at least 2.3 s, and no second holds more than 11.

@@ -9,6 +9,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
+from gateway.database import get_database
 from models import AuditEvent, Callback, Match, Message
 from models.base import utcnow
 from models.matching import MatchError, cancel_match, confirm_match
@@ -54,7 +55,7 @@ def test_proposal_ja_confirm_reminder_klaar(notify_app, webhooks, fake_twilio, s
     assert all(m["From"] == "+3197010520000" for m in fake_twilio.messages())
 
     meeting = utcnow() + dt.timedelta(days=3)
-    with notify_app.app_context(), notify_app.extensions["buurtlijn.db"].transaction() as tx:
+    with notify_app.app_context(), get_database(notify_app).transaction() as tx:
         confirm_match(tx, match_id, meeting_at=meeting)
     for phone in (HELPER, REQUESTER):
         assert bodies(fake_twilio, phone)[-1].startswith("Afgesproken: klussen in en om het huis, ")
@@ -64,7 +65,7 @@ def test_proposal_ja_confirm_reminder_klaar(notify_app, webhooks, fake_twilio, s
     assert session.scalars(select(Callback.status).where(Callback.match_id == match_id)).all() == ["done"]
 
     # The day before, at 11:00 local time: a reminder to both, once however often the sweep runs.
-    with notify_app.extensions["buurtlijn.db"].transaction() as tx:
+    with get_database(notify_app).transaction() as tx:
         tx.get(Match, match_id).meeting_at = _local(days=1, hour=15)
         tx.get(Match, match_id).confirmed_at = utcnow() - dt.timedelta(days=2)
     sent_before = len(fake_twilio.messages())
@@ -163,7 +164,7 @@ def test_late_and_repeated_answers_are_told_so(notify_app, webhooks, fake_twilio
 
     other = _propose(notify_app, add_listing(notify_app, "+31612345004", "request"),
                      add_listing(notify_app, HELPER, "offer"))
-    with notify_app.app_context(), notify_app.extensions["buurtlijn.db"].transaction() as tx:
+    with notify_app.app_context(), get_database(notify_app).transaction() as tx:
         cancel_match(tx, other, reason="resident found help elsewhere")
     assert bodies(fake_twilio, HELPER)[-1].startswith("BUUV: de vraag over boodschappen is niet meer nodig.")
     webhooks.sms(HELPER, f"NEE {other}")
@@ -206,7 +207,7 @@ def test_no_answer_in_time_expires_once_into_the_queue(notify_app, fake_twilio, 
 def test_confirm_needs_an_accepted_match(notify_app, session):
     request_id, offer_id = _pair(notify_app)
     match_id = _propose(notify_app, request_id, offer_id)
-    with notify_app.app_context(), notify_app.extensions["buurtlijn.db"].transaction() as tx:
+    with notify_app.app_context(), get_database(notify_app).transaction() as tx:
         try:
             confirm_match(tx, match_id)
         except MatchError as exc:

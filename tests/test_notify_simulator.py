@@ -9,6 +9,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from gateway import create_app
+from gateway.database import get_database
 from models import Match, Message
 from tests.delivery_support import LANDLINE_HELPER, REQUESTER, add_listing, post_match
 from tests.live import free_port
@@ -25,14 +26,14 @@ def demo(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     app = create_app({"BUURTLIJN_DEMO": True, "BUURTLIJN_API_TOKEN": "test-api-token", "BUURTLIJN_QUIET_HOURS": "",
                       "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
                       "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
-    upgrade(app.extensions["buurtlijn.db"].engine)
+    upgrade(get_database(app).engine)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     app.config["DEMO_HOST"] = f"127.0.0.1:{port}"
     yield app
     server.shutdown()
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 class _Browser:
@@ -85,7 +86,7 @@ def test_demo_landline_helper_answers_by_keypress_in_the_simulator(demo):
     assert said["hangup"] and said["said"][0].startswith("Dank u wel!")
     assert client.post(f"/simulator/calls/{ringing['id']}/hangup", json={"answered": True}).get_json()["status"] == 200
 
-    with demo.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(demo).transaction() as session:
         assert session.get(Match, match_id).status == "accepted"
         told = session.scalars(select(Message).where(Message.phone == REQUESTER)).all()
         assert told[-1].body.startswith("Goed nieuws!") and told[-1].status == "shown"

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from gateway.database import get_database
 from models import Call, Callback, Match, Message
 from models.base import utcnow
 from models.notify import next_try_at
@@ -136,7 +137,7 @@ def test_unanswered_calls_are_retried_then_a_broker_takes_over(notify_app, webho
                 sweep()  # not due yet: nothing is dialled
             assert len([c for c in fake_twilio.calls() if c["To"] == LANDLINE_HELPER]) == attempt
             # Time passes: the retry is due.
-            with notify_app.extensions["buurtlijn.db"].transaction() as tx:
+            with get_database(notify_app).transaction() as tx:
                 tx.get(Call, row.id).data = {**row.data, "next_try_at": utcnow().isoformat()}
                 tx.get(Call, row.id).updated_at = utcnow() - dt.timedelta(minutes=5)
             with notify_app.app_context():

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, update
 
+from gateway.database import get_database
 from models import Callback, Message, Resident
 from models.base import utcnow
 from tests.conftest import GATEWAY_NUMBER, TwilioWebhooks, wait_until
@@ -22,7 +23,7 @@ def webhooks(queued_app) -> TwilioWebhooks:
 
 @pytest.fixture
 def session(queued_app):  # type: ignore[no-untyped-def]
-    session = queued_app.extensions["buurtlijn.db"].session()
+    session = get_database(queued_app).session()
     yield session
     session.close()
 
@@ -84,7 +85,7 @@ def test_redis_down_loses_nothing_and_the_sweep_catches_up(pg_database_url, fake
     down = create_app(app_config(pg_database_url, fake_twilio, REDIS_URL="redis://127.0.0.1:1/0"))
     response = TwilioWebhooks(down.test_client()).sms(RESIDENT, "VRAAG klussen 2011")
     assert response.status_code == 200  # stored; the nudge to Redis failed quietly
-    db = down.extensions["buurtlijn.db"]
+    db = get_database(down)
     with db.transaction() as s:
         # Old enough for the sweep to consider it forgotten.
         s.execute(update(Message).values(created_at=utcnow() - dt.timedelta(minutes=5)))
@@ -97,7 +98,7 @@ def test_redis_down_loses_nothing_and_the_sweep_catches_up(pg_database_url, fake
         assert fake_twilio.messages()[0]["Body"].startswith("Dank u! Uw vraag (klussen")
     finally:
         worker.stop()
-        down.extensions["buurtlijn.db"].dispose()
+        get_database(down).dispose()
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,7 @@ def test_transient_twilio_errors_are_retried_with_backoff(app, twilio, fake_twil
     assert fake_twilio.messages() == []
 
     # When the back-off has passed, the sweep sends it once.
-    with app.extensions["buurtlijn.db"].transaction() as s:
+    with get_database(app).transaction() as s:
         s.execute(update(Message).where(Message.id == message.id).values(
             send_after=utcnow() - dt.timedelta(seconds=1), updated_at=utcnow() - dt.timedelta(minutes=1)))
     with app.app_context():
@@ -222,7 +223,7 @@ def test_quiet_hours_hold_non_urgent_messages_until_morning(app, db):
     assert quiet_until(dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc), config) is None
 
     app.config["BUURTLIJN_QUIET_HOURS"] = "00:00-23:59"  # always quiet, for this test
-    with app.app_context(), app.extensions["buurtlijn.db"].transaction() as session:
+    with app.app_context(), get_database(app).transaction() as session:
         resident = resident_for(session, parse_phone(RESIDENT))
         queue_sms(session, resident, "Herinnering", purpose="reminder", dedupe_key="t:1")
         queue_sms(session, resident, "Antwoord", purpose="reply", dedupe_key="t:2", urgent=True)
@@ -237,7 +238,7 @@ def test_a_dead_worker_mid_send_is_reconciled_not_doubled(app, twilio, fake_twil
     [message] = outbound(db)
     assert len(fake_twilio.messages()) == 1
     # As if the worker died after Twilio accepted but before we stored the SID.
-    with app.extensions["buurtlijn.db"].transaction() as s:
+    with get_database(app).transaction() as s:
         s.execute(update(Message).where(Message.id == message.id).values(
             status="submitting", twilio_sid=None, updated_at=utcnow() - dt.timedelta(minutes=5)))
     with app.app_context():
@@ -249,7 +250,7 @@ def test_a_dead_worker_mid_send_is_reconciled_not_doubled(app, twilio, fake_twil
     assert len(fake_twilio.messages()) == 1
 
     # And one that never reached Twilio is sent again.
-    with app.extensions["buurtlijn.db"].transaction() as s:
+    with get_database(app).transaction() as s:
         s.execute(update(Message).where(Message.id == message.id).values(
             status="submitting", twilio_sid=None, body="Nooit verstuurd",
             updated_at=utcnow() - dt.timedelta(minutes=5)))
@@ -265,7 +266,7 @@ def _queue_together(app, phones: list[str]) -> list[int]:  # type: ignore[no-unt
     from models.phones import parse_phone
     from models.residents import resident_for
 
-    with app.app_context(), app.extensions["buurtlijn.db"].transaction() as session:
+    with app.app_context(), get_database(app).transaction() as session:
         messages = [
             queue_sms(session, resident_for(session, parse_phone(phone)), f"Herinnering {n}",
                       purpose="reminder", dedupe_key=f"together:{phone}", urgent=True)
@@ -311,7 +312,7 @@ def test_one_message_failing_in_a_batch_holds_up_none_of_the_others(app, fake_tw
     ids = _queue_together(app, phones)  # in-process: sent at once, as one batch
     assert sorted(m["To"] for m in fake_twilio.messages()) == phones
 
-    with app.extensions["buurtlijn.db"].transaction() as s:
+    with get_database(app).transaction() as s:
         s.execute(update(Message).where(Message.id.in_(ids)).values(status="pending"))
     real_deliver = workers.jobs.deliver
 
@@ -335,7 +336,7 @@ def test_a_number_known_bad_is_not_tried_again(app, fake_twilio, db):
     from models.residents import resident_for
     from models.phones import parse_phone
 
-    with app.extensions["buurtlijn.db"].transaction() as s:
+    with get_database(app).transaction() as s:
         resident_for(s, parse_phone(RESIDENT)).number_status = "invalid"
     [message_id] = _queue_together(app, [RESIDENT])
     assert fake_twilio.messages() == []
@@ -351,7 +352,7 @@ def _queue_one_by_one(app, phones: list[str], **options) -> list[int]:  # type: 
 
     ids = []
     for n, phone in enumerate(phones):
-        with app.app_context(), app.extensions["buurtlijn.db"].transaction() as session:
+        with app.app_context(), get_database(app).transaction() as session:
             message = queue_sms(session, resident_for(session, parse_phone(phone)), f"Bericht {n}",
                                 purpose="reply", **options)
             session.flush()

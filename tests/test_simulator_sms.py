@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 from gateway import create_app
+from gateway.database import get_database
 from tests.live import free_port, serving
 
 
@@ -24,10 +25,10 @@ def demo(tmp_path, fake_twilio):  # type: ignore[no-untyped-def]
     })
     from models.migrate import upgrade
 
-    upgrade(app.extensions["buurtlijn.db"].engine)
+    upgrade(get_database(app).engine)
     with serving(app, port) as base:
         yield base
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 def call(base: str, path: str, payload: dict | None = None, token: str | None = None):  # type: ignore[no-untyped-def]

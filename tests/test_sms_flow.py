@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from gateway.database import get_database
 from models import Callback, Listing, Message, Resident
 from tests.conftest import API_TOKEN, GATEWAY_NUMBER, api_get, new_message_sid, parse_twiml
 from texts import is_gsm7, segment_count
@@ -264,7 +265,7 @@ def test_signature_is_checked_against_public_base_url(database_url, fake_twilio)
     assert webhooks.sms(RESIDENT, "HULP").status_code == 200
     sent = fake_twilio.messages()[0]
     assert sent["StatusCallback"] == "https://buurtlijn.example.org/twilio/sms/status"
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 def test_api_requires_the_bearer_token(client):

@@ -72,3 +72,10 @@ def test_each_fixture_is_written_once() -> None:
             seen.setdefault(key, path.name)
     assert twice == []
 
+
+def test_tests_and_benches_reach_the_database_through_get_database() -> None:
+    spelled_out = [f"{path.relative_to(ROOT)}:{number}"
+                   for path in sorted((ROOT / "tests").rglob("*.py")) + sorted((ROOT / "bench").rglob("*.py"))
+                   for number, line in enumerate(path.read_text().splitlines(), 1)
+                   if re.search(r"extensions\[\s*['\"]buurtlijn\.db['\"]\s*\]", line)]
+    assert spelled_out == [], "use gateway.database.get_database(app)"

@@ -14,6 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import select
 
 from gateway import create_app
+from gateway.database import get_database
 from models import Callback, Listing
 from models.migrate import upgrade
 from tests.live import free_port, serving
@@ -37,10 +38,10 @@ def demo(tmp_path: Path, fake_twilio) -> Iterator[tuple[object, str]]:  # type: 
         "BUURTLIJN_QUIET_HOURS": "",
     })
     app.instance_path = str(tmp_path / "instance")
-    upgrade(app.extensions["buurtlijn.db"].engine)
+    upgrade(get_database(app).engine)
     with serving(app, port) as base:
         yield app, base
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 def test_calling_in_the_browser_with_mouse_and_keyboard(demo):
@@ -85,7 +86,7 @@ def test_calling_in_the_browser_with_mouse_and_keyboard(demo):
         assert results.violations_count == 0, results.generate_report()
         browser.close()
     assert errors == []
-    session = app.extensions["buurtlijn.db"].session()
+    session = get_database(app).session()
     listing = session.scalars(select(Listing)).one()
     assert (listing.category, listing.postcode, listing.has_recording) == ("groceries", "2034", True)
     assert [c.reason for c in session.scalars(select(Callback))] == ["new_listing"]

@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from gateway import create_app
+from gateway.database import get_database
 from gateway.security import SECURITY_HEADERS
 from models import Call, Callback, Listing
 from tests.call_simulator import SimulatedCall, flask_poster
@@ -64,7 +65,7 @@ def _call(app: Flask, from_: str = CALLER) -> SimulatedCall:
 
 
 def _count(app: Flask, model) -> int:  # type: ignore[no-untyped-def]
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         return session.scalar(select(func.count(model.id)))
 
 
@@ -99,7 +100,7 @@ def test_the_answers_and_headers_are_the_flask_views_own(pg_database_url, fake_t
             headers[direct] = sorted((name, value) for name, value in _last_headers(app, from_).items()
                                      if name != "Content-Length")
         finally:
-            app.extensions["buurtlijn.db"].dispose()
+            get_database(app).dispose()
     assert heard[True] == heard[False]
     assert headers[True] == headers[False]
     assert ("Content-Type", "text/xml; charset=utf-8") in headers[True]
@@ -131,7 +132,7 @@ def test_over_https_the_answer_carries_hsts_either_way(pg_database_url, fake_twi
         assert ET.fromstring(response.data).find("Gather") is not None
         assert called == ([] if direct else ["twilio_voice.incoming_call"])
     finally:
-        app.extensions["buurtlijn.db"].dispose()
+        get_database(app).dispose()
 
 
 @pytest.mark.parametrize(
@@ -187,4 +188,4 @@ def test_on_sqlite_every_voice_webhook_is_the_flask_views(sqlite_template, tmp_p
         _call(app).press("1").hang_up()
         assert called == ["twilio_voice.incoming_call", "twilio_voice.step", "twilio_voice.call_status"]
     finally:
-        app.extensions["buurtlijn.db"].dispose()
+        get_database(app).dispose()

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from gateway import create_app
+from gateway.database import get_database
 from models import Call, Callback, Listing, Resident
 from tests.call_simulator import SimulatedCall, flask_poster, http_poster, without_state_token
 from tests.conftest import AUTH_TOKEN, TwilioWebhooks, app_config
@@ -26,7 +27,7 @@ CALLER = "+31612345678"
 @pytest.fixture
 def counted(pg_app, monkeypatch):  # type: ignore[no-untyped-def]
     """(fast-path statements, ORM statements) of the requests made since the last clear()."""
-    database = pg_app.extensions["buurtlijn.db"]
+    database = get_database(pg_app)
     fast: list[str] = []
     orm: list[str] = []
     autocommit_row = database.autocommit_row
@@ -46,7 +47,7 @@ def counted(pg_app, monkeypatch):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def db(pg_app) -> Iterator:  # type: ignore[type-arg]
-    session = pg_app.extensions["buurtlijn.db"].session()
+    session = get_database(pg_app).session()
     yield session
     session.close()
 
@@ -177,7 +178,7 @@ def test_simultaneous_deliveries_of_a_multi_row_step_take_effect_once(pg_databas
             thread.join(20)
     assert len(bodies) == 6 and {status for status, _ in bodies} == {200}
     assert len({without_state_token(body) for _, body in bodies}) == 1, "every delivery hears the same"
-    session = app.extensions["buurtlijn.db"].session()
+    session = get_database(app).session()
     stored = session.scalars(select(Call)).one()
     assert stored.step_seq == len(keys_before) + 2
     if keys is None:
@@ -187,4 +188,4 @@ def test_simultaneous_deliveries_of_a_multi_row_step_take_effect_once(pg_databas
     else:
         assert session.scalars(select(Resident)).one().postcode == "2034" and stored.step == "when_request"
     session.close()
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()

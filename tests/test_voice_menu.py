@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 import texts
+from gateway.database import get_database
 from ivr_flows.speech import brokers_call_today
 from models.workdays import parse_hours
 from ivr_flows.steps import CATEGORIES
@@ -382,7 +383,7 @@ def test_broker_hours_are_configurable(database_url, fake_twilio):
     call = SimulatedCall(flask_poster(TwilioWebhooks(app.test_client())), from_=CALLER).start().press("0")
     today = brokers_call_today(utcnow(), (dt.time(7, 30), dt.time(8, 15)), AMSTERDAM)
     assert call.said == t("nl", "voice.callback_today" if today else "voice.callback_next_day")
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 # --- the status line ('3') --------------------------------------------------------------------

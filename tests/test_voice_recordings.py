@@ -16,6 +16,7 @@ from flask_login import LoginManager, UserMixin
 from sqlalchemy import select, update
 from twilio.base.exceptions import TwilioRestException
 
+from gateway.database import get_database
 from models import AuditEvent, Listing
 from models.accounts import create_broker
 from models.base import utcnow
@@ -210,7 +211,7 @@ def test_a_retention_of_zero_days_keeps_recordings(database_url, fake_twilio, tw
 
     app = create_app(app_config(database_url, fake_twilio, BUURTLIJN_RECORDING_RETENTION_DAYS=0))
     assert expired_recording_ids(app, utcnow() + dt.timedelta(days=3650)) == []
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 def test_purge_recordings_command(database_url, recorded, db, fake_twilio):

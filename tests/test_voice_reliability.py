@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 import ivr_flows.machine
 import texts
 from gateway import create_app
+from gateway.database import get_database
 from models import Call, Callback, Listing, Resident
 from models.base import utcnow
 from tests.call_simulator import SimulatedCall, flask_poster, http_poster, without_state_token
@@ -254,12 +255,12 @@ def test_the_same_step_delivered_at_the_same_moment_takes_effect_once(pg_databas
     assert {status for status, _ in bodies} == {200}
     assert len({without_state_token(body) for _, body in bodies}) == 1, "every delivery hears the same"
     assert "<Record" in bodies[0][1]
-    session = app.extensions["buurtlijn.db"].session()
+    session = get_database(app).session()
     assert session.scalar(select(func.count(Listing.id))) == 1
     stored = session.scalars(select(Call)).one()
     assert (stored.step, stored.data["timing"]) == ("record", "asap")
     session.close()
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 # --- two callers at once -----------------------------------------------------------------------

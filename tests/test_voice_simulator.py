@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway import create_app
+from gateway.database import get_database
 from models import Call, Callback, Listing
 from tests.live import free_port, serving
 from workers.voice_jobs import delete_recording_now
@@ -32,10 +33,10 @@ def demo(tmp_path: Path, fake_twilio):  # type: ignore[no-untyped-def]
     app.instance_path = str(tmp_path / "instance")  # simulated recordings go here, not in the checkout
     from models.migrate import upgrade
 
-    upgrade(app.extensions["buurtlijn.db"].engine)
+    upgrade(get_database(app).engine)
     with serving(app, port) as base:
         yield app, base
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 def post(base: str, path: str, payload: dict) -> dict:  # type: ignore[type-arg]
@@ -112,7 +113,7 @@ def test_hanging_up_in_the_simulator_sends_the_status_callback(demo):
                                                   "finished_on_key": "#"})
     assert "nul, zes, één" in said(reply)
     assert post(base, "/simulator/call/hangup", {**caller, "duration": 12})["ended"] is True
-    session = app.extensions["buurtlijn.db"].session()
+    session = get_database(app).session()
     assert session.scalars(select(Call.status)).one() == "abandoned"
     assert [c.reason for c in session.scalars(select(Callback))] == ["abandoned_call"]
     session.close()
@@ -134,7 +135,7 @@ def test_hanging_up_while_recording_in_the_simulator_keeps_the_message(demo):
     reply = post(base, "/simulator/call/record", {**caller, "url": waiting(reply)["url"], "seconds": 2,
                                                   "end": "hangup"})
     assert reply["ended"] is True
-    session = app.extensions["buurtlijn.db"].session()
+    session = get_database(app).session()
     listing = session.scalars(select(Listing)).one()
     assert listing.has_recording and listing.kind == "offer"
     assert [c.reason for c in session.scalars(select(Callback))] == ["abandoned_call"]

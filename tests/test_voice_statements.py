@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
+from gateway.database import get_database
 from tests.call_simulator import SimulatedCall, flask_poster
 
 
@@ -38,7 +39,7 @@ def _verb(statement: str) -> str:
 
 @pytest.fixture
 def statements(app, monkeypatch):  # type: ignore[no-untyped-def]
-    database = app.extensions["buurtlijn.db"]
+    database = get_database(app)
     engine = database.engine
     seen: list[str] = []
 
@@ -64,7 +65,7 @@ def statements(app, monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def test_each_step_is_a_few_statements(app, twilio, statements, fake_twilio):
-    postgresql = app.extensions["buurtlijn.db"].is_postgresql
+    postgresql = get_database(app).is_postgresql
     SimulatedCall(flask_poster(twilio)).start().hang_up()  # the resident exists now, as for most callers
     call = SimulatedCall(flask_poster(twilio))
     with statements() as seen:

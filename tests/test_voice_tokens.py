@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway import create_app
+from gateway.database import get_database
 from ivr_flows.tokens import MAX_TOKEN_CHARS, CallTokens
 from models import Call, Listing, Resident
 from tests.call_simulator import SimulatedCall, flask_poster
@@ -104,7 +105,7 @@ def test_a_step_whose_token_does_not_open_is_answered_from_the_database(pg_app, 
     }[spoil]
     status, _type, body = call.post(spoiled, call.params(Digits="1"))  # groceries
     assert status == 200 and "s=postcode_entry" in body
-    session = pg_app.extensions["buurtlijn.db"].session()
+    session = get_database(pg_app).session()
     stored = session.scalars(select(Call).where(Call.call_sid == call.call_sid)).one()
     assert (stored.step, stored.data["kind"], stored.data["category"]) == ("postcode_entry", "request", "groceries")
     untouched = session.scalars(select(Call).where(Call.call_sid == other.call_sid)).one()
@@ -119,22 +120,22 @@ def test_a_call_goes_on_when_the_key_changes_halfway(pg_database_url, fake_twili
     second = create_app(app_config(pg_database_url, fake_twilio, SECRET_KEY="the new key"))
     call.post = flask_poster(TwilioWebhooks(second.test_client()))
     call.press("2034").press("1").press("1").record(5)
-    session = second.extensions["buurtlijn.db"].session()
+    session = get_database(second).session()
     [listing] = session.scalars(select(Listing)).all()
     assert (listing.category, listing.postcode, listing.timing, listing.recording_duration) \
         == ("groceries", "2034", "asap", 5)
     assert session.scalars(select(Resident)).one().postcode == "2034"
     session.close()
     for app in (first, second):
-        app.extensions["buurtlijn.db"].dispose()
+        get_database(app).dispose()
 
 
 def test_without_a_key_every_step_reads_the_row_and_the_call_works_the_same(pg_database_url, fake_twilio):
     app = create_app(app_config(pg_database_url, fake_twilio, SECRET_KEY=None))
     call = _phone(app).start().press("1").press("1").press("2034").press("1").press("1").record(5)
     assert call.ended and not any("c=" in url for url in _action_urls(call))
-    session = app.extensions["buurtlijn.db"].session()
+    session = get_database(app).session()
     [listing] = session.scalars(select(Listing)).all()
     assert (listing.category, listing.postcode, listing.recording_duration) == ("groceries", "2034", 5)
     session.close()
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()

@@ -15,6 +15,7 @@ import pytest
 from werkzeug.exceptions import HTTPException
 
 import texts
+from gateway.database import get_database
 from ivr_flows import RELAY_STEP, STEPS, Settings, Turn, render, settings_from_config
 from ivr_flows.render import prompt
 from models import Match
@@ -327,7 +328,7 @@ def test_the_app_speaks_with_the_configured_voice(database_url, fake_twilio):
     call = SimulatedCall(flask_poster(TwilioWebhooks(app.test_client()))).start()
     assert call.heard[0].voice == "Polly.Ruben"
     assert validate(call.documents[0], app) == []
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 def test_text_with_xml_characters_is_escaped(routes):

@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from gateway import create_app
+from gateway.database import get_database
 from gateway.twilio_sim import post_signed, sms_params
 from models import Callback, Match
 from models.base import utcnow
@@ -74,7 +75,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, fake
     thread.start()
     yield app
     server.shutdown()
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +126,7 @@ def seed(app: Flask, kind: str = "request", category: str = "groceries", postcod
 def listing_without_item(app: Flask, kind: str, category: str, postcode: str, description: str) -> tuple[int, str]:
     """A listing already dealt with by a broker (no queue item of its own); returns (listing id, phone)."""
     phone = new_phone()
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         resident = resident_for(session, parse_phone(phone))
         set_postcode(resident, postcode)
         listing = record_listing(session, resident, kind=kind, channel="sms", category=category,
@@ -150,7 +151,7 @@ def helper_said_ja(app: Flask, base: str, request_description: str, offer_descri
     status, _twiml = post_signed(f"{base}/twilio/sms", sms_params(account_sid=ACCOUNT_SID, from_=helper,
                                                                   to=GATEWAY_NUMBER, body="JA"), AUTH_TOKEN)
     assert status == 200
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         assert session.get(Match, match_id).status == "accepted"
         item = session.scalars(select(Callback.id).where(Callback.match_id == match_id,
                                                          Callback.reason == "match_accepted")).one()
@@ -254,7 +255,7 @@ def _tab_to(page: Page, name: str, limit: int = 80) -> None:
 
 
 def test_the_callback_workflow_works_by_keyboard_alone(served, browser, base, fake_twilio_server):
-    with served.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(served).transaction() as session:
         resident = resident_for(session, parse_phone(new_phone()))
         resident.district = "noord"
         callback_id = queue_callback(session, "callback_requested", resident_id=resident.id, priority=99).id
@@ -315,7 +316,7 @@ def test_helper_says_ja_and_the_broker_confirms_with_both(served, browser, base,
         f"De match is bevestigd voor {meeting.strftime('%d-%m-%Y %H:%M')}.")
     expect(page.locator(f"#item-{item_id}")).to_have_count(0)
 
-    with served.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(served).transaction() as session:
         match = session.get(Match, match_id)
         assert (match.status, match.meeting_at) == ("confirmed", meeting.astimezone(dt.timezone.utc))
         assert session.get(Callback, item_id).status == "done"
@@ -341,7 +342,7 @@ def test_screenshots_of_the_queue_and_an_item(served, browser, base, tmp_path):
         seed(served, kind, category, postcode, description)
     _, callback_id, requester = seed(served, "request", "groceries", "2034",
                                      "Ik ben slecht ter been. Wie haalt één keer per week mijn boodschappen?")
-    with served.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(served).transaction() as session:
         session.execute(update(Callback).where(Callback.id == callback_id)
                         .values(due_at=utcnow() - dt.timedelta(days=4)))
         # The same neighbour also asked to be called back: both show, so one call settles both.
