@@ -16,6 +16,7 @@ scripted calls run in-process and against gunicorn.
 from __future__ import annotations
 
 import re
+import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -228,6 +229,24 @@ class SimulatedCall:
         path, params = self.requests[-1]
         status, _content_type, body = self.post(path, params)
         return status, body
+
+    def deliver_at_once(self, path: str, params: dict[str, str], times: int = 6) -> list[tuple[int, str]]:
+        """Deliver one request ``times`` times at the same moment, as racing retries would;
+        returns each delivery's (status, body)."""
+        answers: list[tuple[int, str]] = []
+        barrier = threading.Barrier(times)
+
+        def deliver() -> None:
+            barrier.wait()
+            status, _content_type, body = self.post(path, params)
+            answers.append((status, body))
+
+        threads = [threading.Thread(target=deliver) for _ in range(times)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        return answers
 
     def _post_action(self, verb: ET.Element, extra: dict[str, str], *, follow: bool = True) -> None:
         url = verb.get("action")

@@ -32,14 +32,17 @@ from gateway.database import get_database
 from gateway.twilio_sim import new_sid, sign, sms_params
 from models import Base
 from models.migrate import upgrade
+from tests.call_simulator import SimulatedCall, flask_poster
+from tests.dashboard_support import Brokers, logged_in, make_brokers
 from tests.fake_twilio import FakeTwilio, OpenAPISpecNotFound, spec_path
-from tests.live import free_port
+from tests.live import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 GATEWAY_NUMBER = "+3197010520000"
 API_TOKEN = "test-api-token"
+DEMO_API_TOKEN = "demo-api-token"
 PUBLIC_BASE = "http://localhost"
 PG_ADMIN_URL = os.environ.get("BUURTLIJN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("BUURTLIJN_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -215,6 +218,25 @@ def session(notify_app: Flask) -> Iterator[Any]:
         yield session
 
 
+@pytest.fixture
+def demo(tmp_path: Path, fake_twilio: FakeTwilio) -> Iterator[tuple[Flask, str]]:
+    """`buurtlijn demo` served over real HTTP on SQLite: (the app, its base URL)."""
+    port = free_port()
+    config = {
+        "BUURTLIJN_DEMO": True,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "TWILIO_API_BASE_URL": fake_twilio.base_url,  # the demo must not use it
+        "BUURTLIJN_API_TOKEN": DEMO_API_TOKEN,
+        "BUURTLIJN_QUIET_HOURS": "",
+    }
+    with running_app(config) as app:
+        app.instance_path = str(tmp_path / "instance")  # simulated recordings go here, not in the checkout
+        upgrade(get_database(app).engine)
+        with serving(app, port) as base:
+            yield app, base
+
+
 # --- Twilio's side of the webhooks --------------------------------------------
 
 
@@ -262,6 +284,31 @@ def twilio(client: FlaskClient) -> TwilioWebhooks:
 @pytest.fixture
 def webhooks(notify_app: Flask) -> TwilioWebhooks:
     return TwilioWebhooks(notify_app.test_client())
+
+
+@pytest.fixture
+def phone(twilio: TwilioWebhooks) -> Any:
+    """phone(from_) rings the phone menu through the Flask webhooks and returns the call, answered."""
+
+    def call(from_: str = "+31612345678") -> SimulatedCall:
+        return SimulatedCall(flask_poster(twilio), from_=from_).start()
+
+    return call
+
+
+# --- the dashboard ----------------------------------------------------------------
+
+
+@pytest.fixture
+def brokers(app: Flask) -> Brokers:
+    return make_brokers(app)
+
+
+@pytest.fixture
+def mila(notify_app: Flask) -> FlaskClient:
+    """Mila, a broker, logged in to the dashboard of ``notify_app``, which can place calls."""
+    make_brokers(notify_app)
+    return logged_in(notify_app, "mila@buuv.example")
 
 
 def api_get(client: FlaskClient, path: str) -> Any:

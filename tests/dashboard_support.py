@@ -57,6 +57,13 @@ def login(client: FlaskClient, email: str, password: str = PASSWORD, **environ: 
     return client.post("/login", data={"email": email, "password": password, "csrf_token": token}, **environ)
 
 
+def logged_in(app: Flask, email: str) -> FlaskClient:
+    """A browser of the dashboard, logged in as ``email``."""
+    client = app.test_client()
+    login(client, email)
+    return client
+
+
 def post(client: FlaskClient, path: str, data: dict[str, Any] | None = None, *, page: str = "/dashboard",
          **kwargs: Any) -> Any:
     """A form post as the browser makes it: with the CSRF token of the page it came from."""

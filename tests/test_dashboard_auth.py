@@ -18,12 +18,7 @@ from gateway.database import get_database
 from models import AuditEvent, Broker
 from models.accounts import check_password
 from tests.conftest import ROOT
-from tests.dashboard_support import PASSWORD, csrf_token, login, make_brokers, post, token_in
-
-
-@pytest.fixture
-def brokers(app):  # type: ignore[no-untyped-def]
-    return make_brokers(app)
+from tests.dashboard_support import PASSWORD, csrf_token, login, post, token_in
 
 
 def audit_actions(db) -> list[str]:  # type: ignore[no-untyped-def]

@@ -4,40 +4,16 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select, update
 
 from gateway import create_app
 from gateway.database import get_database
 from models import AuditEvent, Broker, Call
-from tests.conftest import ACCOUNT_SID, GATEWAY_NUMBER, TwilioWebhooks, app_config, parse_twiml
-from tests.dashboard_support import MILA_PHONE, login, make_brokers, post, seed_listing
+from tests.conftest import ACCOUNT_SID, GATEWAY_NUMBER, PUBLIC_BASE, TwilioWebhooks, app_config, parse_twiml
+from tests.dashboard_support import MILA_PHONE, logged_in, make_brokers, post, seed_listing
 from workers.callback_jobs import place
 
 RESIDENT = "+31612345678"
-PUBLIC = "http://localhost"
-
-
-@pytest.fixture
-def bridge_app(database_url, fake_twilio):  # type: ignore[no-untyped-def]
-    app = create_app(app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC))
-    yield app
-    get_database(app).dispose()
-
-
-@pytest.fixture
-def mila(bridge_app):  # type: ignore[no-untyped-def]
-    make_brokers(bridge_app)
-    client = bridge_app.test_client()
-    login(client, "mila@buuv.example")
-    return client
-
-
-@pytest.fixture
-def db(bridge_app):  # type: ignore[no-untyped-def]
-    session = get_database(bridge_app).session()
-    yield session
-    session.close()
 
 
 def claimed(app, client) -> int:  # type: ignore[no-untyped-def]
@@ -51,8 +27,8 @@ def call_params(call: Call, **extra: str) -> dict[str, str]:
             "Direction": "outbound-api", "ApiVersion": "2010-04-01", **extra}
 
 
-def test_one_click_calls_the_brokers_phone_through_twilio(bridge_app, mila, db, fake_twilio):
-    callback_id = claimed(bridge_app, mila)
+def test_one_click_calls_the_brokers_phone_through_twilio(notify_app, mila, session, fake_twilio):
+    callback_id = claimed(notify_app, mila)
     page = mila.get(f"/dashboard/items/{callback_id}").get_data(as_text=True)
     nonce = re.search(r'name="nonce" value="([0-9a-f]+)"', page)[1]
     response = post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": nonce})
@@ -60,29 +36,29 @@ def test_one_click_calls_the_brokers_phone_through_twilio(bridge_app, mila, db, 
 
     [placed] = fake_twilio.calls()
     assert placed["To"] == MILA_PHONE and placed["From"] == GATEWAY_NUMBER
-    call = db.scalars(select(Call)).one()
-    assert placed["Url"] == f"{PUBLIC}/twilio/bridge/{call.id}/connect"
-    assert placed["StatusCallback"] == f"{PUBLIC}/twilio/bridge/{call.id}/status"
+    call = session.scalars(select(Call)).one()
+    assert placed["Url"] == f"{PUBLIC_BASE}/twilio/bridge/{call.id}/connect"
+    assert placed["StatusCallback"] == f"{PUBLIC_BASE}/twilio/bridge/{call.id}/status"
     assert placed["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
     assert (call.purpose, call.callback_id, call.call_sid, call.status) == (
         "broker_bridge", callback_id, placed["sid"], "in_progress")
-    assert call.broker_id == db.scalars(select(Broker.id).where(Broker.email == "mila@buuv.example")).one()
+    assert call.broker_id == session.scalars(select(Broker.id).where(Broker.email == "mila@buuv.example")).one()
 
     # A double click (the same form sent twice) places one call.
     post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": nonce})
     assert len(fake_twilio.calls()) == 1
     # Running the job again dials nobody twice.
-    place(get_database(bridge_app), bridge_app.config, call.id)
+    place(get_database(notify_app), notify_app.config, call.id)
     assert len(fake_twilio.calls()) == 1
-    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "call.bridge_request")).first()
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "call.bridge_request")).first()
     assert event.detail["callback_id"] == callback_id
 
 
-def test_answering_broker_is_bridged_with_the_gateway_number_as_caller_id(bridge_app, mila, db, fake_twilio):
-    callback_id = claimed(bridge_app, mila)
+def test_answering_broker_is_bridged_with_the_gateway_number_as_caller_id(notify_app, mila, session, fake_twilio):
+    callback_id = claimed(notify_app, mila)
     post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": "a" * 16})
-    call = db.scalars(select(Call)).one()
-    twilio = TwilioWebhooks(bridge_app.test_client(), base=PUBLIC)
+    call = session.scalars(select(Call)).one()
+    twilio = TwilioWebhooks(notify_app.test_client(), base=PUBLIC_BASE)
 
     response = twilio.post(f"/twilio/bridge/{call.id}/connect", call_params(call, CallStatus="in-progress"))
     assert response.status_code == 200 and response.mimetype == "text/xml"
@@ -100,11 +76,11 @@ def test_answering_broker_is_bridged_with_the_gateway_number_as_caller_id(bridge
     assert progress["state"] == "in-progress" and "De bewoner nam niet op." in progress["label"]
 
 
-def test_call_progress_follows_twilios_status_callbacks_forward_only(bridge_app, mila, db):
-    callback_id = claimed(bridge_app, mila)
+def test_call_progress_follows_twilios_status_callbacks_forward_only(notify_app, mila, session):
+    callback_id = claimed(notify_app, mila)
     post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": "b" * 16})
-    call = db.scalars(select(Call)).one()
-    twilio = TwilioWebhooks(bridge_app.test_client(), base=PUBLIC)
+    call = session.scalars(select(Call)).one()
+    twilio = TwilioWebhooks(notify_app.test_client(), base=PUBLIC_BASE)
     url = f"/twilio/bridge/{call.id}/status"
 
     assert twilio.post(url, call_params(call, CallStatus="ringing")).status_code == 200
@@ -116,15 +92,15 @@ def test_call_progress_follows_twilios_status_callbacks_forward_only(bridge_app,
     twilio.post(url, call_params(call, CallStatus="ringing"))  # late and out of order: ignored
     progress = mila.get(f"/dashboard/calls/{call.id}.json").get_json()
     assert (progress["state"], progress["final"]) == ("completed", True)
-    db.expire_all()
-    assert db.get(Call, call.id).status == "finished"
+    session.expire_all()
+    assert session.get(Call, call.id).status == "finished"
 
 
-def test_bridge_webhooks_refuse_unsigned_requests(bridge_app, mila, db):
-    callback_id = claimed(bridge_app, mila)
+def test_bridge_webhooks_refuse_unsigned_requests(notify_app, mila, session):
+    callback_id = claimed(notify_app, mila)
     post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": "c" * 16})
-    call = db.scalars(select(Call)).one()
-    twilio = TwilioWebhooks(bridge_app.test_client(), base=PUBLIC)
+    call = session.scalars(select(Call)).one()
+    twilio = TwilioWebhooks(notify_app.test_client(), base=PUBLIC_BASE)
     response = twilio.post(f"/twilio/bridge/{call.id}/connect", call_params(call), signature="forged")
     assert response.status_code == 403
     # A signed request for a call that is no bridge gets a polite goodbye, not a 500.
@@ -132,35 +108,34 @@ def test_bridge_webhooks_refuse_unsigned_requests(bridge_app, mila, db):
     assert [el.tag for el in parse_twiml(response.data)] == ["Say", "Hangup"]
 
 
-def test_twilio_refusing_the_call_shows_on_the_page(bridge_app, mila, db, fake_twilio):
-    callback_id = claimed(bridge_app, mila)
+def test_twilio_refusing_the_call_shows_on_the_page(notify_app, mila, session, fake_twilio):
+    callback_id = claimed(notify_app, mila)
     fake_twilio.fail_next("calls", 400, 21211)
     post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": "d" * 16})
-    call = db.scalars(select(Call)).one()
+    call = session.scalars(select(Call)).one()
     assert (call.status, call.error_code) == ("failed", 21211)
     progress = mila.get(f"/dashboard/calls/{call.id}.json").get_json()
     assert (progress["state"], progress["final"]) == ("failed", True)
     assert "Bellen lukte niet" in mila.get(f"/dashboard/items/{callback_id}").get_data(as_text=True)
 
 
-def test_only_the_holder_with_a_phone_can_call(bridge_app, mila, db, fake_twilio):
-    _, callback_id = seed_listing(bridge_app, RESIDENT)
+def test_only_the_holder_with_a_phone_can_call(notify_app, mila, session, fake_twilio):
+    _, callback_id = seed_listing(notify_app, RESIDENT)
     response = post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": "e" * 16}, follow_redirects=True)
     assert "Pak het item eerst op voordat u belt." in response.get_data(as_text=True)
     post(mila, f"/dashboard/items/{callback_id}/claim")
-    db.execute(update(Broker).where(Broker.email == "mila@buuv.example").values(phone=None))
-    db.commit()
+    session.execute(update(Broker).where(Broker.email == "mila@buuv.example").values(phone=None))
+    session.commit()
     response = post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": "e" * 16}, follow_redirects=True)
     assert "Er staat geen telefoonnummer bij uw account." in response.get_data(as_text=True)
-    assert fake_twilio.calls() == [] and db.scalars(select(Call)).all() == []
+    assert fake_twilio.calls() == [] and session.scalars(select(Call)).all() == []
 
 
-def test_call_progress_is_private_to_the_broker_who_called(bridge_app, mila, db):
-    callback_id = claimed(bridge_app, mila)
+def test_call_progress_is_private_to_the_broker_who_called(notify_app, mila, session):
+    callback_id = claimed(notify_app, mila)
     post(mila, f"/dashboard/items/{callback_id}/call", {"nonce": "f" * 16})
-    call = db.scalars(select(Call)).one()
-    bram = bridge_app.test_client()
-    login(bram, "bram@buuv.example")
+    call = session.scalars(select(Call)).one()
+    bram = logged_in(notify_app, "bram@buuv.example")
     assert bram.get(f"/dashboard/calls/{call.id}.json").status_code == 404
 
 
@@ -169,8 +144,7 @@ def test_demo_shows_the_outbound_call_instead_of_placing_it(database_url, fake_t
                                 TWILIO_AUTH_TOKEN=None))
     assert app.config["SENDS_FOR_REAL"] is False
     make_brokers(app)
-    client = app.test_client()
-    login(client, "mila@buuv.example")
+    client = logged_in(app, "mila@buuv.example")
     callback_id = claimed(app, client)
     response = post(client, f"/dashboard/items/{callback_id}/call", {"nonce": "0" * 16}, follow_redirects=True)
     page = response.get_data(as_text=True)

@@ -11,7 +11,6 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select, update
 
 from gateway.dashboard.i18n import EN, NL
@@ -24,19 +23,11 @@ from models.phones import mask
 from models.queue import queue_callback
 from tests.conftest import GATEWAY_NUMBER, ROOT, TwilioWebhooks, parse_twiml
 from tests.delivery_support import HELPER, REQUESTER, add_listing, bodies, listing_status, post_match
-from tests.dashboard_support import MILA_PHONE, login, make_brokers, post
+from tests.dashboard_support import MILA_PHONE, post
 from workers.match_jobs import sweep_matches
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 OTHER_HELPER = "+31612345003"
-
-
-@pytest.fixture
-def mila(notify_app):  # type: ignore[no-untyped-def]
-    make_brokers(notify_app)
-    client = notify_app.test_client()
-    login(client, "mila@buuv.example")
-    return client
 
 
 def _pair(app, *, other_helper: bool = False) -> tuple[int, int, int | None]:  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ from models.claims import (
 from models.phones import parse_phone
 from models.queue import queue_callback
 from models.residents import resident_for
-from tests.dashboard_support import login, make_brokers, post, seed_listing
+from tests.dashboard_support import logged_in, post, seed_listing
 
 REQUESTER = "+31612345678"
 HELPER = "+31687654321"
@@ -35,22 +35,13 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
 @pytest.fixture
-def brokers(app):  # type: ignore[no-untyped-def]
-    return make_brokers(app)
-
-
-@pytest.fixture
 def mila(app, brokers):  # type: ignore[no-untyped-def]
-    client = app.test_client()
-    login(client, "mila@buuv.example")
-    return client
+    return logged_in(app, "mila@buuv.example")
 
 
 @pytest.fixture
 def bram(app, brokers):  # type: ignore[no-untyped-def]
-    client = app.test_client()
-    login(client, "bram@buuv.example")
-    return client
+    return logged_in(app, "bram@buuv.example")
 
 
 def waiting_ids(html: str) -> list[int]:
@@ -87,8 +78,7 @@ def test_order_is_priority_first_then_longest_waiting(app, db, brokers):
     view = queue_view(db, brokers.mila)
     db.commit()
     assert [row.callback.id for row in view.waiting] == [person.id, old_listing, new_listing]
-    client = app.test_client()
-    login(client, "mila@buuv.example")
+    client = logged_in(app, "mila@buuv.example")
     assert waiting_ids(client.get("/dashboard").get_data(as_text=True)) == [person.id, old_listing, new_listing]
 
 
@@ -105,8 +95,7 @@ def test_within_a_priority_as_soon_as_possible_comes_first(app, db, brokers):
     assert [row.callback.id for row in view.waiting] == [asap[1], waiting_longest[1]]
     assert claim_next(db, brokers.mila).id == asap[1]  # "Volgende oppakken" takes it too
     db.commit()
-    client = app.test_client()
-    login(client, "mila@buuv.example")
+    client = logged_in(app, "mila@buuv.example")
     page = client.get("/dashboard").get_data(as_text=True)
     asap_card = page.split(f'id="item-{asap[1]}"', 1)[1].split("</li>", 1)[0]
     other_card = page.split(f'id="item-{waiting_longest[1]}"', 1)[1].split("</li>", 1)[0]
@@ -140,8 +129,7 @@ def test_overdue_counts_working_days(app, db, brokers):
     _, callback_id = seed_listing(app, REQUESTER)
     db.execute(update(Callback).where(Callback.id == callback_id).values(due_at=utcnow() - dt.timedelta(days=9)))
     db.commit()
-    client = app.test_client()
-    login(client, "mila@buuv.example")
+    client = logged_in(app, "mila@buuv.example")
     page = client.get("/dashboard").get_data(as_text=True)
     assert "1 wachtend, 1 over tijd" in page and "over tijd</span>" in page
 

@@ -43,10 +43,6 @@ def _propose(app) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
     return request_id, offer_id, response.get_json()["id"]
 
 
-def _db(app):  # type: ignore[no-untyped-def]
-    return get_database(app)
-
-
 def test_sms_cycle_through_the_worker(delivery_app, delivery_worker, fake_twilio):
     webhooks = TwilioWebhooks(delivery_app.test_client())
     _request_id, _offer_id, match_id = _propose(delivery_app)
@@ -60,7 +56,7 @@ def test_sms_cycle_through_the_worker(delivery_app, delivery_worker, fake_twilio
     webhooks.sms(HELPER, "KLAAR")
     assert fake_twilio.wait_for(6, timeout=20), delivery_worker.log()
 
-    with _db(delivery_app).transaction() as session:
+    with get_database(delivery_app).transaction() as session:
         assert session.get(Match, match_id).status == "done"
     assert len(fake_twilio.messages()) == 6
     _no_doubles(fake_twilio)
@@ -82,7 +78,7 @@ def test_voice_cycle_through_the_worker(delivery_app, delivery_worker, fake_twil
     assert call.status("completed") == 200
     assert fake_twilio.wait_for(2, timeout=20), delivery_worker.log()  # "we are looking" + good news
     assert bodies(fake_twilio, REQUESTER)[-1].startswith("Goed nieuws!")
-    with _db(delivery_app).transaction() as session:
+    with get_database(delivery_app).transaction() as session:
         assert session.get(Match, match_id).status == "accepted"
         assert session.get(Call, call_id).status == "finished"
     assert len(fake_twilio.calls()) == 1 and len(fake_twilio.messages()) == 2
@@ -90,12 +86,12 @@ def test_voice_cycle_through_the_worker(delivery_app, delivery_worker, fake_twil
 
 
 def _call_status(app, call_id: int) -> str:  # type: ignore[no-untyped-def]
-    with _db(app).transaction() as session:
+    with get_database(app).transaction() as session:
         return session.get(Call, call_id).status
 
 
 def _message(app, to: str) -> Message:  # type: ignore[no-untyped-def]
-    with _db(app).transaction() as session:
+    with get_database(app).transaction() as session:
         return session.scalars(select(Message).where(Message.phone == to, Message.direction == "outbound")
                                .order_by(Message.id)).first()
 
@@ -107,7 +103,7 @@ def test_busy_twilio_is_retried_with_growing_back_off(delivery_app, delivery_wor
     fake_twilio.fail_next("messages", status, code, times=2)
     request_id = add_listing(delivery_app, REQUESTER, "request")
     offer_id = add_listing(delivery_app, HELPER, "offer")
-    with _db(delivery_app).transaction() as session:  # the requester has opted out: one message intended
+    with get_database(delivery_app).transaction() as session:  # the requester has opted out: one message intended
         session.execute(update(Resident).where(Resident.phone == REQUESTER).values(opted_out=True))
     assert post_match(delivery_app.test_client(), request_id, offer_id).status_code == 201
 
@@ -131,7 +127,7 @@ def test_permanent_errors_stop_and_show(delivery_app, delivery_worker, fake_twil
     assert fake_twilio.wait_for(1, timeout=20)  # the requester's "we are looking" goes out
     assert wait_until(lambda: _message(delivery_app, HELPER).status == "failed", timeout=20), delivery_worker.log()
 
-    with _db(delivery_app).transaction() as session:
+    with get_database(delivery_app).transaction() as session:
         helper = session.scalars(select(Resident).where(Resident.phone == HELPER)).one()
         assert helper.opted_out is (code == 21610)
         assert helper.number_status == number_status
@@ -151,7 +147,7 @@ def test_permanent_errors_stop_and_show(delivery_app, delivery_worker, fake_twil
 
 
 def _match_status(app, match_id: int) -> str:  # type: ignore[no-untyped-def]
-    with _db(app).transaction() as session:
+    with get_database(app).transaction() as session:
         return session.get(Match, match_id).status
 
 
@@ -169,7 +165,7 @@ def test_redis_down_the_action_succeeds_and_the_sweep_sends_once_back(
         offer_id = add_listing(app, "+31612345012", "offer")
         response = post_match(app.test_client(), request_id, offer_id)
         assert response.status_code == 201  # the broker's action does not wait for Redis
-        with _db(app).transaction() as session:
+        with get_database(app).transaction() as session:
             assert session.scalar(select(func.count(Message.id)).where(Message.status == "pending")) == 2
 
         private_redis.start()  # the same port, empty: every job is gone
@@ -184,29 +180,35 @@ def test_redis_down_the_action_succeeds_and_the_sweep_sends_once_back(
 
 
 def _pending(app) -> int:  # type: ignore[no-untyped-def]
-    with _db(app).transaction() as session:
+    with get_database(app).transaction() as session:
         return session.scalar(select(func.count(Message.id)).where(Message.status.in_(("pending", "submitting"))))
+
+
+def _propose_and_kill_the_worker_on(request_seen, app, fake, request_id, offer_id, log):  # type: ignore[no-untyped-def]
+    """Propose the match, then SIGKILL the worker as soon as Twilio has a request it is still answering."""
+    worker = DeliveryWorker(dict(app.config), log).start()
+    try:
+        assert post_match(app.test_client(), request_id, offer_id).status_code == 201
+        assert wait_until(lambda: any(request_seen(r) for r in fake.requests), timeout=20), worker.log()
+        worker.kill()
+    finally:
+        worker.stop()
 
 
 def test_worker_killed_while_twilio_answers_sends_once(delivery_app, fake_twilio, tmp_path):
     fake_twilio.delay = 3.0  # the kill lands while Twilio is still answering
-    with _db(delivery_app).transaction() as session:  # one message intended: the helper's proposal
+    with get_database(delivery_app).transaction() as session:  # one message intended: the helper's proposal
         add_listing(delivery_app, REQUESTER, "request")
         session.execute(update(Resident).where(Resident.phone == REQUESTER).values(opted_out=True))
     request_id = add_listing(delivery_app, REQUESTER, "request", category="company")
     offer_id = add_listing(delivery_app, HELPER, "offer")
-    worker = DeliveryWorker(dict(delivery_app.config), tmp_path / "w1.log").start()
-    try:
-        assert post_match(delivery_app.test_client(), request_id, offer_id).status_code == 201
-        assert wait_until(lambda: any(r.method == "POST" for r in fake_twilio.requests), timeout=20), worker.log()
-        worker.kill()
-    finally:
-        worker.stop()
+    _propose_and_kill_the_worker_on(lambda r: r.method == "POST", delivery_app, fake_twilio, request_id, offer_id,
+                                    tmp_path / "w1.log")
     assert fake_twilio.wait_for(1, timeout=10)  # Twilio did take it, but the worker never heard
     message = _message(delivery_app, HELPER)
     assert message.status == "submitting" and message.twilio_sid is None
     fake_twilio.delay = 0.0
-    with _db(delivery_app).transaction() as session:  # time passes: the row is stale now
+    with get_database(delivery_app).transaction() as session:  # time passes: the row is stale now
         session.execute(update(Message).where(Message.id == message.id)
                         .values(updated_at=utcnow() - dt.timedelta(minutes=3)))
 
@@ -224,7 +226,7 @@ def test_worker_killed_before_twilio_heard_sends_it_then(delivery_app, fake_twil
     offer_id = add_listing(delivery_app, HELPER, "offer")
     fake_twilio.stop()  # nothing can reach Twilio while the "dead worker" holds the row
     assert post_match(delivery_app.test_client(), request_id, offer_id).status_code == 201
-    with _db(delivery_app).transaction() as session:  # as a worker killed right after its claim leaves it
+    with get_database(delivery_app).transaction() as session:  # as a worker killed right after its claim leaves it
         session.execute(update(Message).values(status="submitting", attempts=1,
                                                updated_at=utcnow() - dt.timedelta(minutes=3)))
     fake_twilio.start()
@@ -240,20 +242,15 @@ def test_worker_killed_before_twilio_heard_sends_it_then(delivery_app, fake_twil
 
 def test_worker_killed_while_placing_a_call_dials_once(delivery_app, fake_twilio, tmp_path):
     fake_twilio.delay = 3.0
-    with _db(delivery_app).transaction():
+    with get_database(delivery_app).transaction():
         add_listing(delivery_app, "+31235551299", "request")
     request_id = add_listing(delivery_app, "+31235551299", "request", category="company")
     offer_id = add_listing(delivery_app, LANDLINE_HELPER, "offer")
-    worker = DeliveryWorker(dict(delivery_app.config), tmp_path / "w1.log").start()
-    try:
-        assert post_match(delivery_app.test_client(), request_id, offer_id).status_code == 201
-        assert wait_until(lambda: any(r.resource == "calls" for r in fake_twilio.requests), timeout=20), worker.log()
-        worker.kill()
-    finally:
-        worker.stop()
+    _propose_and_kill_the_worker_on(lambda r: r.resource == "calls", delivery_app, fake_twilio, request_id, offer_id,
+                                    tmp_path / "w1.log")
     assert fake_twilio.wait_for(lambda f: len(f.calls()) == 1, timeout=10)
     fake_twilio.delay = 0.0
-    with _db(delivery_app).transaction() as session:
+    with get_database(delivery_app).transaction() as session:
         call = session.scalars(select(Call)).one()
         assert call.status == "submitting"
         call.updated_at = utcnow() - dt.timedelta(minutes=3)
@@ -263,7 +260,7 @@ def test_worker_killed_while_placing_a_call_dials_once(delivery_app, fake_twilio
         assert wait_until(lambda: _call_status(delivery_app, call_id) == "dialling", timeout=30), second.log()
     finally:
         second.stop()
-    with _db(delivery_app).transaction() as session:
+    with get_database(delivery_app).transaction() as session:
         assert session.get(Call, call_id).call_sid == fake_twilio.calls()[0]["sid"]
     assert len(fake_twilio.calls()) == 1
 

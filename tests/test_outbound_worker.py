@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from gateway.database import get_database
 from models import Callback, Message, Resident
 from models.base import utcnow
-from tests.conftest import GATEWAY_NUMBER, TwilioWebhooks, wait_until
+from tests.conftest import GATEWAY_NUMBER, TwilioWebhooks, session_of, wait_until
 from tests.fake_twilio import validate_against_openapi
 
 RESIDENT = "+31612345678"
@@ -23,9 +23,8 @@ def webhooks(queued_app) -> TwilioWebhooks:
 
 @pytest.fixture
 def session(queued_app):  # type: ignore[no-untyped-def]
-    session = get_database(queued_app).session()
-    yield session
-    session.close()
+    with session_of(queued_app) as session:
+        yield session
 
 
 def outbound(session, **where):  # type: ignore[no-untyped-def]

@@ -5,43 +5,19 @@ and nothing refused by the Content-Security-Policy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import select
 
-from gateway import create_app
 from gateway.database import get_database
 from models import Callback, Listing
-from models.migrate import upgrade
-from tests.live import free_port, serving
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def demo(tmp_path: Path, fake_twilio) -> Iterator[tuple[object, str]]:  # type: ignore[no-untyped-def]
-    port = free_port()
-    app = create_app({
-        "BUURTLIJN_DEMO": True,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "TWILIO_API_BASE_URL": fake_twilio.base_url,
-        "BUURTLIJN_API_TOKEN": "demo-api-token",
-        "BUURTLIJN_QUIET_HOURS": "",
-    })
-    app.instance_path = str(tmp_path / "instance")
-    upgrade(get_database(app).engine)
-    with serving(app, port) as base:
-        yield app, base
-    get_database(app).dispose()
 
 
 def test_calling_in_the_browser_with_mouse_and_keyboard(demo):

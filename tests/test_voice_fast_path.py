@@ -8,7 +8,6 @@ path does not cover fall back to the ORM path with the same outcome.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +17,7 @@ from gateway import create_app
 from gateway.database import get_database
 from models import Call, Callback, Listing, Resident
 from tests.call_simulator import SimulatedCall, flask_poster, http_poster, without_state_token
-from tests.conftest import AUTH_TOKEN, TwilioWebhooks, app_config
+from tests.conftest import AUTH_TOKEN, TwilioWebhooks, app_config, session_of
 from tests.live import free_port, serving
 
 CALLER = "+31612345678"
@@ -47,9 +46,8 @@ def counted(pg_app, monkeypatch):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def db(pg_app) -> Iterator:  # type: ignore[type-arg]
-    session = get_database(pg_app).session()
-    yield session
-    session.close()
+    with session_of(pg_app) as session:
+        yield session
 
 
 def _phone(pg_app, from_: str = CALLER) -> SimulatedCall:  # type: ignore[no-untyped-def]
@@ -163,19 +161,7 @@ def test_simultaneous_deliveries_of_a_multi_row_step_take_effect_once(pg_databas
             path = call.documents[-1].split('<Record action="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
             params = call.params(RecordingSid="RE" + "1" * 32, RecordingDuration="5", Digits="#",
                                  RecordingUrl="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1")
-        bodies: list[tuple[int, str]] = []
-        barrier = threading.Barrier(6)
-
-        def deliver() -> None:
-            barrier.wait()
-            status, _type, body = call.post(path, params)
-            bodies.append((status, body))
-
-        threads = [threading.Thread(target=deliver) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(20)
+        bodies = call.deliver_at_once(path, params)
     assert len(bodies) == 6 and {status for status, _ in bodies} == {200}
     assert len({without_state_token(body) for _, body in bodies}) == 1, "every delivery hears the same"
     session = get_database(app).session()

@@ -33,14 +33,6 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 WITHHELD = ["anonymous", "+266696687", "+7378742833", "+86282452253", "+2562533", "+8656696"]
 
 
-@pytest.fixture
-def phone(twilio):  # type: ignore[no-untyped-def]
-    def call(from_: str = CALLER) -> SimulatedCall:
-        return SimulatedCall(flask_poster(twilio), from_=from_).start()
-
-    return call
-
-
 def t(language: str, key: str, **params: object) -> str:
     return texts.t(language, key, **params)
 

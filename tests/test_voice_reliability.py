@@ -5,7 +5,6 @@ deliveries, two calls at once, failures, and calls whose status never came.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -22,14 +21,6 @@ from tests.conftest import AUTH_TOKEN, app_config
 from tests.live import free_port, serving
 
 CALLER = "+31612345678"
-
-
-@pytest.fixture
-def phone(twilio):  # type: ignore[no-untyped-def]
-    def call(from_: str = CALLER) -> SimulatedCall:
-        return SimulatedCall(flask_poster(twilio), from_=from_).start()
-
-    return call
 
 
 def rows(db, model):  # type: ignore[no-untyped-def]
@@ -238,19 +229,7 @@ def test_the_same_step_delivered_at_the_same_moment_takes_effect_once(pg_databas
         gather = call.gather
         path = gather.get("action")
         params = call.params(Digits="1")
-        bodies: list[tuple[int, str]] = []
-        barrier = threading.Barrier(6)
-
-        def deliver() -> None:
-            barrier.wait()
-            status, _type, body = call.post(path, params)
-            bodies.append((status, body))
-
-        threads = [threading.Thread(target=deliver) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(20)
+        bodies = call.deliver_at_once(path, params)
     assert len(bodies) == 6
     assert {status for status, _ in bodies} == {200}
     assert len({without_state_token(body) for _, body in bodies}) == 1, "every delivery hears the same"

@@ -10,34 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway import create_app
 from gateway.database import get_database
 from models import Call, Callback, Listing
-from tests.live import free_port, serving
+from tests.conftest import DEMO_API_TOKEN
 from workers.voice_jobs import delete_recording_now
-
-DEMO_TOKEN = "demo-api-token"
-
-
-@pytest.fixture
-def demo(tmp_path: Path, fake_twilio):  # type: ignore[no-untyped-def]
-    port = free_port()
-    app = create_app({
-        "BUURTLIJN_DEMO": True,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "TWILIO_API_BASE_URL": fake_twilio.base_url,  # the demo must not use it
-        "BUURTLIJN_API_TOKEN": DEMO_TOKEN,
-        "BUURTLIJN_QUIET_HOURS": "",
-    })
-    app.instance_path = str(tmp_path / "instance")  # simulated recordings go here, not in the checkout
-    from models.migrate import upgrade
-
-    upgrade(get_database(app).engine)
-    with serving(app, port) as base:
-        yield app, base
-    get_database(app).dispose()
-
 
 def post(base: str, path: str, payload: dict) -> dict:  # type: ignore[type-arg]
     request = urllib.request.Request(base + path, data=json.dumps(payload).encode(),
@@ -89,10 +65,10 @@ def test_a_call_in_the_simulator_makes_a_request_with_its_recording(demo):
     assert "Dank u wel!" in said(reply) and reply["verbs"][-1]["verb"] == "hangup"
     assert post(base, "/simulator/call/hangup", {**caller, "duration": 30})["status"] == 200
 
-    status, _type, body = get(base, "/api/v1/listings", DEMO_TOKEN)
+    status, _type, body = get(base, "/api/v1/listings", DEMO_API_TOKEN)
     [listing] = json.loads(body)["listings"]
     assert (listing["category"], listing["postcode"], listing["has_recording"]) == ("groceries", "2034", True)
-    status, content_type, audio = get(base, f"/recordings/{listing['id']}", DEMO_TOKEN)
+    status, content_type, audio = get(base, f"/recordings/{listing['id']}", DEMO_API_TOKEN)
     assert (status, content_type) == (200, "audio/x-wav")
     stored = next((Path(app.instance_path) / "recordings").glob("RE*.wav"))
     assert audio == stored.read_bytes() and len(audio) > 3 * 8000 * 2  # three seconds, 8 kHz, 16 bit
@@ -101,7 +77,7 @@ def test_a_call_in_the_simulator_makes_a_request_with_its_recording(demo):
     # Retention in the demo removes the local file.
     assert delete_recording_now(app, listing["id"]) is True
     assert not stored.exists()
-    assert get(base, f"/recordings/{listing['id']}", DEMO_TOKEN)[0] == 404
+    assert get(base, f"/recordings/{listing['id']}", DEMO_API_TOKEN)[0] == 404
 
 
 def test_hanging_up_in_the_simulator_sends_the_status_callback(demo):

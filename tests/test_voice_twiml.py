@@ -178,14 +178,6 @@ def routes():  # type: ignore[no-untyped-def]
     return create_app({"TESTING": True, "SECRET_KEY": "routes", "DATABASE_URL": "sqlite://"})
 
 
-@pytest.fixture
-def phone(twilio):  # type: ignore[no-untyped-def]
-    def call(from_: str = "+31612345678") -> SimulatedCall:
-        return SimulatedCall(flask_poster(twilio), from_=from_).start()
-
-    return call
-
-
 def test_every_answer_of_scripted_calls_is_valid_twiml(phone, app, db):
     documents: list[str] = []
     for digit in "1234":  # the whole request in each language, each by another caller
