@@ -391,11 +391,16 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
     return bool(predicate())
 
 
-def forget_queues(app: Flask) -> None:
-    """Delete this test's queues from the shared Redis."""
-    queue = app.extensions["buurtlijn.jobs"]
-    for name in queue.queue_names:
-        queue.redis.delete(f"rq:queue:{name}")
+@contextmanager
+def running_queued_app(config: dict[str, Any]) -> Iterator[Flask]:
+    """The app with jobs going through Redis; this test's queues deleted from Redis afterwards."""
+    with running_app(config) as app:
+        try:
+            yield app
+        finally:
+            queue = app.extensions["buurtlijn.jobs"]
+            for name in queue.queue_names:
+                queue.redis.delete(f"rq:queue:{name}")
 
 
 def own_queue_prefix() -> str:
@@ -407,9 +412,8 @@ def queued_app(pg_database_url: str, fake_twilio: FakeTwilio, redis_url: str) ->
     """The app on PostgreSQL with jobs going through Redis (nothing runs them until a worker starts)."""
     config = app_config(pg_database_url, fake_twilio, REDIS_URL=redis_url, BUURTLIJN_QUEUE_PREFIX=own_queue_prefix(),
                         BUURTLIJN_SWEEP_SECONDS=1)
-    with running_app(config) as app:
+    with running_queued_app(config) as app:
         yield app
-        forget_queues(app)
 
 
 @pytest.fixture
@@ -463,9 +467,8 @@ def delivery_config(database_url: str, fake: FakeTwilio, redis_url: str, **overr
 @pytest.fixture
 def delivery_app(pg_database_url: str, fake_twilio: FakeTwilio, redis_url: str) -> Iterator[Flask]:
     """PostgreSQL, the shared Redis (queue names of this test alone), the fake Twilio."""
-    with running_app(delivery_config(pg_database_url, fake_twilio, redis_url)) as app:
+    with running_queued_app(delivery_config(pg_database_url, fake_twilio, redis_url)) as app:
         yield app
-        forget_queues(app)
 
 
 @pytest.fixture

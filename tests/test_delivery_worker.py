@@ -16,7 +16,7 @@ from gateway import create_app
 from gateway.database import get_database
 from models import Call, Callback, Match, Message, Resident
 from models.base import utcnow
-from tests.conftest import DeliveryWorker, TwilioWebhooks, delivery_config, wait_until
+from tests.conftest import DeliveryWorker, TwilioWebhooks, delivery_config, running_queued_app, wait_until
 from tests.delivery_support import (
     HELPER,
     LANDLINE_HELPER,
@@ -266,20 +266,17 @@ def test_worker_killed_while_placing_a_call_dials_once(delivery_app, fake_twilio
 
 
 def test_a_burst_is_paced_per_gateway_number(pg_database_url, fake_twilio, redis_url, tmp_path):
-    app = create_app(delivery_config(pg_database_url, fake_twilio, redis_url, BUURTLIJN_SMS_PER_SECOND=10))
-    worker = DeliveryWorker(dict(app.config), tmp_path / "w.log").start()
-    try:
-        for n in range(12):
-            request_id = add_listing(app, f"+316123451{n:02d}", "request")
-            offer_id = add_listing(app, f"+316123452{n:02d}", "offer")
-            assert post_match(app.test_client(), request_id, offer_id).status_code == 201
-        assert fake_twilio.wait_for(24, timeout=60), worker.log()
-    finally:
-        worker.stop()
-        queue = app.extensions["buurtlijn.jobs"]
-        for name in queue.queue_names:
-            queue.redis.delete(f"rq:queue:{name}")
-        get_database(app).dispose()
+    config = delivery_config(pg_database_url, fake_twilio, redis_url, BUURTLIJN_SMS_PER_SECOND=10)
+    with running_queued_app(config) as app:
+        worker = DeliveryWorker(dict(app.config), tmp_path / "w.log").start()
+        try:
+            for n in range(12):
+                request_id = add_listing(app, f"+316123451{n:02d}", "request")
+                offer_id = add_listing(app, f"+316123452{n:02d}", "offer")
+                assert post_match(app.test_client(), request_id, offer_id).status_code == 201
+            assert fake_twilio.wait_for(24, timeout=60), worker.log()
+        finally:
+            worker.stop()
     times = sorted(r.at for r in fake_twilio.requests if r.resource == "messages" and r.method == "POST")
     assert len(times) == 24 and len(fake_twilio.messages()) == 24
     # 10 per second: 24 sends take at least 2.3 s, and no second holds more than 11.
