@@ -208,12 +208,14 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def db(app: Flask) -> Iterator[Any]:
+    """A session on ``app`` for assertions."""
     with session_of(app) as session:
         yield session
 
 
 @pytest.fixture
 def session(notify_app: Flask) -> Iterator[Any]:
+    """A session on ``notify_app`` for assertions."""
     with session_of(notify_app) as session:
         yield session
 
