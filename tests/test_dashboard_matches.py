@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 
 from gateway.dashboard.i18n import EN, NL
-from gateway.dashboard.views import REASONS
+from gateway.dashboard.queue import REASONS
 from gateway.database import get_database
 from models import AuditEvent, Call, Callback, Listing, Match, Resident
 from models.base import utcnow
