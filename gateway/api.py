@@ -11,6 +11,7 @@ from sqlalchemy import select
 from models import Callback, Listing, Match, Resident
 from models.audit import audit
 from models.phones import InvalidPhoneNumber, parse_phone
+from models.vocabulary import CALLBACK_STATUSES, KINDS, LISTING_STATUSES
 
 from .database import get_session
 from .security import api_token_valid, csrf
@@ -101,6 +102,14 @@ def _audit(action: str, object_type: str, object_id: Any, count: int | None = No
     get_session().commit()
 
 
+def _code_arg(name: str, allowed: tuple[str, ...]) -> str | None:
+    """A filter on a code: one of ``allowed``, or absent. A typo answers 400, not an empty list."""
+    value = request.args.get(name)
+    if value and value not in allowed:
+        abort(400, description=f"{name} must be one of: {', '.join(allowed)}")
+    return value or None
+
+
 def _phones(resident_ids: set[int]) -> dict[int, str]:
     if not resident_ids:
         return {}
@@ -111,8 +120,9 @@ def _phones(resident_ids: set[int]) -> dict[int, str]:
 @bp.get("/listings")
 def list_listings():  # type: ignore[no-untyped-def]
     query = select(Listing).order_by(Listing.id.desc()).limit(MAX_ROWS)
-    for arg, column in (("kind", Listing.kind), ("status", Listing.status), ("district", Listing.district)):
-        value = request.args.get(arg)
+    filters = ((Listing.kind, _code_arg("kind", KINDS)), (Listing.status, _code_arg("status", LISTING_STATUSES)),
+               (Listing.district, request.args.get("district")))
+    for column, value in filters:
         if value:
             query = query.where(column == value)
     listings = get_session().scalars(query).all()
@@ -132,7 +142,7 @@ def get_listing(listing_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/callbacks")
 def list_callbacks():  # type: ignore[no-untyped-def]
     query = select(Callback).order_by(Callback.priority.desc(), Callback.due_at, Callback.id).limit(MAX_ROWS)
-    status = request.args.get("status")
+    status = _code_arg("status", CALLBACK_STATUSES)
     if status:
         query = query.where(Callback.status == status)
     callbacks = get_session().scalars(query).all()

@@ -13,10 +13,11 @@ from flask import Blueprint, current_app, request, url_for
 
 from models import Broker, Call, Resident
 from models.audit import audit
+from ivr_flows.settings import DEFAULT_VOICES
 from models.base import utcnow
+from texts import DASHBOARD, FALLBACK
 from workers.callback_jobs import PURPOSE, advance_status
 
-from .dashboard.i18n import say_language, translate
 from .database import get_session
 from .security import twilio_signed
 from .twiml import empty_response, twiml
@@ -33,7 +34,7 @@ def _response(*elements: ET.Element) -> str:
 
 
 def _say(text: str, language: str) -> ET.Element:
-    say = ET.Element("Say", {"language": say_language(language)})
+    say = ET.Element("Say", {"language": DEFAULT_VOICES.get(language, DEFAULT_VOICES[FALLBACK]).language})
     say.text = text
     return say
 
@@ -58,7 +59,7 @@ def connect(call_id: int):  # type: ignore[no-untyped-def]
     language = broker.language if broker is not None else "nl"
     resident = session.get(Resident, call.resident_id) if call is not None and call.resident_id else None
     if call is None or resident is None:
-        return twiml(_response(_say(translate(language, "bridge.unknown"), language), ET.Element("Hangup")))
+        return twiml(_response(_say(DASHBOARD.t(language, "bridge.unknown"), language), ET.Element("Hangup")))
     _adopt_sid(call)
     advance_status(call, "in-progress")
     call.data = {**(call.data or {}), "broker_answered_at": utcnow().isoformat()}
@@ -76,7 +77,7 @@ def connect(call_id: int):  # type: ignore[no-untyped-def]
     )
     number = ET.SubElement(dial, "Number")
     number.text = resident.phone
-    return twiml(_response(_say(translate(language, "bridge.connecting"), language), dial))
+    return twiml(_response(_say(DASHBOARD.t(language, "bridge.connecting"), language), dial))
 
 
 @bp.post("/<int:call_id>/dialled")
@@ -93,7 +94,7 @@ def dialled(call_id: int):  # type: ignore[no-untyped-def]
     language = broker.language if broker is not None else "nl"
     if status == "completed":
         return twiml(_response(ET.Element("Hangup")))
-    return twiml(_response(_say(translate(language, "bridge.not_answered"), language), ET.Element("Hangup")))
+    return twiml(_response(_say(DASHBOARD.t(language, "bridge.not_answered"), language), ET.Element("Hangup")))
 
 
 @bp.post("/<int:call_id>/status")

@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from models import Call
 from models.call import IN_PROGRESS
+from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
 from models.phones import is_withheld, try_parse_phone
 from models.queue import queue_callback
 from models.residents import resident_for
@@ -32,8 +33,6 @@ from .steps import STEPS
 
 log = logging.getLogger("buurtlijn.voice")
 
-# Twilio's CallStatus values that mean the call is over.
-ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # A menu call with no news for this long lost its status callback: the sweep closes it.
 STALE_MENU_CALL = dt.timedelta(minutes=30)
 # Twilio ends any call after 4 hours; a bridged call past that is certainly over.
@@ -144,7 +143,7 @@ def call_status(
 ) -> None:
     """Twilio's status callback. When the call is over, an unfinished menu is an abandoned call."""
     status = (status or "").lower()
-    if status not in ENDED_STATUSES:
+    if status not in TWILIO_CALL_ENDED_STATUSES:
         session.execute(
             update(Call).where(Call.call_sid == call_sid[:64]).values(twilio_status=status[:32] or None)
             .execution_options(synchronize_session=False)

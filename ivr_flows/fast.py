@@ -47,9 +47,10 @@ from models.districts import district_map
 from models.matching import relay_number_query
 from models.phones import is_withheld, try_parse_phone
 from models.residents import CONTACT_RESIDENT
+from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
 
 from . import machine
-from .calls import ENDED_STATUSES, _repeat, _store
+from .calls import _repeat, _store
 from .machine import Answer, Context
 from .render import Turn, render
 from .settings import Settings
@@ -436,7 +437,7 @@ def end_call(db: Database, *, call_sid: str, status: str, now: dt.datetime) -> b
     decides (an abandoned call gets a callback).
     """
     status = (status or "").lower()
-    if status not in ENDED_STATUSES:
+    if status not in TWILIO_CALL_ENDED_STATUSES:
         return False
     row = db.autocommit_row(_END_CALL, {"twilio_status": status[:32], "now": now, "call_sid": call_sid[:64],
                                         "in_progress": IN_PROGRESS})

@@ -13,11 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from models.listing import OFFER_TIMINGS, REQUEST_TIMINGS
+from models.vocabulary import CATEGORIES, OFFER_TIMINGS, REQUEST_TIMINGS
 from texts import LANGUAGES
-
-# The contract's category table, in digit order (1 = groceries ... 9 = other).
-CATEGORIES = ("groceries", "chores", "transport", "company", "digital", "language", "paperwork", "sitting", "other")
 
 
 @dataclass(frozen=True)

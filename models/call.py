@@ -14,10 +14,9 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
+from .vocabulary import CALL_IN_PROGRESS as IN_PROGRESS
 
-# A call still walking the phone menu; the others are over, or bridged.
-IN_PROGRESS = "in_progress"
-ENDED_STATUSES = ("finished", "abandoned", "failed")
+__all__ = ["IN_PROGRESS", "Call"]
 
 
 class Call(Base):
@@ -43,7 +42,7 @@ class Call(Base):
     step_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     data: Mapped[dict[str, Any] | None]
-    # in_progress | finished | abandoned | failed
+    # one of vocabulary.CALL_STATUSES
     status: Mapped[code] = mapped_column(default="in_progress", server_default="in_progress")
     twilio_status: Mapped[str | None] = mapped_column(String(32))
     listing_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("listings.id"))

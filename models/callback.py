@@ -8,29 +8,15 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, IdType, UTCDateTime, code, created_at, intpk, timestamp, updated_at, utcnow
+from .vocabulary import CALLBACK_STATUSES, REASON_PRIORITY, check_in
 
-# Higher is more urgent. A resident who asked for a person, or got stuck,
-# comes before a listing that is merely new.
-REASON_PRIORITY = {
-    "callback_requested": 30,
-    "menu_trouble": 30,
-    "abandoned_call": 25,
-    "notification_failed": 25,
-    "bad_number": 20,
-    "problem_reported": 30,
-    "match_declined": 20,
-    "match_expired": 20,
-    "unrecognised_message": 15,
-    "not_reached": 10,
-    "new_listing": 10,
-}
-STATUSES = ("open", "claimed", "done", "cancelled")
+__all__ = ["CALLBACK_STATUSES", "REASON_PRIORITY", "Callback"]
 
 
 class Callback(Base):
     __tablename__ = "callbacks"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'claimed', 'done', 'cancelled')", name="status"),
+        CheckConstraint(check_in("status", CALLBACK_STATUSES), name="status"),
         Index("ix_callbacks_queue", "status", "priority", "due_at"),
     )
 

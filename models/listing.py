@@ -6,29 +6,23 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
+from .vocabulary import CHANNELS, FALLBACK_CATEGORY, KINDS, LISTING_STATUSES, OFFER_TIMINGS, REQUEST_TIMINGS, check_in
 
-KINDS = ("request", "offer")
-CHANNELS = ("sms", "voice", "broker", "api")
-STATUSES = ("open", "matched", "done", "cancelled", "expired")
-# Keyed in the phone menu; SMS listings leave timing empty.
-REQUEST_TIMINGS = ("asap", "this_week", "no_hurry")
-OFFER_TIMINGS = ("weekday_daytime", "evenings", "weekends", "any_time")
+__all__ = ["CHANNELS", "KINDS", "LISTING_STATUSES", "OFFER_TIMINGS", "REQUEST_TIMINGS", "Listing"]
 
 
 class Listing(Base):
     __tablename__ = "listings"
     __table_args__ = (
-        CheckConstraint("kind IN ('request', 'offer')", name="kind"),
-        CheckConstraint(
-            "status IN ('open', 'matched', 'done', 'cancelled', 'expired')", name="status"
-        ),
+        CheckConstraint(check_in("kind", KINDS), name="kind"),
+        CheckConstraint(check_in("status", LISTING_STATUSES), name="status"),
         Index("ix_listings_status_kind", "status", "kind"),
     )
 
     id: Mapped[intpk]
     resident_id: Mapped[int] = mapped_column(IdType, ForeignKey("residents.id"), index=True)
     kind: Mapped[code]
-    category: Mapped[code] = mapped_column(default="other", server_default="other")
+    category: Mapped[code] = mapped_column(default=FALLBACK_CATEGORY, server_default=FALLBACK_CATEGORY)
     description: Mapped[str | None] = mapped_column(Text)
     postcode: Mapped[str | None] = mapped_column(String(4))
     district: Mapped[str | None] = mapped_column(String(32))

@@ -6,17 +6,13 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
-
-STATUSES = ("proposed", "accepted", "declined", "expired", "confirmed", "done", "cancelled")
+from .vocabulary import MATCH_STATUSES, check_in
 
 
 class Match(Base):
     __tablename__ = "matches"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('proposed', 'accepted', 'declined', 'expired', 'confirmed', 'done', 'cancelled')",
-            name="status",
-        ),
+        CheckConstraint(check_in("status", MATCH_STATUSES), name="status"),
         Index("ix_matches_offer_status", "offer_id", "status"),
         # The sweeps look for proposals past respond_by and confirmed matches to remind.
         Index("ix_matches_status_respond_by", "status", "respond_by"),

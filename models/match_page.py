@@ -18,6 +18,7 @@ from .matching import LIVE_STATUSES, Actor, cancel_match, complete_match, confir
 from .outcomes import OutcomeError
 from .queue import append_note, close_callback
 from .resident import Resident
+from .vocabulary import MATCH_OUTCOMES
 
 # What the item page lists as the match's history: (step, the column that stamps it).
 MATCH_STEPS = (
@@ -32,9 +33,7 @@ MATCH_STEPS = (
     ("done", "done_at"),
     ("cancelled", "cancelled_at"),
 )
-MATCH_ACTIONS = ("confirm", "cancel", "done")
-# The item's own outcome when a broker moves its match from the item page.
-MATCH_OUTCOMES = {"confirm": "match_confirmed", "cancel": "match_cancelled", "done": "match_done"}
+MATCH_ACTIONS = tuple(MATCH_OUTCOMES)
 
 
 @dataclass(frozen=True)

@@ -6,33 +6,15 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Str
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
+from .vocabulary import FINAL_OUTBOUND, MESSAGE_DIRECTIONS, OUTBOUND_STATUS_RANK, check_in
 
-# Outbound statuses move only forward along this rank; the last group is final.
-OUTBOUND_STATUS_RANK = {
-    "pending": 0,  # row committed, not yet handed to Twilio
-    "submitting": 1,  # a worker is talking to Twilio right now
-    "accepted": 2,
-    "scheduled": 2,
-    "queued": 2,
-    "sending": 3,
-    "sent": 4,
-    "delivered": 5,
-    "read": 6,
-    # final: no later callback moves them
-    "undelivered": 9,
-    "failed": 9,
-    "canceled": 9,
-    "blocked": 9,  # never sent: opted out, bad number, over the daily cap, country
-    "shown": 9,  # demo mode: displayed instead of sent
-}
-# No callback moves a message out of these; "delivered" may still become "read".
-FINAL_OUTBOUND = frozenset(s for s, r in OUTBOUND_STATUS_RANK.items() if r == 9) | {"read"}
+__all__ = ["FINAL_OUTBOUND", "OUTBOUND_STATUS_RANK", "Message"]
 
 
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint("direction IN ('inbound', 'outbound')", name="direction"),
+        CheckConstraint(check_in("direction", MESSAGE_DIRECTIONS), name="direction"),
         Index("ix_messages_pending", "direction", "status"),
         Index("ix_messages_phone_created", "phone", "created_at"),
     )
@@ -46,7 +28,7 @@ class Message(Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     raw_from: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="", server_default="")
-    # inbound: received -> handled | failed; outbound: see OUTBOUND_STATUS_RANK
+    # inbound: vocabulary.INBOUND_MESSAGE_STATUSES; outbound: vocabulary.OUTBOUND_STATUS_RANK
     status: Mapped[code]
     keyword: Mapped[str | None] = mapped_column(String(32))
     # Twilio's Advanced Opt-Out verdict (STOP/START/HELP): Twilio has answered already.

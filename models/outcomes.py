@@ -17,10 +17,8 @@ from .matching import MatchError, propose_match
 from .notify import notify_resident
 from .queue import append_note, close_callback, queue_callback
 from .resident import Resident
+from .vocabulary import OUTCOMES, REFERRALS
 from .workdays import DEFAULT_BROKER_HOURS, BrokerHours, retry_time
-
-OUTCOMES = ("match_proposed", "resolved", "not_reached", "wrong_number", "referred")
-REFERRALS = ("sociaal_wijkteam", "huisarts", "other")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from sqlalchemy import Boolean, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, code, created_at, e164, intpk, timestamp, updated_at
+from .vocabulary import RESIDENT_LANGUAGES as LANGUAGES
 
-LANGUAGES = ("nl", "en", "tr", "ar")
+__all__ = ["LANGUAGES", "Resident"]
 
 
 class Resident(Base):

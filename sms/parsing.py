@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from models.districts import find_postcode
+from models.vocabulary import CATEGORIES, FALLBACK_CATEGORY
 
 _FIRST_WORDS = re.compile(r"^\s*([^\s:;,.!?]+)[\s:;,.!?]*([^\s:;,.!?]+)?(.*)$", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -55,7 +56,8 @@ def split_words(body: str) -> Words:
 
 # Word beginnings per category, Dutch and English side by side. "=word" must
 # match the whole word ("=app" is not "appel"). Accents are stripped first.
-VOCABULARY: dict[str, tuple[str, ...]] = {
+# The fallback category has no words: it is what no word points to.
+CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
     "groceries": (
         "boodschap", "supermarkt", "winkel", "albert heijn", "=ah", "jumbo", "lidl", "markt",
         "brood", "apotheek", "medicijn",
@@ -104,13 +106,17 @@ def _pattern(stem: str) -> str:
     return rf"\b{re.escape(stem)}"
 
 
+_UNKNOWN = set(CATEGORY_WORDS) - set(CATEGORIES)
+if _UNKNOWN:
+    raise ValueError(f"CATEGORY_WORDS names categories models.vocabulary does not know: {sorted(_UNKNOWN)}")
+
 _CATEGORY_PATTERNS = {
-    category: re.compile("|".join(_pattern(s) for s in stems)) for category, stems in VOCABULARY.items()
+    category: re.compile("|".join(_pattern(s) for s in stems)) for category, stems in CATEGORY_WORDS.items()
 }
 
 
 def detect_category(text: str) -> str:
-    """The category the words point to most; 'other' when none does.
+    """The category the words point to most; the fallback ('other') when none does.
 
     Ties go to the category named first in the text.
     """
@@ -124,7 +130,7 @@ def detect_category(text: str) -> str:
         key = (-len(hits), hits[0].start(), category)
         if best is None or key < best:
             best = key
-    return best[2] if best else "other"
+    return best[2] if best else FALLBACK_CATEGORY
 
 
 __all__ = ["Words", "clean_body", "detect_category", "find_postcode", "normalise_word", "split_words"]

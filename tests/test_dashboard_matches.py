@@ -13,17 +13,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 
-from gateway.dashboard.i18n import EN, NL
-from gateway.dashboard.queue import REASONS
 from gateway.database import get_database
 from models import AuditEvent, Call, Callback, Listing, Match, Resident
 from models.base import utcnow
 from models.matching import cancel_match
 from models.phones import mask
 from models.queue import queue_callback
+from models.vocabulary import QUEUE_REASONS
 from tests.conftest import GATEWAY_NUMBER, ROOT, TwilioWebhooks, parse_twiml
 from tests.delivery_support import HELPER, REQUESTER, add_listing, bodies, listing_status, post_match
 from tests.dashboard_support import MILA_PHONE, post
+from texts import DASHBOARD
 from workers.match_jobs import sweep_matches
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -105,8 +105,9 @@ def test_every_reason_the_code_queues_has_a_label_in_both_languages(notify_app, 
                        "notification_failed", "bad_number", "not_reached", "letter_or_visit", "match_accepted",
                        "match_declined", "match_expired", "problem_reported"}
     for reason in reasons:
-        assert reason in REASONS, f"{reason} cannot be filtered on"
-        assert f"reason.{reason}" in NL and f"reason.{reason}" in EN, f"{reason} has no label"
+        assert reason in QUEUE_REASONS, f"{reason} is not a queue reason of models.vocabulary"
+        assert DASHBOARD.has("nl", f"reason.{reason}") and DASHBOARD.has("en", f"reason.{reason}"), \
+            f"{reason} has no label"
 
     with get_database(notify_app).transaction() as tx:
         ids = {reason: queue_callback(tx, reason).id for reason in sorted(reasons)}
@@ -114,16 +115,16 @@ def test_every_reason_the_code_queues_has_a_label_in_both_languages(notify_app, 
     filters = queue.split('id="f-reason"', 1)[1].split("</select>", 1)[0]
     for reason, callback_id in ids.items():
         card = queue.split(f'id="item-{callback_id}"', 1)[1].split("</li>", 1)[0]
-        assert NL[f"reason.{reason}"] in card
-        assert f'<option value="{reason}" >{NL[f"reason.{reason}"]}</option>' in filters
-        assert f"<h1>{NL[f'reason.{reason}']}" in _text(mila.get(f"/dashboard/items/{callback_id}"))
+        assert DASHBOARD.t("nl", f"reason.{reason}") in card
+        assert f'<option value="{reason}" >{DASHBOARD.t("nl", f"reason.{reason}")}</option>' in filters
+        assert f"<h1>{DASHBOARD.t('nl', f'reason.{reason}')}" in _text(mila.get(f"/dashboard/items/{callback_id}"))
     filtered = _text(mila.get("/dashboard?reason=match_expired"))
     assert re.findall(r'id="item-(\d+)"', filtered) == [str(ids["match_expired"])]
 
     post(mila, "/dashboard/language", {"next": "/dashboard"})
     english = _text(mila.get("/dashboard"))
     for reason in reasons:
-        assert EN[f"reason.{reason}"] in english
+        assert DASHBOARD.t("en", f"reason.{reason}") in english
     item = _text(mila.get(f"/dashboard/items/{ids['problem_reported']}"))
     assert "<h1>Problem reported" in item
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 import texts
 from models import AuditEvent, Match
+from models.vocabulary import CATEGORIES
 from tests.conftest import api_get
 from tests.delivery_support import HELPER, REQUESTER, add_listing, bodies, post_match
 from texts import is_gsm7, segment_count
@@ -76,7 +77,6 @@ def test_conflicts_answer_409(notify_app, fake_twilio, session):
     assert client.post("/api/v1/matches", json={"request_id": request_id, "offer_id": offer_id}).status_code == 401
 
 
-CATEGORIES = ("groceries", "chores", "transport", "company", "digital", "language", "paperwork", "sitting", "other")
 SPOKEN_OR_DATA = ("match.spoken.", "match.call.", "match.when.")
 NOT_SMS = {"match.weekdays", "match.months", "match.moment", "match.district_unknown", "match.relay"}
 

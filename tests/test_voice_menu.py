@@ -412,7 +412,8 @@ def test_status_line_reads_open_items_in_words_with_day_and_appointment(phone, d
     assert f"Uw aanbod voor gezelschap, zoals wandelen of koffie van {weekday} staat nog open." in call.said
     old_local = old.created_at.astimezone(zone)
     month = t("nl", f"voice.month.{('jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec')[old_local.month - 1]}")
-    assert f"Voor uw vraag voor post en formulieren van {old_local.day} {month} is iemand gevonden." in call.said
+    paperwork = t("nl", "voice.category.paperwork")
+    assert f"Voor uw vraag voor {paperwork} van {old_local.day} {month} is iemand gevonden." in call.said
     assert "De afspraak is op " in call.said and " om " in call.said
     assert call.said.index("boodschappen") < call.said.index("gezelschap")  # newest first
     assert not call.ended

@@ -1,31 +1,57 @@
-"""Every text a resident reads or hears, one catalogue per language.
+"""Every word Buurtlijn says or shows, one catalogue per language, loaded by one loader.
 
-Catalogues are TOML files beside this module (nl.toml, en.toml, tr.toml,
-ar.toml). Keys are dotted: ``sms.request_received``, ``voice.main_menu``,
-``category.groceries``. A key missing in a language falls back to Dutch, so a
-half-translated catalogue never leaves a resident without an answer.
+Residents' texts are TOML files beside this module (nl.toml, en.toml,
+tr.toml, ar.toml): everything a resident reads in an SMS or hears on the
+phone. The brokers' dashboard has its own, in ``dashboard/`` (nl.toml,
+en.toml). Keys are dotted: ``sms.request_received``, ``voice.main_menu``,
+``category.groceries``, ``queue.title``. A key missing in a language falls
+back to Dutch, so a half-translated catalogue never leaves anyone without an
+answer. The names of categories are the residents' (``category.*``), and the
+dashboard shows those same entries, so a broker and a resident use one word.
 """
 
 from __future__ import annotations
 
 import tomllib
-from functools import cache
 from pathlib import Path
 from typing import Any
 
+from models.vocabulary import BROKER_LANGUAGES, FALLBACK_CATEGORY, RESIDENT_LANGUAGES
+
 from .gsm import fit_gsm7, is_gsm7, segment_count, to_gsm7
 
-LANGUAGES = ("nl", "en", "tr", "ar")
 FALLBACK = "nl"
 _DIR = Path(__file__).parent
 
 
-@cache
-def catalogue(language: str) -> dict[str, str]:
-    path = _DIR / f"{language}.toml"
-    if not path.exists():
-        return {}
-    return dict(_flatten(tomllib.loads(path.read_text(encoding="utf-8"))))
+class Catalogues:
+    """The TOML catalogues in one folder, ``<language>.toml`` each, read once."""
+
+    def __init__(self, folder: Path, languages: tuple[str, ...]) -> None:
+        self.folder = folder
+        self.languages = languages
+        self._loaded: dict[str, dict[str, str]] = {}
+
+    def catalogue(self, language: str) -> dict[str, str]:
+        loaded = self._loaded.get(language)
+        if loaded is None:
+            path = self.folder / f"{language}.toml"
+            data = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            loaded = self._loaded[language] = dict(_flatten(data))
+        return loaded
+
+    def has(self, language: str, key: str) -> bool:
+        return key in self.catalogue(language)
+
+    def t(self, language: str | None, key: str, **params: Any) -> str:
+        """The text for ``key`` in ``language``, filled in; Dutch when untranslated."""
+        language = language if language in self.languages else FALLBACK
+        template = self.catalogue(language).get(key)
+        if template is None:
+            template = self.catalogue(FALLBACK).get(key)
+        if template is None:
+            raise KeyError(f"no text {key!r} in any catalogue in {self.folder.name}/")
+        return template.format(**params) if params else template
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> Any:
@@ -36,23 +62,21 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> Any:
             yield f"{prefix}{key}", value
 
 
-def has(language: str, key: str) -> bool:
-    return key in catalogue(language)
+RESIDENTS = Catalogues(_DIR, RESIDENT_LANGUAGES)
+DASHBOARD = Catalogues(_DIR / "dashboard", BROKER_LANGUAGES)
 
-
-def t(language: str | None, key: str, **params: Any) -> str:
-    """The text for ``key`` in ``language``, filled in; Dutch when untranslated."""
-    language = language if language in LANGUAGES else FALLBACK
-    template = catalogue(language).get(key)
-    if template is None:
-        template = catalogue(FALLBACK).get(key)
-    if template is None:
-        raise KeyError(f"no text {key!r} in any catalogue")
-    return template.format(**params) if params else template
+LANGUAGES = RESIDENTS.languages
+catalogue = RESIDENTS.catalogue
+has = RESIDENTS.has
+t = RESIDENTS.t
 
 
 def category_name(language: str | None, category: str | None) -> str:
-    return t(language, f"category.{category or 'other'}")
+    """What residents and brokers alike call a category, in ``language``."""
+    return t(language, f"category.{category or FALLBACK_CATEGORY}")
 
 
-__all__ = ["LANGUAGES", "catalogue", "category_name", "fit_gsm7", "has", "is_gsm7", "segment_count", "t", "to_gsm7"]
+__all__ = [
+    "DASHBOARD", "FALLBACK", "LANGUAGES", "RESIDENTS", "Catalogues", "catalogue", "category_name", "fit_gsm7",
+    "has", "is_gsm7", "segment_count", "t", "to_gsm7",
+]

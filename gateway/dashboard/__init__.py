@@ -17,10 +17,12 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from models import vocabulary
 from models.districts import district_map
 from models.phones import mask
+from texts import DASHBOARD, FALLBACK, category_name
 
-from .i18n import FALLBACK, LANGUAGES, translate
+LANGUAGES = DASHBOARD.languages
 
 bp = Blueprint("dashboard", __name__)
 login_manager = LoginManager()
@@ -37,16 +39,22 @@ def current_language() -> str:
 
 
 def t(key: str, **params: Any) -> str:
-    return translate(current_language(), key, **params)
+    return DASHBOARD.t(current_language(), key, **params)
 
 
 def label(group: str, code: str | None) -> str:
     """The broker-facing name of a code ('reason', 'callback_requested'); the code itself if unknown."""
     key = f"{group}.{code}"
     try:
-        return translate(current_language(), key)
+        return DASHBOARD.t(current_language(), key)
     except KeyError:
         return code or "—"
+
+
+def category_label(category: str | None) -> str:
+    """A category as the residents' catalogue names it, so broker and resident use one word; capitalised."""
+    name = category_name(current_language(), category)
+    return name[:1].upper() + name[1:]
 
 
 def local_time(moment: dt.datetime | None, with_date: bool = True) -> str:
@@ -73,7 +81,8 @@ def _district_name_filter(district: str | None) -> str:
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"t": t, "label": label, "page_language": current_language(), "lang": current_language()}
+    return {"t": t, "label": label, "category_label": category_label, "vocabulary": vocabulary,
+            "page_language": current_language(), "lang": current_language()}
 
 
 @bp.errorhandler(CSRFError)

@@ -22,7 +22,7 @@ from models.base import utcnow
 from models.sql import insert_ignoring_conflict
 
 from ..database import get_session
-from . import bp as dashboard_bp, t
+from . import LANGUAGES, bp as dashboard_bp, t
 
 bp = Blueprint("auth", __name__)
 
@@ -186,7 +186,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():  # type: ignore[no-untyped-def]
-    if request.method == "GET" and request.args.get("lang") in ("nl", "en"):
+    if request.method == "GET" and request.args.get("lang") in LANGUAGES:
         session["lang"] = request.args["lang"]
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))

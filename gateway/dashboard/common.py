@@ -12,7 +12,6 @@ from models.audit import audit
 from ..database import get_session
 from .auth import me, remote_addr
 
-CATEGORIES = ("groceries", "chores", "transport", "company", "digital", "language", "paperwork", "sitting", "other")
 MAX_NOTE = 2000
 
 

@@ -13,9 +13,8 @@ from sqlalchemy import select
 from models import Broker, Call, Callback, Listing, Resident
 from models.base import utcnow
 from models.leases import ClaimError, holds, renew_lease
-from models.listing import KINDS, OFFER_TIMINGS, REQUEST_TIMINGS
 from models.match_page import MatchView, has_live_match, match_view, matches_of
-from models.outcomes import REFERRALS, OutcomeError, record_outcome
+from models.outcomes import OutcomeError, record_outcome
 from models.phones import mask
 from models.queue_view import QueueRow, other_open_items, resident_history
 from models.suggestions import suggestions_for
@@ -26,7 +25,7 @@ from ..database import get_session
 from . import ZONE, local_time, t
 from .auth import me
 from .calls import call_progress
-from .common import CATEGORIES, MAX_NOTE, audit_action, callback_or_404
+from .common import MAX_NOTE, audit_action, callback_or_404
 from .matches import MEETING_FORMAT
 
 bp = Blueprint("item", __name__)
@@ -117,11 +116,7 @@ def show(callback_id: int):  # type: ignore[no-untyped-def]
         callback=callback,
         draft_note=draft,
         draft_match_note=draft_match_note,
-        referrals=REFERRALS,
         nonce=secrets.token_hex(16),
-        categories=CATEGORIES,
-        kinds=KINDS,
-        timings={"request": REQUEST_TIMINGS, "offer": OFFER_TIMINGS},
         progress=call_progress(page.call) if page.call else None,
         called_phone=_called_phone(page),
         meeting_min=utcnow().astimezone(ZONE).strftime(MEETING_FORMAT),

@@ -13,16 +13,15 @@ from sqlalchemy import select
 from models import Callback, Listing, Resident
 from models.districts import find_postcode
 from models.leases import claim_item, holds, renew_lease
-from models.listing import KINDS, OFFER_TIMINGS, REQUEST_TIMINGS
 from models.marketplace import record_listing
 from models.phones import InvalidPhoneNumber, parse_phone
-from models.resident import LANGUAGES as RESIDENT_LANGUAGES
 from models.residents import resident_for, set_postcode
+from models.vocabulary import CATEGORIES, KINDS, RESIDENT_LANGUAGES, TIMINGS
 
 from ..database import get_session
 from . import t
 from .auth import me
-from .common import CATEGORIES, audit_action, callback_or_404
+from .common import audit_action, callback_or_404
 
 bp = Blueprint("listings", __name__)
 
@@ -56,8 +55,7 @@ def _listing_form(form: Any) -> ListingForm:
             parsed.errors["postcode"] = t("new.error.postcode")
             parsed.postcode = raw_postcode[:8]
     timing = form.get("timing") or None
-    allowed = REQUEST_TIMINGS if parsed.kind == "request" else OFFER_TIMINGS
-    parsed.timing = timing if timing in allowed else None
+    parsed.timing = timing if timing in TIMINGS.get(parsed.kind, ()) else None
     return parsed
 
 
@@ -105,8 +103,7 @@ def new_listing():  # type: ignore[no-untyped-def]
     values: dict[str, Any] = {"phone": "", "language": "nl", "kind": "request", "category": "",
                               "postcode": "", "timing": "", "description": ""}
     if request.method == "GET":
-        return render_template("dashboard/new_listing.html", values=values, errors={},
-                               categories=CATEGORIES, timings=REQUEST_TIMINGS + OFFER_TIMINGS)
+        return render_template("dashboard/new_listing.html", values=values, errors={})
     values.update({key: (request.form.get(key) or "").strip() for key in values})
     parsed = _listing_form(request.form)
     errors = dict(parsed.errors)
@@ -116,8 +113,7 @@ def new_listing():  # type: ignore[no-untyped-def]
         errors["phone"] = t("new.error.phone")
     language = values["language"] if values["language"] in RESIDENT_LANGUAGES else "nl"
     if errors:
-        return render_template("dashboard/new_listing.html", values=values, errors=errors,
-                               categories=CATEGORIES, timings=REQUEST_TIMINGS + OFFER_TIMINGS), 400
+        return render_template("dashboard/new_listing.html", values=values, errors=errors), 400
     db = get_session()
     resident = resident_for(db, number, language=language)
     listing = _save_listing(resident, parsed, queue_for_broker=True)

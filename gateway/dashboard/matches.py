@@ -10,9 +10,10 @@ from flask_login import login_required
 from models.base import utcnow
 from models.leases import ClaimError
 from models.match import Match
-from models.match_page import MATCH_OUTCOMES, act_on_match
+from models.match_page import act_on_match
 from models.matching import MatchError
 from models.outcomes import OutcomeError
+from models.vocabulary import MATCH_OUTCOMES
 
 from ..database import get_session
 from . import ZONE, label, local_time, t

@@ -8,20 +8,18 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import login_required
 
 from models import Callback
-from models.callback import REASON_PRIORITY
 from models.districts import district_map
 from models.leases import claim_item, claim_next, release, renew_lease
 from models.queue import QueueFilters
 from models.queue_view import queue_view
+from models.vocabulary import CATEGORIES, QUEUE_REASONS
 
 from ..database import get_session
 from . import local_time, t
 from .auth import me
-from .common import CATEGORIES, audit_action, callback_or_404
+from .common import audit_action, callback_or_404
 
 bp = Blueprint("queue", __name__)
-
-REASONS = tuple(dict.fromkeys((*REASON_PRIORITY, "match_accepted", "letter_or_visit")))
 
 
 def _filters(source: Any) -> QueueFilters:
@@ -32,7 +30,7 @@ def _filters(source: Any) -> QueueFilters:
     return QueueFilters(
         district=district if district in district_map().districts else None,
         category=category if category in CATEGORIES else None,
-        reason=reason if reason in REASONS else None,
+        reason=reason if reason in QUEUE_REASONS else None,
     )
 
 
@@ -56,8 +54,6 @@ def index():  # type: ignore[no-untyped-def]
         filters=filters,
         filter_args=_filter_args(filters),
         districts=list(district_map().districts.values()),
-        categories=CATEGORIES,
-        reasons=REASONS,
     )
 
 
