@@ -176,8 +176,11 @@ def _snapshot(row: Any) -> dict[str, Any]:
 
 
 def _changed(row: Any, before: dict[str, Any]) -> dict[str, Any]:
-    """The columns the machine set to something new since ``before``."""
-    return {name: value for name, value in row.__dict__.items() if before.get(name) != value}
+    """The columns set to something new since ``before``, or set at all when ``before`` did not hold them.
+
+    A column that was not loaded is unknown, not NULL (the step's reply: the row may hold the last one).
+    """
+    return {name: value for name, value in row.__dict__.items() if name not in before or before[name] != value}
 
 
 _SELECT_CALL = (
