@@ -24,9 +24,13 @@ depends on the row (step, tries, entered data, language), and the reply
 must be stored with the move so a repeated delivery hears the same.
 
 Anything the plan does not cover (reading the caller's listings, a number
-keyed in for a new resident, ...) raises ``NeedsSession`` before anything
-is written, and the view runs the ORM path of ``calls`` instead. SQLite
-(the demo) always takes that path.
+keyed in for a new resident, a column the step's state does not carry, ...)
+raises ``NeedsSession`` before anything is written, and the view runs the
+ORM path of ``calls`` instead. SQLite (the demo) always takes that path.
+
+The rows are built by the services' own functions (``listing_values``,
+``callback_values``, ...); tests/test_voice_differential.py holds both paths
+to the same answers and the same rows.
 """
 
 from __future__ import annotations
@@ -193,14 +197,17 @@ _SELECT_CALL = (
 # resident stamped (or made: contacted_resident_sql), their match partner looked up,
 # and unless there is one (the call is then put through: incoming_call's other path)
 # the menu call stored in the resident's language.
-_MENU_CALL_COLUMNS = (*(name for name in inbound_call_values("", None, _EPOCH) if name not in ("resident_id", "language")),
+# Its columns: a new call's (the caller's own come from ``contacted``), and the first step (_store).
+_CALLER_COLUMNS = ("resident_id", "language")
+_MENU_CALL_COLUMNS = (*(name for name in inbound_call_values("", None, _EPOCH) if name not in _CALLER_COLUMNS),
                       "step", "reply_seq", "reply_twiml")
+_CONTACTED = contacted_resident_sql(lambda name: _param("residents", name, "r_"))
 _relay_of_contacted = relay_number_query(literal_column("(SELECT id FROM contacted)")).compile(dialect=_DIALECT)
 _relay_of_contacted = _relay_of_contacted.construct_expanded_state({})
 _MENU_CALL_PARAMS = dict(_relay_of_contacted.parameters)
 _CONTACT_AND_MENU_CALL = (
-    f"WITH contacted AS ({contacted_resident_sql(lambda name: _param('residents', name, 'r_'))}), relay AS ({_relay_of_contacted.statement}),"
-    f" menu_call AS (INSERT INTO calls ({', '.join(_MENU_CALL_COLUMNS)}, resident_id, language)"
+    f"WITH contacted AS ({_CONTACTED}), relay AS ({_relay_of_contacted.statement}),"
+    f" menu_call AS (INSERT INTO calls ({', '.join(_MENU_CALL_COLUMNS)}, {', '.join(_CALLER_COLUMNS)})"
     f" SELECT {', '.join(_param('calls', name) for name in _MENU_CALL_COLUMNS)}, contacted.id,"
     " contacted.language FROM contacted WHERE NOT EXISTS (SELECT 1 FROM relay)"
     " ON CONFLICT (call_sid) DO NOTHING RETURNING id)"

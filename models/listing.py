@@ -63,7 +63,7 @@ def listing_values(
     kind: str,
     channel: str,
     now: dt.datetime,
-    category: str | None = "other",
+    category: str = "other",
     description: str | None = None,
     postcode: str | None = None,
     timing: str | None = None,
@@ -76,7 +76,7 @@ def listing_values(
     return {
         "resident_id": resident.id,
         "kind": kind,
-        "category": category or "other",
+        "category": category,
         "description": description or None,
         "postcode": postcode,
         "district": district_map().district_for(postcode),

@@ -281,7 +281,8 @@ def test_the_fast_path_answers_and_writes_what_the_orm_path_does_from_the_sealed
         name = script.__name__
         assert on_fast_path.answers[index] == orm.answers[index], name
         for table, rows in orm.rows[index].items():
-            assert on_fast_path.rows[index][table] == rows, f"{name}: {table}: {_difference(orm, on_fast_path, index, table)}"
+            difference = _difference(orm, on_fast_path, index, table)
+            assert on_fast_path.rows[index][table] == rows, f"{name}: {table}: {difference}"
     assert sum(len(rows) for rows in orm.rows[-1].values()) > 100  # the corpus did write
     every = {*machine.ACTIONS, *machine.DIGIT_HANDLERS, *STEP_KINDS}
     assert on_fast_path.taken == every, f"not taken on a sealed state: {every - on_fast_path.taken}"
