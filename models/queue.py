@@ -1,15 +1,58 @@
-"""The brokers' callback queue: putting things in it."""
+"""The brokers' callback queue: putting things in it, its order and its filters.
+
+Order of the queue: the highest priority first (a resident who asked for a
+person or got stuck comes before a listing that is merely new); within the
+same priority, who has waited longest first (``due_at``, then ``id``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import case, exists, func
+from sqlalchemy.orm import Session, aliased
 
 from .base import utcnow
 from .callback import REASON_PRIORITY, Callback
+from .listing import Listing
+from .resident import Resident
 from .sql import insert_once
+
+# Within one priority, a request the resident needs "as soon as possible"
+# (keyed in the phone menu) comes before the rest; then the longest waiting.
+_NOT_URGENT = case(
+    (exists().where(Listing.id == Callback.listing_id, Listing.timing == "asap"), 0), else_=1
+)
+ORDER = (Callback.priority.desc(), _NOT_URGENT, Callback.due_at.asc(), Callback.id.asc())
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    district: str | None = None
+    category: str | None = None
+    reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.district or self.category or self.reason)
+
+
+def filtered(query, filters: QueueFilters):  # type: ignore[no-untyped-def]
+    if filters.reason:
+        query = query.where(Callback.reason == filters.reason)
+    if filters.category or filters.district:
+        listing = aliased(Listing)
+        resident = aliased(Resident)
+        query = query.outerjoin(listing, listing.id == Callback.listing_id).outerjoin(
+            resident, resident.id == Callback.resident_id
+        )
+        if filters.category:
+            query = query.where(listing.category == filters.category)
+        if filters.district:
+            query = query.where(func.coalesce(listing.district, resident.district) == filters.district)
+    return query
 
 
 def callback_values(
@@ -72,3 +115,8 @@ def close_callback(callback: Callback, outcome: str, note: str | None = None, st
     callback.claimed_by_id = None
     callback.lease_expires_at = None
     callback.dedupe_key = None
+
+
+def append_note(callback: Callback, line: str | None) -> None:
+    if line:
+        callback.note = f"{callback.note}\n{line}" if callback.note else line

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import holidays
 
@@ -52,3 +53,44 @@ def broker_hours(config: Mapping[str, object]) -> BrokerHours:
     """The app's BUURTLIJN_BROKER_HOURS: the phone menu's "vandaag" and the call-back retries follow it."""
     spec = config.get("BUURTLIJN_BROKER_HOURS")
     return parse_hours(str(spec)) if spec else DEFAULT_BROKER_HOURS
+
+
+TIMEZONE = ZoneInfo("Europe/Amsterdam")
+RETRY_AFTER = dt.timedelta(hours=2)
+# A later try on another day: an hour after the brokers start (10:00 with the default hours).
+RETRY_AFTER_OPENING = dt.timedelta(hours=1)
+
+
+def next_working_day_at(moment: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS,
+                        zone: ZoneInfo = TIMEZONE) -> dt.datetime:
+    """An hour after the brokers start, on the first working day after ``moment``'s date."""
+    day = next_working_day(moment.astimezone(zone).date())
+    return (dt.datetime.combine(day, hours[0], tzinfo=zone) + RETRY_AFTER_OPENING).astimezone(dt.timezone.utc)
+
+
+def within_broker_hours(moment: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS,
+                        zone: ZoneInfo = TIMEZONE) -> bool:
+    local = moment.astimezone(zone)
+    return is_working_day(local.date()) and hours[0] <= local.time() < hours[1]
+
+
+def working_days_ago(moment: dt.datetime, days: int, zone: ZoneInfo = TIMEZONE) -> dt.datetime:
+    """The same local clock time ``days`` working days before ``moment``."""
+    local = moment.astimezone(zone)
+    day = local.date()
+    counted = 0
+    while counted < days:
+        day -= dt.timedelta(days=1)
+        if is_working_day(day):
+            counted += 1
+    return dt.datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=zone).astimezone(dt.timezone.utc)
+
+
+def retry_time(attempt: int, now: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS) -> dt.datetime | None:
+    """When to try again after ``attempt`` unanswered calls, within the brokers' ``hours``; None: stop calling."""
+    if attempt == 1:
+        soon = now + RETRY_AFTER
+        return soon if within_broker_hours(soon, hours) else next_working_day_at(now, hours)
+    if attempt == 2:
+        return next_working_day_at(now, hours)
+    return None

@@ -13,6 +13,12 @@ fi
 # Reinstalled only when pyproject.toml changed since the last install.
 stamp=".venv/.installed-${VENV_EXTRAS:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${VENV_EXTRAS:+[$VENV_EXTRAS]}"
+  echo "installing Buurtlijn and its dependencies into .venv"
+  # pip's output only when it fails: a machine's own pip settings can make it chatty.
+  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${VENV_EXTRAS:+[$VENV_EXTRAS]}" \
+      >.venv/pip-install.log 2>&1; then
+    cat .venv/pip-install.log >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

@@ -13,7 +13,7 @@ from gateway import create_app
 from models import Callback
 from models.accounts import hash_password
 from models.broker import Broker
-from models.claims import claim_item, claim_next
+from models.leases import claim_item, claim_next
 from tests.conftest import app_config
 from tests.dashboard_support import seed_listing
 

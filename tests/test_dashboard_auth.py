@@ -9,6 +9,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from flask import url_for
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,29 @@ def test_everything_is_behind_the_login(client):
         assert response.status_code == 302, path
         assert response.location.startswith("/login?next=")
     assert client.get("/dashboard/calls/1.json").status_code == 401
+
+
+def test_every_dashboard_route_but_login_needs_a_login_and_its_forms_a_csrf_token(app, client):
+    with app.test_request_context():
+        routes = [
+            (url_for(rule.endpoint, **dict.fromkeys(rule.arguments, 1)), method, rule.endpoint)
+            for rule in app.url_map.iter_rules()
+            if "dashboard" in rule.endpoint.split(".")[:-1]
+            and rule.endpoint not in ("dashboard.auth.login", "dashboard.auth.logout")
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+        ]
+    assert {endpoint.split(".")[1] for _path, _method, endpoint in routes} >= {
+        "queue", "item", "matches", "calls", "listings", "language", "admin"}
+    token = token_in(client.get("/login").get_data(as_text=True))
+    for path, method, endpoint in routes:
+        if method == "POST":
+            assert client.post(path).status_code == 400, endpoint  # no CSRF token, refused before anything else
+        response = client.open(path, method=method, data={"csrf_token": token} if method == "POST" else None)
+        if path.endswith(".json"):
+            assert response.status_code == 401, endpoint
+        else:
+            assert response.status_code == 302, endpoint
+            assert response.location.startswith("/login?next="), endpoint
 
 
 def test_login_page_is_dutch_first_and_english_on_request(client):

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from gateway.dashboard.i18n import EN, NL
-from gateway.dashboard.views import REASONS
+from gateway.dashboard.queue import REASONS
 from models import AuditEvent, Call, Callback, Listing, Match, Resident
 from models.base import utcnow
 from models.matching import cancel_match

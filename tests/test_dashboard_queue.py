@@ -11,21 +11,12 @@ from sqlalchemy import select, update
 
 from models import AuditEvent, Callback, Listing, Match, Message, Resident
 from models.base import utcnow
-from models.claims import (
-    LEASE,
-    QueueFilters,
-    claim_item,
-    claim_next,
-    is_overdue,
-    next_working_day_at,
-    queue_view,
-    retry_time,
-    return_expired_leases,
-    working_days_ago,
-)
+from models.leases import LEASE, claim_item, claim_next, return_expired_leases
 from models.phones import parse_phone
-from models.queue import queue_callback
+from models.queue import QueueFilters, queue_callback
+from models.queue_view import is_overdue, queue_view
 from models.residents import resident_for
+from models.workdays import next_working_day_at, retry_time, working_days_ago
 from tests.dashboard_support import login, make_brokers, post, seed_listing
 
 REQUESTER = "+31612345678"

@@ -84,8 +84,6 @@ def _csrf_error(_error: CSRFError):  # type: ignore[no-untyped-def]
 
 
 def init_app(app: Flask) -> None:
-    from . import admin, auth, views  # noqa: F401  (routes)
-
     trusted_proxies = int(app.config.get("BUURTLIJN_TRUSTED_PROXIES") or os.environ.get("BUURTLIJN_TRUSTED_PROXIES") or 0)
     if trusted_proxies:
         # Behind a load balancer the client address (for login throttling and the
@@ -99,6 +97,15 @@ def init_app(app: Flask) -> None:
 
 
 def _no_store(response):  # type: ignore[no-untyped-def]
-    if request.blueprint == "dashboard" and request.endpoint != "dashboard.static":
+    if "dashboard" in request.blueprints and request.endpoint != "dashboard.static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+# One blueprint per feature, nested in this one so that each shares its session
+# timeouts, CSRF error page, template helpers and no-store; each view still asks
+# for a login itself (login_required, coordinator_required).
+from . import admin, auth, calls, item, language, listings, matches, queue  # noqa: E402
+
+for _feature in (auth, queue, item, matches, calls, listings, language, admin):
+    bp.register_blueprint(_feature.bp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from models import AuditEvent, Broker
@@ -13,9 +13,11 @@ from models.broker import ROLES
 from models.phones import InvalidPhoneNumber
 
 from ..database import get_session
-from . import bp, t
+from . import t
 from .auth import coordinator_required, me
-from .views import _audit
+from .common import audit_action
+
+bp = Blueprint("admin", __name__)
 
 AUDIT_PAGE = 100
 
@@ -28,7 +30,7 @@ def _brokers_page(values: dict[str, str], error: str | None, status: int = 200):
 @bp.get("/dashboard/brokers")
 @coordinator_required
 def brokers():  # type: ignore[no-untyped-def]
-    _audit("brokers.view", "broker", None)
+    audit_action("brokers.view", "broker", None)
     get_session().commit()
     return _brokers_page({"email": "", "name": "", "role": "broker", "phone": ""}, None)
 
@@ -44,13 +46,13 @@ def add_broker():  # type: ignore[no-untyped-def]
                                phone=values["phone"] or None, password=password)
     except (AccountError, InvalidPhoneNumber) as exc:
         db.rollback()
-        _audit("broker.create", "broker", None, result="refused", why=str(exc)[:200])
+        audit_action("broker.create", "broker", None, result="refused", why=str(exc)[:200])
         db.commit()
         return _brokers_page(values, str(exc), 400)
-    _audit("broker.create", "broker", broker.id, role=broker.role, via="dashboard")
+    audit_action("broker.create", "broker", broker.id, role=broker.role, via="dashboard")
     db.commit()
     flash(t("brokers.created", email=broker.email), "ok")
-    return redirect(url_for("dashboard.brokers"))
+    return redirect(url_for("dashboard.admin.brokers"))
 
 
 @bp.post("/dashboard/brokers/<int:broker_id>/active")
@@ -63,15 +65,15 @@ def set_active(broker_id: int):  # type: ignore[no-untyped-def]
     active = request.form.get("active") == "1"
     if broker.id == me().id and not active:
         flash(t("brokers.not_self"), "error")
-        return redirect(url_for("dashboard.brokers"))
+        return redirect(url_for("dashboard.admin.brokers"))
     broker.active = active
     if active:
         broker.failed_logins = 0
         broker.locked_until = None
-    _audit("broker.enable" if active else "broker.disable", "broker", broker.id)
+    audit_action("broker.enable" if active else "broker.disable", "broker", broker.id)
     db.commit()
     flash(t("brokers.enabled_done" if active else "brokers.disabled_done", email=broker.email), "ok")
-    return redirect(url_for("dashboard.brokers"))
+    return redirect(url_for("dashboard.admin.brokers"))
 
 
 @bp.get("/dashboard/audit")
@@ -91,7 +93,7 @@ def audit_log():  # type: ignore[no-untyped-def]
     events = db.scalars(query).all()
     names = {b.id: b.name for b in db.scalars(select(Broker))}
     filters: dict[str, Any] = {k: v for k, v in (("action", action), ("broker", broker_id)) if v}
-    _audit("audit.view", "audit_event", None, action_filter=action or None, broker_filter=broker_id)
+    audit_action("audit.view", "audit_event", None, action_filter=action or None, broker_filter=broker_id)
     db.commit()
     return render_template("dashboard/audit.html", events=events, names=names, filters=filters,
                            older=events[-1].id if len(events) == AUDIT_PAGE else None, before=before)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from argon2.exceptions import VerificationError
-from flask import abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +22,9 @@ from models.base import utcnow
 from models.sql import insert_ignoring_conflict
 
 from ..database import get_session
-from . import bp, t
+from . import bp as dashboard_bp, t
+
+bp = Blueprint("auth", __name__)
 
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=10)
@@ -59,7 +61,7 @@ def remote_addr() -> str:
 
 
 def configure(manager: LoginManager) -> None:
-    manager.login_view = "dashboard.login"
+    manager.login_view = "dashboard.auth.login"
     manager.session_protection = "basic"
     manager.user_loader(_load_user)
     manager.unauthorized_handler(_unauthorized)
@@ -81,7 +83,7 @@ def _unauthorized():  # type: ignore[no-untyped-def]
     if _wants_json():
         return jsonify(error="login_required"), 401
     flash(t("login.needed"), "info")
-    return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("dashboard.auth.login", next=request.full_path.rstrip("?")))
 
 
 def coordinator_required(view: F) -> F:
@@ -102,9 +104,9 @@ def coordinator_required(view: F) -> F:
 # --- session timeouts ------------------------------------------------------------------
 
 
-@bp.before_request
+@dashboard_bp.before_request
 def _enforce_session_timeouts():  # type: ignore[no-untyped-def]
-    if request.endpoint in ("dashboard.login", "dashboard.static") or not current_user.is_authenticated:
+    if request.endpoint in ("dashboard.auth.login", "dashboard.static") or not current_user.is_authenticated:
         return None
     now = time.time()
     login_at = session.get("login_at", 0)
@@ -128,7 +130,7 @@ def _enforce_session_timeouts():  # type: ignore[no-untyped-def]
     if _wants_json():
         return jsonify(error="login_required"), 401
     flash(reason, "info")
-    return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("dashboard.auth.login", next=request.full_path.rstrip("?")))
 
 
 # --- throttling -------------------------------------------------------------------------
@@ -179,7 +181,7 @@ def _safe_next(target: str | None) -> str:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target
-    return url_for("dashboard.queue")
+    return url_for("dashboard.queue.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -260,4 +262,4 @@ def logout():  # type: ignore[no-untyped-def]
     if language:
         session["lang"] = language  # the login page keeps speaking the broker's language
     flash(message, "info")
-    return redirect(url_for("dashboard.login"))
+    return redirect(url_for("dashboard.auth.login"))
