@@ -32,7 +32,7 @@ from .database import get_database
 from .logs import scrub
 from .security import HSTS, SECURITY_HEADERS, URLENCODED, form_pairs, public_url_of, signature_matches
 from .twiml import EMPTY
-from .webhooks_voice import answer_of, int_or_none, voice_settings
+from .webhooks_voice import answer_of, int_or_none, uses_fast_path, voice_settings
 
 log = logging.getLogger("buurtlijn.voice")
 
@@ -141,6 +141,6 @@ def _first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def init_app(app: Flask) -> None:
-    """On PostgreSQL only: on SQLite (the demo) the steps take the ORM path, which needs Flask's session."""
-    if get_database(app).is_postgresql:
+    """With the fast path only: on SQLite (the demo) the steps take the ORM path, which needs Flask's session."""
+    if uses_fast_path(app):
         app.wsgi_app = DirectVoiceWebhooks(app, app.wsgi_app)  # type: ignore[method-assign]

@@ -36,6 +36,13 @@ def voice_settings(app: Flask | None = None) -> ivr_flows.Settings:
     return settings
 
 
+def uses_fast_path(app: Flask | None = None) -> bool:
+    """The voice webhooks take ``ivr_flows.fast`` on PostgreSQL, unless ``VOICE_FAST_PATH`` is off: then every
+    step takes the ORM path of ``ivr_flows.calls``, as on SQLite (the differential test compares the two)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return get_database(app).is_postgresql and bool(app.config.get("VOICE_FAST_PATH", True))
+
+
 def _answer(work: Callable[[], str]) -> Response:
     """Run one step (it commits its own writes); on any failure, apologise and hang up."""
     try:
@@ -71,7 +78,7 @@ def incoming_call():  # type: ignore[no-untyped-def]
     call_sid, raw_from = form.get("CallSid", ""), form.get("From")
 
     def work() -> str:
-        if db.is_postgresql:  # two statements in autocommit (ivr_flows.fast)
+        if uses_fast_path():  # two statements in autocommit (ivr_flows.fast)
             return fast.incoming_call(db, voice_settings(), call_sid=call_sid, raw_from=raw_from, now=utcnow())
         return _committed(ivr_flows.incoming_call(
             get_session(), voice_settings(), call_sid=call_sid, raw_from=raw_from, now=utcnow()))
@@ -93,7 +100,7 @@ def step():  # type: ignore[no-untyped-def]
     token = request.args.get("c")
 
     def work() -> str:
-        if db.is_postgresql:  # one write that commits itself, when the step allows (ivr_flows.fast)
+        if uses_fast_path():  # one write that commits itself, when the step allows (ivr_flows.fast)
             body = fast.answer_step(db, voice_settings(), now=utcnow(), token=token, **fields)
             if body is not None:
                 return body
@@ -106,10 +113,10 @@ def step():  # type: ignore[no-untyped-def]
 @twilio_signed
 def call_status():  # type: ignore[no-untyped-def]
     form = request.form
-    db = get_database()
-    if db.is_postgresql:
+    if uses_fast_path():
         try:
-            if fast.end_call(db, call_sid=form.get("CallSid", ""), status=form.get("CallStatus", ""), now=utcnow()):
+            if fast.end_call(get_database(), call_sid=form.get("CallSid", ""), status=form.get("CallStatus", ""),
+                             now=utcnow()):
                 return empty_response()
         except Exception:
             _log_failure("voice status callback failed on the fast path; trying the ORM path")

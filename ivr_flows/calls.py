@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from models import Call
-from models.call import IN_PROGRESS
+from models import Call, Resident
+from models.call import IN_PROGRESS, inbound_call_values
 from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
 from models.phones import is_withheld, try_parse_phone
 from models.queue import queue_callback
 from models.residents import resident_for
 
 from . import machine
-from .machine import Answer, Context
+from .machine import WELCOME, Answer, Context
 from .render import Turn, render, say
 from .settings import Settings
 from .steps import STEPS
@@ -52,13 +53,7 @@ def incoming_call(session: Session, settings: Settings, *, call_sid: str, raw_fr
     resident = resident_for(session, number) if number is not None else None
     if resident is not None:
         resident.touch(now)
-    call = Call(
-        call_sid=call_sid[:64], direction="inbound", purpose="menu",
-        resident_id=resident.id if resident is not None else None,
-        raw_from=(raw_from or "")[:64] or None, language=resident.language if resident is not None else "nl",
-        step_seq=0, tries=0, data={}, status=IN_PROGRESS, twilio_status="ringing",
-        created_at=now, updated_at=now,
-    )
+    call = Call(**inbound_call_values(call_sid, raw_from, now, **_caller(resident)))
     turn = machine.first_turn(Context(session, settings, now), call, resident)
     _store(call, turn, 0, settings)
     session.add(call)
@@ -106,14 +101,29 @@ def answer_step(
 def _store(call: Call, turn: Turn, seq: int, settings: Settings) -> None:
     """Move the call on and keep the answer for a repeated delivery of request ``seq``.
 
-    A plain question (nothing said before it) is kept as nothing: ``_repeat``
-    renders exactly that from the row, and most steps then write a few bytes
-    instead of a kilobyte of TwiML.
+    An answer the row itself says (``_from_row``) is kept as nothing: most
+    steps then write a few bytes instead of a kilobyte of TwiML.
     """
     call.step_seq = seq + 1
     call.reply_seq = seq
-    plain_question = turn.ask is not None and not turn.said
-    call.reply_twiml = None if plain_question else _render_answer(call, turn, seq, settings)
+    call.reply_twiml = None if _says_from_row(call, turn, seq) else _render_answer(call, turn, seq, settings)
+
+
+def _says_from_row(call: Call, turn: Turn, seq: int) -> bool:
+    """``turn`` is what ``_from_row`` renders for a call just moved on by it: the question asked, after the
+    welcome when it is the call's first answer."""
+    if turn.ask is None or turn.dial is not None:
+        return False
+    return not turn.said or (seq == 0 and turn.said == [say(call.language, WELCOME)])
+
+
+def _from_row(call: Call, seq: int) -> Turn:
+    """The answer to request ``seq`` as the row says it: the question the call is at, after the welcome when
+    the stored answer is the call's first (``_says_from_row``); nothing to say once the call is over."""
+    if call.status != IN_PROGRESS or call.step not in STEPS:
+        return Turn()
+    first = seq == 0 and call.reply_seq == 0
+    return Turn(said=[say(call.language, WELCOME)] if first else [], ask=call.step)
 
 
 def _render_answer(call: Call, turn: Turn, seq: int, settings: Settings) -> str:
@@ -129,13 +139,8 @@ def _repeat(call: Call, seq: int, settings: Settings) -> str:
     """A request we answered before gets the same answer; an out-of-date one, the current question."""
     if call.reply_seq == seq and call.reply_twiml:
         return call.reply_twiml
-    if call.status == IN_PROGRESS and call.step in STEPS:
-        # The first answer of a call stored without it (fast.incoming_call) is the welcome and the question.
-        first = seq == 0 and call.reply_seq is None
-        turn = Turn(said=[say(call.language, "voice.welcome")] if first else [], ask=call.step)
-    else:
-        turn = Turn()
-    return render(turn, language=call.language, data=call.data or {}, seq=call.step_seq, settings=settings)
+    return render(_from_row(call, seq), language=call.language, data=call.data or {}, seq=call.step_seq,
+                  settings=settings)
 
 
 def call_status(
@@ -164,15 +169,17 @@ def call_status(
                 raise
 
 
+def _caller(resident: Resident | None) -> dict[str, Any]:
+    """A call's columns taken from its caller, when we know who it is."""
+    return {"resident_id": resident.id, "language": resident.language} if resident is not None else {}
+
+
 def _unanswered_call(session: Session, call_sid: str, raw_from: str | None, now: dt.datetime) -> Call:
     """A call that ended before we stored it (our first answer never got through)."""
     number = None if is_withheld(raw_from) else try_parse_phone(raw_from)
     resident = resident_for(session, number) if number is not None else None
-    call = Call(
-        call_sid=call_sid[:64], direction="inbound", purpose="menu", resident_id=resident.id if resident else None,
-        raw_from=(raw_from or "")[:64] or None, language=resident.language if resident else "nl",
-        step="main_menu", step_seq=1, tries=0, data={}, status=IN_PROGRESS, created_at=now, updated_at=now,
-    )
+    call = Call(**{**inbound_call_values(call_sid, raw_from, now, **_caller(resident)),
+                   "step": "main_menu", "step_seq": 1, "twilio_status": None})
     session.add(call)
     session.flush()
     return call

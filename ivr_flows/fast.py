@@ -24,9 +24,13 @@ depends on the row (step, tries, entered data, language), and the reply
 must be stored with the move so a repeated delivery hears the same.
 
 Anything the plan does not cover (reading the caller's listings, a number
-keyed in for a new resident, ...) raises ``NeedsSession`` before anything
-is written, and the view runs the ORM path of ``calls`` instead. SQLite
-(the demo) always takes that path.
+keyed in for a new resident, a column the step's state does not carry, ...)
+raises ``NeedsSession`` before anything is written, and the view runs the
+ORM path of ``calls`` instead. SQLite (the demo) always takes that path.
+
+The rows are built by the services' own functions (``listing_values``,
+``callback_values``, ...); tests/test_voice_differential.py holds both paths
+to the same answers and the same rows.
 """
 
 from __future__ import annotations
@@ -40,13 +44,14 @@ from sqlalchemy import Table, literal_column
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from models import Call, Listing, Resident
-from models.callback import REASON_PRIORITY, Callback
-from models.call import IN_PROGRESS
+from models.call import IN_PROGRESS, inbound_call_values
+from models.callback import Callback
 from models.db import Database
-from models.districts import district_map
+from models.listing import listing_values
 from models.matching import relay_number_query
 from models.phones import is_withheld, try_parse_phone
-from models.residents import CONTACT_RESIDENT
+from models.queue import callback_values
+from models.residents import contacted_resident_params, contacted_resident_sql
 from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
 
 from . import machine
@@ -56,10 +61,19 @@ from .render import Turn, render
 from .settings import Settings
 
 _DIALECT = psycopg_dialect.dialect()
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class NeedsSession(Exception):
     """The step reads or writes something the plan does not cover: take the ORM path."""
+
+
+class UnsealedRead(NeedsSession):
+    """The machine read a column of a row that was not loaded (not in the sealed state, or not selected).
+
+    The ORM path then reads the real value. The tests turn this into a failure: whatever the machine
+    reads must be in the state a step carries.
+    """
 
 
 class _NoSession:
@@ -91,7 +105,7 @@ def _params(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class _Row:
-    """A row's columns as plain attributes, standing in for the model; a column not given reads as None.
+    """A new row's columns as plain attributes, standing in for the model; a column not given is NULL.
 
     The machine only reads and sets column attributes, and nothing here is
     flushed through a session, so the ORM's instrumented instances (their
@@ -105,15 +119,32 @@ class _Row:
 
     def __getattr__(self, name: str) -> Any:  # only for attributes not set
         if name in self.COLUMNS:
-            return None
+            return self._not_given(name)
         raise AttributeError(name)
+
+    def _not_given(self, name: str) -> Any:
+        return None
+
+
+class _LoadedRow(_Row):
+    """A stored row, of which only some columns were read (or sealed into the step's URL).
+
+    A column not loaded is unknown, not NULL: reading it sends the step to the ORM path.
+    """
+
+    def _not_given(self, name: str) -> Any:
+        raise UnsealedRead(f"{self.__class__.__name__}.{name}")
 
 
 class _CallRow(_Row):
     COLUMNS = frozenset(CALL_COLUMNS)
 
 
-class _ResidentRow(_Row):
+class _LoadedCall(_LoadedRow):
+    COLUMNS = frozenset(CALL_COLUMNS)
+
+
+class _LoadedResident(_LoadedRow):
     COLUMNS = frozenset(RESIDENT_COLUMNS)
 
 
@@ -121,16 +152,28 @@ class _ListingRow(_Row):
     COLUMNS = frozenset(LISTING_COLUMNS)
 
 
-def _plain_call(**values: Any) -> Call:
+class _LoadedListing(_LoadedRow):
+    COLUMNS = frozenset(LISTING_COLUMNS)
+
+
+def _new_call(**values: Any) -> Call:
     return cast(Call, _CallRow(values))
 
 
-def _plain_resident(**values: Any) -> Resident:
-    return cast(Resident, _ResidentRow(values))
+def _loaded_call(**values: Any) -> Call:
+    return cast(Call, _LoadedCall(values))
 
 
-def _plain_listing(**values: Any) -> Listing:
+def _loaded_resident(**values: Any) -> Resident:
+    return cast(Resident, _LoadedResident(values))
+
+
+def _new_listing(**values: Any) -> Listing:
     return cast(Listing, _ListingRow(values))
+
+
+def _loaded_listing(**values: Any) -> Listing:
+    return cast(Listing, _LoadedListing(values))
 
 
 def _snapshot(row: Any) -> dict[str, Any]:
@@ -138,8 +181,11 @@ def _snapshot(row: Any) -> dict[str, Any]:
 
 
 def _changed(row: Any, before: dict[str, Any]) -> dict[str, Any]:
-    """The columns the machine set to something new since ``before``."""
-    return {name: value for name, value in row.__dict__.items() if before.get(name) != value}
+    """The columns set to something new since ``before``, or set at all when ``before`` did not hold them.
+
+    A column that was not loaded is unknown, not NULL (the step's reply: the row may hold the last one).
+    """
+    return {name: value for name, value in row.__dict__.items() if name not in before or before[name] != value}
 
 
 _SELECT_CALL = (
@@ -149,18 +195,20 @@ _SELECT_CALL = (
 )
 
 # The webhook of an incoming call from a number we can read, in one statement: the
-# resident stamped (or made, CONTACT_RESIDENT), their match partner looked up, and
-# unless there is one (the call is then put through: incoming_call's other path)
-# the menu call stored in the resident's language. It stores no reply: a repeated
-# delivery hears the welcome and the question again from the row (calls._repeat).
-_MENU_CALL_COLUMNS = ("call_sid", "direction", "purpose", "raw_from", "step", "step_seq", "tries", "data", "status",
-                      "twilio_status", "created_at", "updated_at")
+# resident stamped (or made: contacted_resident_sql), their match partner looked up,
+# and unless there is one (the call is then put through: incoming_call's other path)
+# the menu call stored in the resident's language.
+# Its columns: a new call's (the caller's own come from ``contacted``), and the first step (_store).
+_CALLER_COLUMNS = ("resident_id", "language")
+_MENU_CALL_COLUMNS = (*(name for name in inbound_call_values("", None, _EPOCH) if name not in _CALLER_COLUMNS),
+                      "step", "reply_seq", "reply_twiml")
+_CONTACTED = contacted_resident_sql(lambda name: _param("residents", name, "r_"))
 _relay_of_contacted = relay_number_query(literal_column("(SELECT id FROM contacted)")).compile(dialect=_DIALECT)
 _relay_of_contacted = _relay_of_contacted.construct_expanded_state({})
 _MENU_CALL_PARAMS = dict(_relay_of_contacted.parameters)
 _CONTACT_AND_MENU_CALL = (
-    f"WITH contacted AS ({CONTACT_RESIDENT}), relay AS ({_relay_of_contacted.statement}),"
-    f" menu_call AS (INSERT INTO calls ({', '.join(_MENU_CALL_COLUMNS)}, resident_id, language)"
+    f"WITH contacted AS ({_CONTACTED}), relay AS ({_relay_of_contacted.statement}),"
+    f" menu_call AS (INSERT INTO calls ({', '.join(_MENU_CALL_COLUMNS)}, {', '.join(_CALLER_COLUMNS)})"
     f" SELECT {', '.join(_param('calls', name) for name in _MENU_CALL_COLUMNS)}, contacted.id,"
     " contacted.language FROM contacted WHERE NOT EXISTS (SELECT 1 FROM relay)"
     " ON CONFLICT (call_sid) DO NOTHING RETURNING id)"
@@ -200,30 +248,17 @@ class PlannedContext(Context):
         return self.relay
 
     def add_listing(self, call: Call, resident: Resident, **fields: Any) -> Listing:
-        """As ``record_listing(..., channel="voice", queue_for_broker=False)``; the id comes with the write."""
+        """As ``Context.add_listing`` (``record_listing``); the id comes with the write."""
         if self.new_listing is not None:
             raise NeedsSession("a second listing")
-        postcode = fields.get("postcode") or resident.postcode
-        self.new_listing = _plain_listing(
-            resident_id=resident.id, kind=fields["kind"], category=fields.get("category") or "other",
-            description=fields.get("description") or None, postcode=postcode,
-            district=district_map().district_for(postcode), timing=fields.get("timing"), channel="voice",
-            status="open", created_at=self.now, updated_at=self.now,
-        )
+        self.new_listing = _new_listing(**listing_values(resident, channel="voice", now=self.now, **fields))
         return self.new_listing
 
     def queue_callback(self, reason: str, **fields: Any) -> None:
-        """As ``models.queue.queue_callback`` (at most one open item per dedupe key)."""
+        """As ``Context.queue_callback`` (at most one open item per dedupe key)."""
         if self.new_listing is not None:
             raise NeedsSession("a callback about a listing without an id yet")
-        self.callbacks.append({
-            "reason": reason, "status": "open", "resident_id": fields.get("resident_id"),
-            "listing_id": fields.get("listing_id"), "message_id": fields.get("message_id"),
-            "call_id": fields.get("call_id"), "match_id": fields.get("match_id"),
-            "priority": fields["priority"] if fields.get("priority") is not None else REASON_PRIORITY.get(reason, 10),
-            "due_at": fields.get("due_at") or self.now, "attempts": 0, "dedupe_key": fields.get("dedupe_key"),
-            "note": fields.get("note"), "created_at": self.now, "updated_at": self.now,
-        })
+        self.callbacks.append(callback_values(reason, now=self.now, **fields))
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -240,14 +275,14 @@ def _load(db: Database, call_sid: str) -> Loaded | None:
     row = db.autocommit_row(_SELECT_CALL, {"call_sid": call_sid[:64]})
     if row is None:
         return None
-    call = _plain_call(**dict(zip(CALL_COLUMNS, row, strict=False)))
+    call = _loaded_call(**dict(zip(CALL_COLUMNS, row, strict=False)))
     language, postcode, district, listing_resident_id = row[len(CALL_COLUMNS):]
     resident = None
     if call.resident_id is not None and language is not None:
-        resident = _plain_resident(id=call.resident_id, language=language, postcode=postcode, district=district)
+        resident = _loaded_resident(id=call.resident_id, language=language, postcode=postcode, district=district)
     listing = None
     if call.listing_id is not None and listing_resident_id is not None:
-        listing = _plain_listing(id=call.listing_id, resident_id=listing_resident_id)
+        listing = _loaded_listing(id=call.listing_id, resident_id=listing_resident_id)
     return Loaded(call, resident, listing)
 
 
@@ -257,7 +292,6 @@ def _state(row: Any, columns: tuple[str, ...]) -> dict[str, Any]:
 
 # --- the state in the step URL (tokens.py) ------------------------------------------------------------
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 # What a step reads of the call, in the order sealed into its token.
 _TOKEN_CALL_COLUMNS = ("id", "step", "step_seq", "tries", "language", "data", "status", "purpose", "resident_id",
                        "listing_id")
@@ -282,14 +316,14 @@ def _from_token(settings: Settings, call_sid: str, token: str | None) -> Loaded 
         return None
     call_values = dict(zip(_TOKEN_CALL_COLUMNS, values, strict=False))
     updated, resident_values, listing_resident_id = values[len(_TOKEN_CALL_COLUMNS):]
-    call = _plain_call(call_sid=call_sid, updated_at=_EPOCH + dt.timedelta(microseconds=updated), **call_values)
+    call = _loaded_call(call_sid=call_sid, updated_at=_EPOCH + dt.timedelta(microseconds=updated), **call_values)
     resident = None
     if call.resident_id is not None and resident_values is not None:
         language, postcode, district = resident_values
-        resident = _plain_resident(id=call.resident_id, language=language, postcode=postcode, district=district)
+        resident = _loaded_resident(id=call.resident_id, language=language, postcode=postcode, district=district)
     listing = None
     if call.listing_id is not None and listing_resident_id is not None:
-        listing = _plain_listing(id=call.listing_id, resident_id=listing_resident_id)
+        listing = _loaded_listing(id=call.listing_id, resident_id=listing_resident_id)
     return Loaded(call, resident, listing)
 
 
@@ -317,24 +351,20 @@ def incoming_call(db: Database, settings: Settings, *, call_sid: str, raw_from: 
     with a withheld number, two or three.
     """
     number = None if is_withheld(raw_from) else try_parse_phone(raw_from)
-    call = _plain_call(
-        call_sid=call_sid[:64], direction="inbound", purpose="menu", raw_from=(raw_from or "")[:64] or None,
-        language="nl", step=None, step_seq=0, tries=0, data={}, status=IN_PROGRESS, twilio_status="ringing",
-        created_at=now, updated_at=now,
-    )
+    call = _new_call(**inbound_call_values(call_sid, raw_from, now))
     if number is None:
         return _insert_call(db, settings, call, None, None, now)
     # Where a caller we know starts when nobody is to be put through: the machine decides.
-    machine.first_turn(PlannedContext(_NoSession(), settings, now), call,  # type: ignore[arg-type]
-                       _plain_resident(language="nl"))
-    call.step_seq = 1  # as calls._store: the next answer is number 1
+    turn = machine.first_turn(PlannedContext(_NoSession(), settings, now), call,  # type: ignore[arg-type]
+                              _loaded_resident(language="nl"))
+    _store(call, turn, 0, settings)
     row = db.autocommit_row(_CONTACT_AND_MENU_CALL, {
         **_MENU_CALL_PARAMS, **_params(_state(call, _MENU_CALL_COLUMNS)),
-        "phone": number.e164, "line_type": number.line_type, "now": now,
+        **_params(contacted_resident_params(number, now), "r_"),
     })
     assert row is not None  # the resident's upsert always returns its row
     resident_id, language, postcode, district, relay, call_id = row
-    resident = _plain_resident(id=resident_id, language=language, postcode=postcode, district=district)
+    resident = _loaded_resident(id=resident_id, language=language, postcode=postcode, district=district)
     call.resident_id, call.language = resident_id, language
     if relay is not None:  # in a match: the call is put through to the other person
         call.step = None

@@ -35,6 +35,8 @@ from .steps import RELAY_STEP, STEPS, Option, Step
 MAX_ANSWERS = 60
 STATUS_MAX_ITEMS = 5
 ANSWERED_DIAL = ("completed", "answered")
+# What a call hears first, before its first question.
+WELCOME = "voice.welcome"
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,13 @@ class Context:
 
     def add_listing(self, call: Call, resident: Resident, **fields: Any) -> Listing:
         """The call's listing, not yet in the brokers' queue (it goes there when the call ends)."""
-        listing = record_listing(self.session, resident, channel="voice", queue_for_broker=False, **fields)
+        listing = record_listing(self.session, resident, channel="voice", queue_for_broker=False, now=self.now,
+                                 **fields)
         call.listing_id = listing.id
         return listing
 
     def queue_callback(self, reason: str, **fields: Any) -> None:
-        queue_callback(self.session, reason, **fields)
+        queue_callback(self.session, reason, now=self.now, **fields)
 
 
 # --- small helpers -------------------------------------------------------------
@@ -142,7 +145,7 @@ def first_turn(ctx: Context, call: Call, resident: Resident | None) -> Turn:
         call.step = "main_menu"
     else:
         call.step = "phone_entry"
-    return Turn(said=[line(call, "voice.welcome")], ask=call.step)
+    return Turn(said=[line(call, WELCOME)], ask=call.step)
 
 
 # --- answers to a step ---------------------------------------------------------------

@@ -8,6 +8,7 @@ deliveries of the same step cannot both take effect, and ``reply_twiml`` /
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
@@ -63,3 +64,24 @@ class Call(Base):
     # Optimistic locking on the step counter: the application sets it, and
     # every UPDATE of the row requires the value it read.
     __mapper_args__ = {"version_id_col": step_seq, "version_id_generator": False}
+
+
+def inbound_call_values(call_sid: str, raw_from: str | None, now: dt.datetime, *, resident_id: int | None = None,
+                        language: str = "nl") -> dict[str, Any]:
+    """A call that just came in, before the menu's first step: ``ivr_flows.calls`` stores it as a ``Call``,
+    ``ivr_flows.fast`` writes it in SQL."""
+    return {
+        "call_sid": call_sid[:64],
+        "direction": "inbound",
+        "purpose": "menu",
+        "resident_id": resident_id,
+        "raw_from": (raw_from or "")[:64] or None,
+        "language": language,
+        "step_seq": 0,
+        "tries": 0,
+        "data": {},
+        "status": IN_PROGRESS,
+        "twilio_status": "ringing",
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
+from .districts import district_map
 from .vocabulary import CHANNELS, FALLBACK_CATEGORY, KINDS, LISTING_STATUSES, OFFER_TIMINGS, REQUEST_TIMINGS, check_in
+
+if TYPE_CHECKING:
+    from .resident import Resident
 
 __all__ = ["CHANNELS", "KINDS", "LISTING_STATUSES", "OFFER_TIMINGS", "REQUEST_TIMINGS", "Listing"]
 
@@ -42,3 +49,34 @@ class Listing(Base):
     @property
     def has_recording(self) -> bool:
         return self.recording_sid is not None and self.recording_deleted_at is None
+
+
+def listing_values(
+    resident: "Resident",
+    *,
+    kind: str,
+    channel: str,
+    now: dt.datetime,
+    category: str = "other",
+    description: str | None = None,
+    postcode: str | None = None,
+    timing: str | None = None,
+) -> dict[str, Any]:
+    """A new listing's row: ``marketplace.record_listing`` stores it, ``ivr_flows.fast`` writes it in SQL.
+
+    Without a postcode of its own the listing takes the resident's.
+    """
+    postcode = postcode or resident.postcode
+    return {
+        "resident_id": resident.id,
+        "kind": kind,
+        "category": category,
+        "description": description or None,
+        "postcode": postcode,
+        "district": district_map().district_for(postcode),
+        "timing": timing,
+        "channel": channel,
+        "status": "open",
+        "created_at": now,
+        "updated_at": now,
+    }

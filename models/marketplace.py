@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .districts import district_map
-from .listing import Listing
+from .listing import Listing, listing_values
 from .queue import queue_callback
 from .resident import Resident
 
@@ -25,23 +27,13 @@ def record_listing(
     postcode: str | None = None,
     timing: str | None = None,
     queue_for_broker: bool = True,
+    now: dt.datetime | None = None,
 ) -> Listing:
     """Store a request or offer at once and put it in the brokers' queue."""
-    postcode = postcode or resident.postcode
-    now = utcnow()
-    listing = Listing(
-        resident_id=resident.id,
-        kind=kind,
-        category=category,
-        description=description or None,
-        postcode=postcode,
-        district=district_map().district_for(postcode),
-        timing=timing,
-        channel=channel,
-        status="open",
-        created_at=now,
-        updated_at=now,
-    )
+    listing = Listing(**listing_values(
+        resident, kind=kind, channel=channel, now=now or utcnow(), category=category, description=description,
+        postcode=postcode, timing=timing,
+    ))
     session.add(listing)
     session.flush()
     if queue_for_broker:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import case, exists, func
 from sqlalchemy.orm import Session, aliased
@@ -54,10 +55,10 @@ def filtered(query, filters: QueueFilters):  # type: ignore[no-untyped-def]
     return query
 
 
-def queue_callback(
-    session: Session,
+def callback_values(
     reason: str,
     *,
+    now: dt.datetime,
     resident_id: int | None = None,
     listing_id: int | None = None,
     message_id: int | None = None,
@@ -67,15 +68,9 @@ def queue_callback(
     due_at: dt.datetime | None = None,
     note: str | None = None,
     priority: int | None = None,
-) -> Callback:
-    """Queue an item for a broker; with ``dedupe_key``, at most one open item per cause.
-
-    ``dedupe_key`` names the cause ("listing:12:new_listing"): a retried
-    webhook or job finds the existing item instead of queueing a second.
-    Closing an item clears its key, so the same cause can come back later.
-    """
-    now = utcnow()
-    values = {
+) -> dict[str, Any]:
+    """A new queue item's row: ``queue_callback`` stores it, ``ivr_flows.fast`` writes it in SQL."""
+    return {
         "reason": reason,
         "status": "open",
         "resident_id": resident_id,
@@ -91,7 +86,18 @@ def queue_callback(
         "created_at": now,
         "updated_at": now,
     }
-    if dedupe_key is None:
+
+
+def queue_callback(session: Session, reason: str, *, now: dt.datetime | None = None, **fields: Any) -> Callback:
+    """Queue an item for a broker (``callback_values`` names the fields); with ``dedupe_key``, at most one
+    open item per cause.
+
+    ``dedupe_key`` names the cause ("listing:12:new_listing"): a retried
+    webhook or job finds the existing item instead of queueing a second.
+    Closing an item clears its key, so the same cause can come back later.
+    """
+    values = callback_values(reason, now=now or utcnow(), **fields)
+    if values["dedupe_key"] is None:
         callback = Callback(**values)
         session.add(callback)
         session.flush()

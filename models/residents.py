@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session
 from .base import utcnow
 from .districts import district_map
 from .phones import PhoneNumber
-from .resident import Resident
+from .resident import Resident, contact_values
 from .sql import insert_ignoring_conflict
 
 
@@ -19,19 +21,19 @@ def resident_for(session: Session, number: PhoneNumber, *, language: str | None 
     resident = session.scalars(select(Resident).where(Resident.phone == number.e164)).one_or_none()
     if resident is not None:
         return resident
-    now = utcnow()
-    insert_ignoring_conflict(
-        session,
-        Resident.__table__,
-        {
-            "phone": number.e164,
-            "language": language or "nl",
-            "line_type": number.line_type,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    insert_ignoring_conflict(session, Resident.__table__, new_resident_values(number, utcnow(), language=language))
     return session.scalars(select(Resident).where(Resident.phone == number.e164)).one()
+
+
+def new_resident_values(number: PhoneNumber, now: dt.datetime, *, language: str | None = None) -> dict[str, Any]:
+    """A resident's row on first contact: ``resident_for`` stores it, ``ivr_flows.fast`` writes it in SQL."""
+    return {
+        "phone": number.e164,
+        "language": language or "nl",
+        "line_type": number.line_type,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def find_resident(session: Session, e164: str) -> Resident | None:
@@ -60,12 +62,23 @@ def opt_in(resident: Resident, when: dt.datetime | None = None) -> bool:
     return True
 
 
-# Lookup-or-create and "last contact now" in one statement (PostgreSQL), for
-# the voice hot path (ivr_flows.fast). ``xmax = 0`` holds only for a row this
-# statement inserted.
-CONTACT_RESIDENT = """
-INSERT INTO residents (phone, language, line_type, last_contact_at, created_at, updated_at)
-VALUES (%(phone)s, 'nl', %(line_type)s, %(now)s, %(now)s, %(now)s)
-ON CONFLICT (phone) DO UPDATE SET last_contact_at = EXCLUDED.last_contact_at, updated_at = EXCLUDED.updated_at
-RETURNING id, language, postcode, district, (xmax = 0) AS created
-"""
+def contacted_resident_sql(param: Callable[[str], str]) -> str:
+    """Lookup-or-create and "last contact now" in one statement (PostgreSQL), for the voice hot path
+    (ivr_flows.fast): ``resident_for`` then ``Resident.touch``, from the same values.
+
+    ``param(name)`` places the value of column ``name``; ``xmax = 0`` holds only for a row this statement
+    inserted.
+    """
+    now = utcnow()
+    inserted = contacted_resident_params(PhoneNumber("+31000000000", None, "unknown"), now)
+    touched = contact_values(now)
+    return (
+        f"INSERT INTO residents ({', '.join(inserted)}) VALUES ({', '.join(param(name) for name in inserted)})"
+        f" ON CONFLICT (phone) DO UPDATE SET {', '.join(f'{name} = EXCLUDED.{name}' for name in touched)}"
+        " RETURNING id, language, postcode, district, (xmax = 0) AS created"
+    )
+
+
+def contacted_resident_params(number: PhoneNumber, now: dt.datetime) -> dict[str, Any]:
+    """The values ``contacted_resident_sql`` places."""
+    return {**new_resident_values(number, now), **contact_values(now)}

@@ -15,6 +15,8 @@ from sqlalchemy import event, func, select
 
 from gateway import create_app
 from gateway.database import get_database
+from gateway.webhooks_voice import voice_settings
+from ivr_flows import fast, machine
 from models import Call, Callback, Listing, Resident
 from tests.call_simulator import SimulatedCall, flask_poster, http_poster, without_state_token
 from tests.conftest import AUTH_TOKEN, TwilioWebhooks, app_config, session_of
@@ -175,3 +177,35 @@ def test_simultaneous_deliveries_of_a_multi_row_step_take_effect_once(pg_databas
         assert session.scalars(select(Resident)).one().postcode == "2034" and stored.step == "when_request"
     session.close()
     get_database(app).dispose()
+
+
+def test_a_repeated_plain_question_after_a_spoken_answer_hears_the_question_again(pg_app, db):
+    """The step's reply is written even when the state it came from did not carry the last one."""
+    call = _phone(pg_app).start().press("1").press("1").press("0123")  # "a postcode does not start with 0"
+    call.press("2034")  # "is 2 0 3 4 right?": a plain question, nothing said before it
+    first = call.documents[-1]
+    status, again = _replay(call)
+    assert status == 200 and without_state_token(again) == without_state_token(first)
+    stored = db.scalars(select(Call)).one()
+    assert (stored.step, stored.reply_twiml) == ("postcode_confirm", None)
+
+
+def test_a_column_outside_the_sealed_state_is_read_from_the_row_not_as_null(pg_app, db, monkeypatch):
+    """The state in a step URL carries a few of the call's columns; any other is unknown there, not NULL."""
+    call = _phone(pg_app).start()
+    token = call.gather.get("action").split("&c=", 1)[1]
+    loaded = fast._from_token(voice_settings(pg_app), call.call_sid, token)
+    assert loaded is not None and loaded.call.step == "main_menu"
+    with pytest.raises(fast.NeedsSession):
+        loaded.call.raw_from  # noqa: B018
+
+    goto = machine.ACTIONS["goto"]
+
+    def goto_noting_the_number(ctx, call, option):  # type: ignore[no-untyped-def]
+        machine.remember(call, raw_from=call.raw_from)
+        return goto(ctx, call, option)
+
+    monkeypatch.setitem(machine.ACTIONS, "goto", goto_noting_the_number)
+    call.press("9")  # to the language menu: the step reads a column its state does not carry
+    stored = db.scalars(select(Call)).one()
+    assert (stored.step, stored.data["raw_from"]) == ("language_menu", CALLER)
