@@ -7,17 +7,20 @@ The webhook views in gateway/webhooks_voice.py are glue around ``calls``.
 
 from .calls import (answer_step, apology, call_status, close_stale_call, incoming_call, load_call, sorry_goodbye,
                     stale_call_ids)
-from .machine import Answer
-from .render import Turn, render
+from .params import Answer, CallParams
+from .render import Turn, render, render_line
 from .settings import DEFAULT_VOICES, Settings, Voice, settings_from_config
-from .steps import CATEGORIES, RELAY_STEP, STEPS, Option, Step
+from .steps import CATEGORIES, LINES, RELAY_STEP, STEPS, Line, Option, Step
 
 __all__ = [
     "CATEGORIES",
     "DEFAULT_VOICES",
+    "LINES",
     "RELAY_STEP",
     "STEPS",
     "Answer",
+    "CallParams",
+    "Line",
     "Option",
     "Settings",
     "Step",
@@ -30,6 +33,7 @@ __all__ = [
     "incoming_call",
     "load_call",
     "render",
+    "render_line",
     "settings_from_config",
     "sorry_goodbye",
     "stale_call_ids",
