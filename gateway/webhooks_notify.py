@@ -32,7 +32,7 @@ def message(call_id: int):  # type: ignore[no-untyped-def]
     """Twilio: the resident picked up."""
     session = get_session()
     body = picked_up(session, voice_settings(), call_id, CallParams.read(request.form),
-                     action=url_for("twilio_notify.key", call_id=call_id), now=utcnow())
+                     action=url_for("twilio_notify.key", call_id=call_id))
     session.commit()
     return twiml(body)
 

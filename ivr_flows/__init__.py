@@ -1,8 +1,12 @@
-"""The phone menu: menus as data (steps.py), one renderer (render.py), and the
+"""The phone engine: every call as data (steps.py), one renderer (render.py), and the
 call state machine (machine.py, calls.py) that keeps every call's state in the
 database, keyed by CallSid.
 
-The webhook views in gateway/webhooks_voice.py are glue around ``calls``.
+The menu callers reach on our number runs through ``calls`` (and ``fast`` on
+PostgreSQL), the calls we place to tell a resident something through
+``notification``, and the broker bridge's lines through ``render_line``.
+Twilio's parameters are read once into ``CallParams`` (params.py). The
+webhook views in gateway/ are glue around these.
 """
 
 from .calls import (answer_step, apology, call_status, close_stale_call, incoming_call, load_call, sorry_goodbye,

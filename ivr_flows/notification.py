@@ -38,9 +38,7 @@ def notification_step(call: Call) -> Step:
     return STEPS[NOTIFICATION_STEPS[call_expects(call)]]
 
 
-def picked_up(
-    session: Session, settings: Settings, call_id: int, params: CallParams, *, action: str, now: dt.datetime,
-) -> str:
+def picked_up(session: Session, settings: Settings, call_id: int, params: CallParams, *, action: str) -> str:
     """Twilio: the resident picked up. The message, or goodbye when a proposal was settled meanwhile."""
     call = _load(session, call_id)
     if call is None:

@@ -10,6 +10,9 @@ moves ``pending -> submitting -> dialling -> answered -> finished``; a call
 nobody answers goes back to ``pending`` for the next try (after 2 hours,
 then the next working day at 10:00), and after the last try a broker gets
 an item. Like an SMS, the row is committed first and a job places the call.
+What the call says and which keys it takes are steps of the phone engine
+(ivr_flows/notification.py); ``answer_match`` is where an answer, by SMS or
+by key, becomes its match action.
 """
 
 from __future__ import annotations

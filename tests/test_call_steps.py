@@ -10,7 +10,8 @@ import texts
 from gateway import create_app
 from ivr_flows import LINES, CallParams, Settings, render_line, settings_from_config
 from ivr_flows.steps import NOTIFICATION_STEPS, STEPS
-from models import Broker, Call
+from models import Broker, Call, Match
+from models.base import utcnow
 from models.notify import EXPECTS, MATCH_ANSWERS, queue_call, spoken_message
 from models.phones import parse_phone
 from models.residents import resident_for
@@ -18,6 +19,8 @@ from tests.conftest import GATEWAY_NUMBER, TwilioWebhooks, app_config, parse_twi
 from tests.conftest_delivery import (  # noqa: F401  (fixtures)
     LANDLINE_HELPER,
     PUBLIC_BASE,
+    REQUESTER,
+    add_listing,
     gather_of,
     notify_app,
     placed_call,
@@ -34,14 +37,16 @@ KINDS: dict[str | None, tuple[str, dict[str, str]]] = {
 }
 
 
-def _queued_call(app, language: str, expects: str | None) -> None:  # type: ignore[no-untyped-def]
+def _queued_call(  # type: ignore[no-untyped-def]
+    app, language: str, expects: str | None, match_id: int | None = None,
+) -> None:
     key, params = KINDS[expects]
     with app.app_context(), app.extensions["buurtlijn.db"].transaction() as tx:  # the job places it in-process
         resident = resident_for(tx, parse_phone(LANDLINE_HELPER), language=language)
         resident.language = language
         resident.prefers_voice = True
         queue_call(tx, resident, key, params, purpose="test", dedupe_key=f"test:{language}:{expects}",
-                   expects=expects)
+                   expects=expects, match_id=match_id)
 
 
 def _message(language: str, expects: str | None) -> str:
@@ -94,6 +99,43 @@ def test_notification_call_speaks_and_repeats_in_the_residents_language(
     session.expire_all()
     row = session.get(Call, call.call_id)
     assert row.tries == 3 and "answer" not in row.data
+
+
+# Each key of a call that asks: the match's state before, what the key says, the state after.
+KEYS = [
+    ("proposal", "1", "proposed", "JA", "accepted"),
+    ("proposal", "2", "proposed", "NEE", "declined"),
+    ("feedback", "1", "confirmed", "KLAAR", "done"),
+    ("feedback", "2", "confirmed", "NIET GELUKT", "confirmed"),
+]
+
+
+@pytest.mark.parametrize(("expects", "digit", "before", "word", "after"), KEYS)
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_a_key_answers_the_match_once_in_the_residents_language(
+    notify_app, webhooks, fake_twilio, session, language, expects, digit, before, word, after  # noqa: F811
+):
+    request_id = add_listing(notify_app, REQUESTER, "request")
+    offer_id = add_listing(notify_app, LANDLINE_HELPER, "offer", language=language, prefers_voice=True)
+    with notify_app.extensions["buurtlijn.db"].transaction() as tx:
+        match = Match(request_id=request_id, offer_id=offer_id, status=before, created_at=utcnow(),
+                      updated_at=utcnow())
+        tx.add(match)
+        tx.flush()
+        match_id = match.id
+    _queued_call(notify_app, language, expects, match_id)
+    call = placed_call(fake_twilio, session, webhooks, LANDLINE_HELPER)
+    gather_of(call.answer())
+
+    bye = call.press(digit)
+    said = texts.t(language, MATCH_ANSWERS[word].said)
+    assert say_text(bye.find("./Say")) == said and bye.find("./Hangup") is not None
+    assert say_text(call.press(digit).find("./Say")) == said  # Twilio repeats the step: the answer counts once
+    session.expire_all()
+    row = session.get(Match, match_id)
+    assert row.status == after and session.get(Call, call.call_id).data["answer"] == word
+    if word == "NIET GELUKT":
+        assert row.problem_reported_at is not None
 
 
 def test_each_answer_word_is_one_match_action_in_both_channels():
@@ -177,5 +219,6 @@ def test_twilios_parameters_are_read_once_into_typed_values():
     assert (answer.digits, answer.recording_duration, answer.dial_status, answer.has_recording) == (
         "1", 12, "completed", True)
     empty = CallParams.read({"RecordingDuration": "soon", "ErrorCode": "-1"})
-    assert (empty.call_sid, empty.call_status, empty.error_code, empty.answer.recording_duration) == ("", "", None, None)
+    assert (empty.call_sid, empty.call_status, empty.error_code) == ("", "", None)
+    assert empty.answer.recording_duration is None
     assert empty.answer.digits is None  # no Digits at all: Twilio fell through to the Redirect
