@@ -3,6 +3,8 @@ each kind and the broker bridge's lines, in every language, with the configured 
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 from sqlalchemy import select
 
@@ -28,6 +30,7 @@ from tests.conftest_delivery import (  # noqa: F401  (fixtures)
     session,
     webhooks,
 )
+from tests.test_voice_twiml import validate
 
 # One message of each kind of notification call: what it expects -> (text key, values).
 KINDS: dict[str | None, tuple[str, dict[str, str]]] = {
@@ -70,7 +73,9 @@ def test_notification_call_speaks_and_repeats_in_the_residents_language(
     voice = Settings().voice(language)
     message = _message(language, expects)
 
-    gather = gather_of(call.answer())
+    answered = call.answer()
+    assert validate(ET.tostring(answered, encoding="unicode"), notify_app) == []
+    gather = gather_of(answered)
     assert gather.get("action") == f"/twilio/notify/{call.call_id}/key"
     [say] = gather.findall("./Say")
     assert (say.get("language"), say.get("voice")) == (voice.language, voice.voice)
@@ -91,9 +96,11 @@ def test_notification_call_speaks_and_repeats_in_the_residents_language(
         return
     # A wrong key: "not understood", then the message again.
     wrong = call.press("7")
+    assert validate(ET.tostring(wrong, encoding="unicode"), notify_app) == []
     assert say_text(gather_of(wrong)) == f"{texts.t(language, 'match.call.not_understood')} {message}"
     # 0 is no broker here: a wrong key too, and the third miss says goodbye without an answer.
     bye = call.press("0")
+    assert validate(ET.tostring(bye, encoding="unicode"), notify_app) == []
     assert bye.find("./Gather") is None and bye.find("./Hangup") is not None
     assert say_text(bye.find("./Say")) == texts.t(language, "match.call.goodbye")
     session.expire_all()
@@ -189,7 +196,9 @@ def test_the_broker_hears_the_bridge_in_their_language_and_voice(database_url, f
                   "CallStatus": "in-progress"}
         voice = settings_from_config(app.config).voice(language)
 
-        say, dial = list(parse_twiml(twilio.post(f"/twilio/bridge/{call_id}/connect", params).data))
+        connected = twilio.post(f"/twilio/bridge/{call_id}/connect", params).data
+        assert validate(connected.decode(), app) == []
+        say, dial = list(parse_twiml(connected))
         assert (say.get("language"), say.get("voice")) == (voice.language, voice.voice)
         assert say_text(say) == texts.t(language, "bridge.connecting")
         assert dial.get("timeout") == "30" and dial.get("callerId") == GATEWAY_NUMBER

@@ -98,7 +98,7 @@ def validate(body: str, app) -> list[str]:  # type: ignore[no-untyped-def]
         except HTTPException:
             problems.append(f"{where}: {url} matches no POST route")
             return
-        if not endpoint.startswith("twilio_voice."):
+        if not endpoint.startswith(("twilio_voice.", "twilio_notify.", "twilio_bridge.")):
             problems.append(f"{where}: {url} is not a voice webhook")
         query = urllib.parse.parse_qs(parts.query)
         if endpoint == "twilio_voice.step":
