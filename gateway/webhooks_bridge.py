@@ -1,42 +1,28 @@
-"""Twilio's side of a broker's call-back: connect the answering broker to the resident.
+"""Twilio's side of a broker's call-back: connect the answering broker to the resident. Glue only.
 
 ``/twilio/bridge/<call_id>/connect`` is the TwiML Twilio fetches when the
 broker picks up; ``/status`` receives the broker leg's progress; ``/dialled``
-hears how the resident leg ended. All three are signed by Twilio.
+hears how the resident leg ended. All three are signed by Twilio. What the
+broker hears is lines of the phone engine (ivr_flows.steps.LINES), in the
+broker's language and its voice.
 """
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+from flask import Blueprint, request, url_for
 
-from flask import Blueprint, current_app, request, url_for
-
+from ivr_flows import CallParams, Turn, render, render_line
 from models import Broker, Call, Resident
 from models.audit import audit
-from ivr_flows.settings import DEFAULT_VOICES
 from models.base import utcnow
-from texts import DASHBOARD, FALLBACK
 from workers.callback_jobs import PURPOSE, advance_status
 
 from .database import get_session
 from .security import twilio_signed
 from .twiml import empty_response, twiml
+from .webhooks_voice import voice_settings
 
 bp = Blueprint("twilio_bridge", __name__, url_prefix="/twilio/bridge")
-
-DIAL_TIMEOUT_SECONDS = 30
-
-
-def _response(*elements: ET.Element) -> str:
-    root = ET.Element("Response")
-    root.extend(elements)
-    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode")
-
-
-def _say(text: str, language: str) -> ET.Element:
-    say = ET.Element("Say", {"language": DEFAULT_VOICES.get(language, DEFAULT_VOICES[FALLBACK]).language})
-    say.text = text
-    return say
 
 
 def _bridge_call(call_id: int) -> Call | None:
@@ -44,40 +30,34 @@ def _bridge_call(call_id: int) -> Call | None:
     return call if call is not None and call.purpose == PURPOSE else None
 
 
-def _adopt_sid(call: Call) -> None:
-    sid = request.form.get("CallSid", "")
-    if sid and call.call_sid.startswith("pending-"):
-        call.call_sid = sid[:64]
+def _broker_language(call: Call | None) -> str:
+    broker = get_session().get(Broker, call.broker_id) if call is not None and call.broker_id else None
+    return broker.language if broker is not None else "nl"
+
+
+def _adopt_sid(call: Call, params: CallParams) -> None:
+    if params.call_sid and call.call_sid.startswith("pending-"):
+        call.call_sid = params.call_sid[:64]
 
 
 @bp.post("/<int:call_id>/connect")
 @twilio_signed
 def connect(call_id: int):  # type: ignore[no-untyped-def]
     session = get_session()
+    params = CallParams.read(request.form)
     call = _bridge_call(call_id)
-    broker = session.get(Broker, call.broker_id) if call is not None and call.broker_id else None
-    language = broker.language if broker is not None else "nl"
+    language = _broker_language(call)
     resident = session.get(Resident, call.resident_id) if call is not None and call.resident_id else None
     if call is None or resident is None:
-        return twiml(_response(_say(DASHBOARD.t(language, "bridge.unknown"), language), ET.Element("Hangup")))
-    _adopt_sid(call)
+        return twiml(render_line("bridge_unknown", language=language, settings=voice_settings()))
+    _adopt_sid(call, params)
     advance_status(call, "in-progress")
     call.data = {**(call.data or {}), "broker_answered_at": utcnow().isoformat()}
     audit(session, "call.bridge_connect", actor_type="system", object_type="call", object_id=call.id,
           detail={"callback_id": call.callback_id, "broker_id": call.broker_id})
     session.commit()
-    dial = ET.Element(
-        "Dial",
-        {
-            "callerId": current_app.config["TWILIO_PHONE_NUMBER"],
-            "action": url_for("twilio_bridge.dialled", call_id=call.id),
-            "method": "POST",
-            "timeout": str(DIAL_TIMEOUT_SECONDS),
-        },
-    )
-    number = ET.SubElement(dial, "Number")
-    number.text = resident.phone
-    return twiml(_response(_say(DASHBOARD.t(language, "bridge.connecting"), language), dial))
+    return twiml(render_line("bridge_connecting", language=language, settings=voice_settings(),
+                             number=resident.phone, action=url_for("twilio_bridge.dialled", call_id=call.id)))
 
 
 @bp.post("/<int:call_id>/dialled")
@@ -87,14 +67,13 @@ def dialled(call_id: int):  # type: ignore[no-untyped-def]
     call = _bridge_call(call_id)
     if call is None:
         return empty_response()
-    status = (request.form.get("DialCallStatus") or "").lower()[:32]
+    status = (CallParams.read(request.form).answer.dial_status or "")[:32]
     call.data = {**(call.data or {}), "resident_status": status}
     session.commit()
-    broker = session.get(Broker, call.broker_id) if call.broker_id else None
-    language = broker.language if broker is not None else "nl"
+    settings = voice_settings()
     if status == "completed":
-        return twiml(_response(ET.Element("Hangup")))
-    return twiml(_response(_say(DASHBOARD.t(language, "bridge.not_answered"), language), ET.Element("Hangup")))
+        return twiml(render(Turn(), language="nl", data={}, seq=0, settings=settings))
+    return twiml(render_line("bridge_not_answered", language=_broker_language(call), settings=settings))
 
 
 @bp.post("/<int:call_id>/status")
@@ -104,10 +83,10 @@ def status(call_id: int):  # type: ignore[no-untyped-def]
     call = _bridge_call(call_id)
     if call is None:
         return empty_response()
-    _adopt_sid(call)
-    advance_status(call, request.form.get("CallStatus", ""))
-    error = request.form.get("ErrorCode", "")
-    if error.isdigit():
-        call.error_code = int(error)
+    params = CallParams.read(request.form)
+    _adopt_sid(call, params)
+    advance_status(call, params.call_status)
+    if params.error_code is not None:
+        call.error_code = params.error_code
     session.commit()
     return empty_response()

@@ -26,18 +26,19 @@ from flask import Flask
 from werkzeug.wsgi import get_current_url
 
 from ivr_flows import fast
+from ivr_flows.params import CallParams, int_or_none
 from models.base import utcnow
 
 from .database import get_database
 from .logs import scrub
 from .security import HSTS, SECURITY_HEADERS, URLENCODED, form_pairs, public_url_of, signature_matches
 from .twiml import EMPTY
-from .webhooks_voice import answer_of, int_or_none, uses_fast_path, voice_settings
+from .webhooks_voice import uses_fast_path, voice_settings
 
 log = logging.getLogger("buurtlijn.voice")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-Handler = Callable[[dict[str, str], dict[str, str]], "str | None"]
+Handler = Callable[[CallParams, dict[str, str]], "str | None"]
 _HEADERS = (("Content-Type", "text/xml; charset=utf-8"), *SECURITY_HEADERS)
 
 
@@ -99,7 +100,8 @@ class DirectVoiceWebhooks:
         pairs = form_pairs(body.decode("utf-8", "replace"))
         if not self._signed(environ, pairs):
             return None  # the view refuses it, logs it, answers 403
-        return handler(_first_values(pairs), _first_values(form_pairs(environ.get("QUERY_STRING", ""))))
+        params = CallParams.read(_first_values(pairs))
+        return handler(params, _first_values(form_pairs(environ.get("QUERY_STRING", ""))))
 
     def _signed(self, environ: dict[str, Any], pairs: list[tuple[str, str]]) -> bool:
         token = self.app.config.get("TWILIO_AUTH_TOKEN")
@@ -115,20 +117,20 @@ class DirectVoiceWebhooks:
 
     # --- the three webhooks, as the views in webhooks_voice.py on PostgreSQL ---
 
-    def _incoming_call(self, form: dict[str, str], query: dict[str, str]) -> str | None:
+    def _incoming_call(self, params: CallParams, query: dict[str, str]) -> str | None:
         return fast.incoming_call(get_database(self.app), voice_settings(self.app),
-                                  call_sid=form.get("CallSid", ""), raw_from=form.get("From"), now=utcnow())
+                                  call_sid=params.call_sid, raw_from=params.from_, now=utcnow())
 
-    def _step(self, form: dict[str, str], query: dict[str, str]) -> str | None:
+    def _step(self, params: CallParams, query: dict[str, str]) -> str | None:
         return fast.answer_step(
             get_database(self.app), voice_settings(self.app), now=utcnow(), token=query.get("c"),
-            call_sid=form.get("CallSid", ""), step=query.get("s", ""), seq=int_or_none(query.get("n")) or 0,
-            answer=answer_of(form), raw_from=form.get("From"),
+            call_sid=params.call_sid, step=query.get("s", ""), seq=int_or_none(query.get("n")) or 0,
+            answer=params.answer, raw_from=params.from_,
         )
 
-    def _status(self, form: dict[str, str], query: dict[str, str]) -> str | None:
-        ended = fast.end_call(get_database(self.app), call_sid=form.get("CallSid", ""),
-                              status=form.get("CallStatus", ""), now=utcnow())
+    def _status(self, params: CallParams, query: dict[str, str]) -> str | None:
+        ended = fast.end_call(get_database(self.app), call_sid=params.call_sid, status=params.call_status,
+                              now=utcnow())
         return EMPTY if ended else None
 
 

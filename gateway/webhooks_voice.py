@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, current_app, request
 
 import ivr_flows
 from ivr_flows import fast
+from ivr_flows.params import CallParams, int_or_none
 from models.base import utcnow
 
 from .database import get_database, get_session
@@ -53,11 +54,11 @@ def _answer(work: Callable[[], str]) -> Response:
             get_session().rollback()
         except Exception:
             _log_failure("rollback failed")
-        form = request.form
+        params = CallParams.read(request.form)
         try:
             with get_database().transaction() as fresh:
                 body = ivr_flows.apology(
-                    fresh, voice_settings(), call_sid=form.get("CallSid", ""), raw_from=form.get("From"), now=utcnow()
+                    fresh, voice_settings(), call_sid=params.call_sid, raw_from=params.from_, now=utcnow()
                 )
         except Exception:
             _log_failure("could not record the failed call")
@@ -73,9 +74,9 @@ def _committed(body: str) -> str:
 @bp.post("/voice")
 @twilio_signed
 def incoming_call():  # type: ignore[no-untyped-def]
-    form = request.form
+    params = CallParams.read(request.form)
     db = get_database()
-    call_sid, raw_from = form.get("CallSid", ""), form.get("From")
+    call_sid, raw_from = params.call_sid, params.from_
 
     def work() -> str:
         if uses_fast_path():  # two statements in autocommit (ivr_flows.fast)
@@ -89,12 +90,11 @@ def incoming_call():  # type: ignore[no-untyped-def]
 @bp.post("/voice/step")
 @twilio_signed
 def step():  # type: ignore[no-untyped-def]
-    form = request.form
-    answer = answer_of(form)
+    params = CallParams.read(request.form)
     db = get_database()
     fields = {
-        "call_sid": form.get("CallSid", ""), "step": request.args.get("s", ""),
-        "seq": int_or_none(request.args.get("n")) or 0, "answer": answer, "raw_from": form.get("From"),
+        "call_sid": params.call_sid, "step": request.args.get("s", ""),
+        "seq": int_or_none(request.args.get("n")) or 0, "answer": params.answer, "raw_from": params.from_,
     }
 
     token = request.args.get("c")
@@ -112,19 +112,19 @@ def step():  # type: ignore[no-untyped-def]
 @bp.post("/voice/status")
 @twilio_signed
 def call_status():  # type: ignore[no-untyped-def]
-    form = request.form
+    params = CallParams.read(request.form)
+    db = get_database()
     if uses_fast_path():
         try:
-            if fast.end_call(get_database(), call_sid=form.get("CallSid", ""), status=form.get("CallStatus", ""),
-                             now=utcnow()):
+            if fast.end_call(db, call_sid=params.call_sid, status=params.call_status, now=utcnow()):
                 return empty_response()
         except Exception:
             _log_failure("voice status callback failed on the fast path; trying the ORM path")
     session = get_session()
     try:
         ivr_flows.call_status(
-            session, voice_settings(), call_sid=form.get("CallSid", ""), status=form.get("CallStatus", ""),
-            raw_from=form.get("From"), now=utcnow(),
+            session, voice_settings(), call_sid=params.call_sid, status=params.call_status, raw_from=params.from_,
+            now=utcnow(),
         )
         session.commit()
     except Exception:
@@ -137,21 +137,3 @@ def call_status():  # type: ignore[no-untyped-def]
 def _log_failure(message: str) -> None:
     """The traceback, without the phone numbers or recording URLs an error message may quote."""
     log.error("%s\n%s", message, scrub(traceback.format_exc()))
-
-
-def answer_of(form: Mapping[str, str]) -> ivr_flows.Answer:
-    """What the caller did at a step, from Twilio's parameters (this view's and webhooks_direct's)."""
-    return ivr_flows.Answer(
-        digits=form.get("Digits"),
-        recording_sid=form.get("RecordingSid"),
-        recording_url=form.get("RecordingUrl"),
-        recording_duration=int_or_none(form.get("RecordingDuration")),
-        dial_status=(form.get("DialCallStatus") or "").lower() or None,
-    )
-
-
-def int_or_none(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw not in (None, "") else None
-    except ValueError:
-        return None

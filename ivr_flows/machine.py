@@ -25,6 +25,7 @@ from models.phones import InvalidPhoneNumber, parse_phone
 from models.queue import queue_callback
 from models.residents import resident_for, set_postcode
 
+from .params import Answer
 from .render import Spoken, Turn, say
 from .settings import Settings
 from .speech import brokers_call_today, date_and_time, day_phrase
@@ -37,21 +38,6 @@ STATUS_MAX_ITEMS = 5
 ANSWERED_DIAL = ("completed", "answered")
 # What a call hears first, before its first question.
 WELCOME = "voice.welcome"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What Twilio posted to a step's URL."""
-
-    digits: str | None = None  # None: no Digits at all (Twilio fell through to the Redirect)
-    recording_sid: str | None = None
-    recording_url: str | None = None
-    recording_duration: int | None = None
-    dial_status: str | None = None
-
-    @property
-    def has_recording(self) -> bool:
-        return bool(self.recording_sid and self.recording_url)
 
 
 @dataclass
@@ -162,9 +148,13 @@ def answer(ctx: Context, call: Call, given: Answer) -> Turn:
         return Turn()  # the call is over (hung up, or ended by us): nothing more happens
     if call.step_seq >= MAX_ANSWERS:
         return trouble(ctx, call)
-    digits = given.digits or ""
+    return keyed(ctx, call, step, given.digits or "")
+
+
+def keyed(ctx: Context, call: Call, step: Step, digits: str) -> Turn:
+    """What keys (or silence) do at a menu or digits step, of any call: the step's data decides."""
     if digits == "":
-        return _retry(ctx, call, step, "voice.no_key")
+        return retry(ctx, call, step, step.no_key)
     if "*" in digits or (digits == "#" and step.kind == "menu"):
         # Repeat the question; it does not count as a try. A lone '#' on a one-key
         # menu is a habit left over from keying in a number ("2034#"), not a choice.
@@ -177,19 +167,21 @@ def answer(ctx: Context, call: Call, given: Answer) -> Turn:
         return _go(ctx, call, option)
     if digits == "0" and step.zero_is_broker:
         return broker(ctx, call, None)
-    return _retry(ctx, call, step, "voice.wrong_key")
+    if step.other_keys is not None:
+        return ACTIONS[step.other_keys](ctx, call, None)
+    return retry(ctx, call, step, step.wrong_key)
 
 
 def _go(ctx: Context, call: Call, option: Option) -> Turn:
     return ACTIONS[option.action](ctx, call, option)
 
 
-def _retry(ctx: Context, call: Call, step: Step, reason: str) -> Turn:
-    """The same question again; after the third miss a broker calls back."""
+def retry(ctx: Context, call: Call, step: Step, reason: str | None) -> Turn:
+    """The same question again (after ``reason``, if any); after the last try, the step's ``out_of_tries``."""
     call.tries += 1
     if call.tries >= step.max_tries:
-        return trouble(ctx, call)
-    return Turn(said=[line(call, reason)], ask=step.name)
+        return ACTIONS[step.out_of_tries](ctx, call, None)
+    return Turn(said=[line(call, reason)] if reason else [], ask=step.name)
 
 
 def ask(call: Call, step: str, said: list[Spoken] | None = None) -> Turn:
@@ -199,7 +191,8 @@ def ask(call: Call, step: str, said: list[Spoken] | None = None) -> Turn:
     return Turn(said=said or [], ask=step)
 
 
-def trouble(ctx: Context, call: Call) -> Turn:
+def trouble(ctx: Context, call: Call, option: Option | None = None) -> Turn:
+    """The menu did not work out for this caller: a broker calls back."""
     resident = _callback_resident(ctx, call)
     ctx.queue_callback(
         "menu_trouble", resident_id=resident.id if resident else None, listing_id=call.listing_id,
@@ -288,6 +281,7 @@ ACTIONS: dict[str, Callable[[Context, Call, Option], Turn]] = {
     "broker": broker,
     "set_language": set_language,
     "confirm_phone": confirm_phone,
+    "trouble": trouble,
 }
 
 
@@ -298,16 +292,16 @@ def phone_keyed(ctx: Context, call: Call, digits: str) -> Turn:
     try:
         number = parse_phone(digits)
     except InvalidPhoneNumber:
-        return _retry(ctx, call, STEPS["phone_entry"], "voice.phone_invalid")
+        return retry(ctx, call, STEPS["phone_entry"], "voice.phone_invalid")
     remember(call, phone=number.e164, number=digits)
     return ask(call, "phone_confirm")
 
 
 def postcode_keyed(ctx: Context, call: Call, digits: str) -> Turn:
     if len(digits) != 4 or not digits.isdigit():
-        return _retry(ctx, call, STEPS["postcode_entry"], "voice.postcode_invalid")
+        return retry(ctx, call, STEPS["postcode_entry"], "voice.postcode_invalid")
     if digits.startswith("0"):  # four digits keyed: saying "4 cijfers" would only puzzle the caller
-        return _retry(ctx, call, STEPS["postcode_entry"], "voice.postcode_zero")
+        return retry(ctx, call, STEPS["postcode_entry"], "voice.postcode_zero")
     remember(call, postcode=digits)
     return ask(call, "postcode_confirm")
 
@@ -450,9 +444,18 @@ def _meetings(session: Session, listing_ids: list[int]) -> dict[int, dt.datetime
     return found
 
 
+# The calls we place answer through the same registry; their actions need this module's helpers.
+from .notification import NOTIFICATION_ACTIONS  # noqa: E402
+
+ACTIONS.update(NOTIFICATION_ACTIONS)
+
+
 def _check_registry() -> None:
     """A menu that names an unknown action or step fails at import, not during a call."""
     for step in STEPS.values():
+        for named in (step.other_keys, step.out_of_tries):
+            if named is not None and named not in ACTIONS:
+                raise RuntimeError(f"step {step.name}: unknown action {named!r}")
         if step.on_digits is not None and step.on_digits not in DIGIT_HANDLERS:
             raise RuntimeError(f"step {step.name}: no digit handler {step.on_digits!r}")
         if step.kind == "digits" and step.on_digits is None:

@@ -14,10 +14,11 @@ from html import escape
 from typing import Any
 
 import texts
+from models.notify import spoken_message
 
 from .settings import Settings
 from .speech import spoken_digits
-from .steps import RELAY_STEP, STEPS, Step
+from .steps import LINES, RELAY_STEP, STEPS, Step
 
 XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
 Spoken = tuple[str, str]  # (language, text)
@@ -30,6 +31,7 @@ class Turn:
     said: list[Spoken] = field(default_factory=list)
     ask: str | None = None
     dial: str | None = None
+    dial_timeout: int | None = None  # seconds the dialled number rings; None: the settings' dial_timeout
 
     @property
     def ends_call(self) -> bool:
@@ -50,10 +52,12 @@ def say(language: str, key: str, **params: Any) -> Spoken:
 
 
 def prompt(step: Step, language: str, data: Mapping[str, Any]) -> list[Spoken]:
-    """Everything asked at ``step``: intro, each option with its key, hints."""
+    """Everything asked at ``step``: its message or intro, each option with its key, hints."""
     kind = str(data.get("kind") or "request")
     spoken = tuple(str(data.get(name) or "") for name in step.spoken)
-    return list(_prompt(step.name, language, kind, spoken))
+    asked = list(_prompt(step.name, language, kind, spoken))
+    # A call's own message is not cached: it is one call's text, and may quote a neighbour.
+    return [(language, spoken_message(language, data)), *asked] if step.message else asked
 
 
 @lru_cache(maxsize=2048)
@@ -64,6 +68,8 @@ def _prompt(step_name: str, language: str, kind: str, spoken: tuple[str, ...]) -
         params = {name: spoken_digits(language, value) for name, value in zip(step.spoken, spoken, strict=True)}
         lines.append(say(language, step.intro.format(kind=kind), **params))
     for option in step.options:
+        if option.say is None:
+            continue
         option_language = option.language or language
         label = texts.t(option_language, option.label) if option.label else ""
         lines.append(say(option_language, option.say, digit=option.digit, label=label))
@@ -101,12 +107,17 @@ def _says(lines: Iterable[Spoken], settings: Settings) -> str:
 
 def render(
     turn: Turn, *, language: str, data: Mapping[str, Any], seq: int, settings: Settings, token: str | None = None,
+    action: str | None = None,
 ) -> str:
-    """The TwiML for ``turn``; action URLs carry ``seq``, the number of the next answer, and ``token``."""
+    """The TwiML for ``turn``; action URLs carry ``seq``, the number of the next answer, and ``token``.
+
+    ``action``: where Twilio posts the answer instead, for calls answered at URLs of their own
+    (a notification call, the broker bridge).
+    """
     parts = [XML_HEAD, "<Response>"]
     if turn.ask is not None:
         step = STEPS[turn.ask]
-        url = escape(step_url(settings, step.name, seq, token))
+        url = escape(action or step_url(settings, step.name, seq, token))
         speech = _says([*turn.said, *prompt(step, language, data)], settings)
         if step.kind == "record":
             parts.append(speech)
@@ -128,9 +139,9 @@ def render(
     elif turn.dial is not None:
         parts.append(_says(turn.said, settings))
         caller_id = f' callerId="{escape(settings.gateway_number)}"' if settings.gateway_number else ""
-        url = escape(step_url(settings, RELAY_STEP, seq, token))
+        url = escape(action or step_url(settings, RELAY_STEP, seq, token))
         parts.append(
-            f'<Dial action="{url}" method="POST" timeout="{settings.dial_timeout}"{caller_id}>'
+            f'<Dial action="{url}" method="POST" timeout="{turn.dial_timeout or settings.dial_timeout}"{caller_id}>'
             f"<Number>{escape(turn.dial, quote=False)}</Number></Dial>"
         )
     else:
@@ -138,3 +149,14 @@ def render(
         parts.append("<Hangup/>")
     parts.append("</Response>")
     return "".join(parts)
+
+
+def render_line(
+    name: str, *, language: str, settings: Settings, number: str | None = None, action: str | None = None,
+) -> str:
+    """The TwiML for the line ``name`` (steps.LINES): said, then a <Dial> to ``number`` or goodbye."""
+    line = LINES[name]
+    if (line.then == "dial") != (number is not None):
+        raise ValueError(f"line {name} {'needs' if line.then == 'dial' else 'takes no'} number to dial")
+    turn = Turn(said=[say(language, line.say)], dial=number, dial_timeout=line.dial_timeout)
+    return render(turn, language=language, data={}, seq=0, settings=settings, action=action)

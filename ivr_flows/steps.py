@@ -1,9 +1,13 @@
-"""The phone menu as data: one entry per question a caller can be asked.
+"""Every call as data: one entry per question a caller can be asked, and per line said.
 
 A step says what is asked (text keys in the catalogue, per language), which
-keys do what, and how keys are gathered. ``render.py`` turns any step into
-TwiML and ``machine.py`` runs the named actions; adding a question is one
-entry here plus a parametrised test. The digits are fixed by the contract
+keys do what, what silence and a wrong key do, and how keys are gathered.
+``render.py`` turns any step into TwiML and ``machine.py`` runs the named
+actions; adding a question is one entry here plus a parametrised test. The
+menu callers reach on our number, the calls we place to tell a resident
+something (``NOTIFICATION_STEPS``) and the lines a broker hears on a bridged
+call (``LINES``) are all entries here; a new kind of call is new entries and
+texts, not a new view. The digits are fixed by the contract
 (printed on flyers): main menu 1 ask, 2 offer, 3 status, 0 broker, 9
 language; categories 1-9 in the contract's order.
 """
@@ -22,7 +26,7 @@ class Option:
     """One key in a menu: what is said for it and what pressing it does."""
 
     digit: str
-    say: str  # text key; {digit} and {label} are filled in
+    say: str | None  # text key; {digit} and {label} are filled in. None: the step's message names the key
     action: str = "goto"  # a name in machine.ACTIONS
     value: str | None = None  # the action's argument (for goto: the next step)
     label: str | None = None  # text key filling {label}
@@ -37,6 +41,9 @@ class Step:
     # Said before the options. "{kind}" in the key picks the request/offer variant;
     # ``spoken`` names call-data values read digit by digit into it.
     intro: str | None = None
+    # Said first instead of an intro: the message a call we place was made for
+    # (its text key and values are kept on the call, see models.notify).
+    message: bool = False
     spoken: tuple[str, ...] = ()
     options: tuple[Option, ...] = ()
     num_digits: int | None = 1
@@ -48,6 +55,13 @@ class Step:
     # (text key, digit) said once in every other language, in its own voice.
     foreign_hint: tuple[str, str] | None = None
     max_tries: int = 3
+    # Said before the question again: after silence (None: nothing) and after a key that means nothing here.
+    no_key: str | None = "voice.no_key"
+    wrong_key: str = "voice.wrong_key"
+    # A name in machine.ACTIONS for any key that is no option (None: a wrong key).
+    other_keys: str | None = None
+    # A name in machine.ACTIONS, run after ``max_tries`` silences or wrong keys.
+    out_of_tries: str = "trouble"
 
     def option(self, digit: str) -> Option | None:
         for option in self.options:
@@ -126,6 +140,59 @@ _STEPS = (
     Step("record", "record", intro="voice.record_{kind}", zero_is_broker=False, hints=()),
 )
 
-STEPS: dict[str, Step] = {step.name: step for step in _STEPS}
+
+def _notification(name: str, *options: Option, other_keys: str | None = None) -> Step:
+    """A call we place: its message, then the keys it asks for. No broker on 0, no callback at the end:
+    a resident who does not answer is asked again in another way (models.notify)."""
+    return Step(
+        name, "menu", message=True, options=options, finish_on_key="#", zero_is_broker=False,
+        hints=("match.call.repeat_hint",), no_key=None, wrong_key="match.call.not_understood",
+        other_keys=other_keys, out_of_tries="hang_up",
+    )
+
+
+# The calls Buurtlijn places to tell a resident something (models.notify.queue_call), one step
+# per kind of answer expected. The option's value is the answer's word (models.notify.MATCH_ANSWERS).
+_NOTIFICATION_STEPS = (
+    _notification("notify_message", other_keys="heard"),  # nothing to answer: any key ends it politely
+    _notification(
+        "notify_proposal",
+        Option("1", None, action="answer_match", value="JA"),
+        Option("2", None, action="answer_match", value="NEE"),
+    ),
+    _notification(
+        "notify_feedback",
+        Option("1", None, action="answer_match", value="KLAAR"),
+        Option("2", None, action="answer_match", value="NIET GELUKT"),
+    ),
+)
+# What a notification call expects (``expects`` of models.notify.queue_call) -> its step.
+NOTIFICATION_STEPS: dict[str | None, str] = {
+    None: "notify_message", "proposal": "notify_proposal", "feedback": "notify_feedback",
+}
+
+STEPS: dict[str, Step] = {step.name: step for step in (*_STEPS, *_NOTIFICATION_STEPS)}
 # Not a question: the answer to a <Dial> to a match partner comes back here.
 RELAY_STEP = "relay"
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of a call that asks nothing: it is said, then the call dials a number or ends."""
+
+    name: str
+    say: str  # text key
+    then: Literal["dial", "hang_up"] = "hang_up"
+    dial_timeout: int | None = None  # seconds the dialled number rings; None: the settings' dial_timeout
+
+
+# The broker bridge (gateway/webhooks_bridge.py): said to the broker who calls a resident back,
+# in the broker's language.
+LINES: dict[str, Line] = {
+    line.name: line
+    for line in (
+        Line("bridge_connecting", "bridge.connecting", then="dial", dial_timeout=30),
+        Line("bridge_not_answered", "bridge.not_answered"),
+        Line("bridge_unknown", "bridge.unknown"),
+    )
+}

@@ -10,13 +10,17 @@ moves ``pending -> submitting -> dialling -> answered -> finished``; a call
 nobody answers goes back to ``pending`` for the next try (after 2 hours,
 then the next working day at 10:00), and after the last try a broker gets
 an item. Like an SMS, the row is committed first and a job places the call.
+What the call says and which keys it takes are steps of the phone engine
+(ivr_flows/notification.py); ``answer_match`` is where an answer, by SMS or
+by key, becomes its match action.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -34,6 +38,10 @@ from .resident import Resident
 from .sql import insert_ignoring_conflict
 from .workdays import next_working_day
 
+if TYPE_CHECKING:
+    from .match import Match
+    from .matching import Actor
+
 PLACE_CALL_JOB = "workers.notify_jobs.place_call"
 # Tries to reach someone by phone before a broker takes over.
 MAX_CALL_ATTEMPTS = 3
@@ -44,6 +52,46 @@ UNANSWERED = frozenset({"busy", "no-answer", "failed", "canceled"})
 # What a call may ask: a proposal (1 = ja, 2 = nee) or feedback (1 = klaar, 2 = niet gelukt).
 EXPECTS = ("proposal", "feedback")
 PENDING_SID_PREFIX = "pending-"
+
+
+@dataclass(frozen=True)
+class MatchAnswer:
+    """A resident's answer about a match: the same word by SMS and key on a call we place."""
+
+    word: str  # kept on the message (its keyword) or the call (data["answer"])
+    answers: str  # what it answers: one of EXPECTS
+    texted: str  # the SMS reply's text key
+    said: str  # what the call says before it hangs up
+
+
+MATCH_ANSWERS: dict[str, MatchAnswer] = {
+    answer.word: answer
+    for answer in (
+        MatchAnswer("JA", "proposal", texted="match.accepted_helper", said="match.call.said_yes"),
+        MatchAnswer("NEE", "proposal", texted="match.declined_thanks", said="match.call.said_no"),
+        MatchAnswer("KLAAR", "feedback", texted="match.done_thanks", said="match.call.said_done"),
+        MatchAnswer("NIET GELUKT", "feedback", texted="match.problem_noted", said="match.call.said_problem"),
+    )
+}
+
+
+def answer_match(session: Session, match: Match, resident: Resident, actor: Actor, word: str) -> MatchAnswer:
+    """The one place an answer becomes a match action, whichever channel it came by.
+
+    Raises models.matching.MatchError when the match can no longer take it
+    (expired, cancelled, already answered).
+    """
+    from .matching import accept_match, complete_match, decline_match, report_problem  # it imports this module
+
+    actions = {
+        "JA": lambda: accept_match(session, match, actor),
+        "NEE": lambda: decline_match(session, match, actor),
+        "KLAAR": lambda: complete_match(session, match, actor),
+        "NIET GELUKT": lambda: report_problem(session, match, resident, actor),
+    }
+    answer = MATCH_ANSWERS[word]
+    actions[word]()
+    return answer
 
 
 def wants_voice(resident: Resident) -> bool:
@@ -167,10 +215,9 @@ def spoken_key(language: str, key: str) -> str:
     return candidate if texts.has(language, candidate) or texts.has(texts.FALLBACK, candidate) else key
 
 
-def call_text(call: Call) -> str:
-    """What the call says, in the resident's language."""
-    data = call.data or {}
-    return texts.t(call.language, spoken_key(call.language, data["key"]), **(data.get("params") or {}))
+def spoken_message(language: str, data: dict[str, Any]) -> str:
+    """What a notification call says, from its data (``key``, ``params``), in ``language``."""
+    return texts.t(language, spoken_key(language, data["key"]), **(data.get("params") or {}))
 
 
 def call_expects(call: Call) -> str | None:

@@ -3,8 +3,9 @@
 ``JA`` and ``NEE`` answer the helper's open proposal; ``JA 12`` picks
 proposal 12 when several are open, and a plain ``JA`` then asks which one.
 ``KLAAR`` and ``NIET GELUKT`` answer for an accepted or confirmed match, from
-either side. Keypresses on a notification call end in the same functions of
-models.matching, so an answer counts the same in either channel.
+either side. Each word becomes its match action in models.notify.answer_match,
+as a keypress on a notification call does, so an answer counts the same in
+either channel.
 
 The message is stored with its keyword either way; with nothing open to
 answer, the reply says so.
@@ -22,18 +23,8 @@ from sqlalchemy.orm import aliased
 from models import Listing, Match
 from models.audit import audit
 from models.districts import find_postcode
-from models.matching import (
-    Actor,
-    MatchError,
-    accept_match,
-    active_matches,
-    complete_match,
-    decline_match,
-    open_proposals,
-    relay_partner,
-    report_problem,
-)
-from models.notify import relay_message
+from models.matching import Actor, MatchError, active_matches, open_proposals, relay_partner
+from models.notify import answer_match, relay_message
 
 if TYPE_CHECKING:
     from .flows import Inbound, Reply
@@ -117,13 +108,10 @@ def _answer_proposal(inbound: "Inbound", accept: bool) -> "Reply":
                                            statuses=("accepted", "confirmed", "declined", "expired", "cancelled", "done")), for_proposal=True)
     inbound.message.match_id = match.id
     try:
-        if accept:
-            accept_match(session, match, _actor(inbound))
-        else:
-            decline_match(session, match, _actor(inbound))
+        answer = answer_match(session, match, resident, _actor(inbound), "JA" if accept else "NEE")
     except MatchError:  # expired or cancelled while the answer was on its way
         return _settled_reply(match, for_proposal=True)
-    return _reply("match.accepted_helper" if accept else "match.declined_thanks")
+    return _reply(answer.texted)
 
 
 def _answer_outcome(inbound: "Inbound", done: bool) -> "Reply":
@@ -136,14 +124,11 @@ def _answer_outcome(inbound: "Inbound", done: bool) -> "Reply":
                                           statuses=("done",)),
                               for_proposal=False)
     inbound.message.match_id = match.id
-    if not done:
-        report_problem(session, match, resident, _actor(inbound))
-        return _reply("match.problem_noted")
     try:
-        complete_match(session, match, _actor(inbound))
+        answer = answer_match(session, match, resident, _actor(inbound), "KLAAR" if done else "NIET GELUKT")
     except MatchError:
         return _reply("match.already_answered")
-    return _reply("match.done_thanks")
+    return _reply(answer.texted)
 
 
 def handle_yes(inbound: "Inbound") -> "Reply":

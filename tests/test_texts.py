@@ -103,7 +103,7 @@ def test_there_is_one_loader():
 
 # --- every key the dashboard asks for exists ---------------------------------------------------
 
-# t('queue.title') in the dashboard; DASHBOARD.t(language, 'bridge.connecting') in the bridge.
+# t('queue.title') in the dashboard and its templates.
 _LITERAL_KEY = re.compile(r"""\bt\((?:\s*[a-z_]+,)?\s*['"]([a-z_][a-z0-9_.-]*)['"]""")
 _LABEL = re.compile(r"""\blabel\(\s*['"]([a-z_.]+)['"]\s*,\s*['"]([a-z_-]+)['"]""")
 

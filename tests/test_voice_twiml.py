@@ -67,6 +67,19 @@ E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 # Far below what Twilio takes in an action URL, with room for the call's sealed state (about 300 characters).
 URL_LIMIT = 1024
+# What a call we place says before its keys (a step with ``message``), as models.notify keeps it on the call.
+MESSAGES = {
+    "notify_message": {"key": "match.accepted_requester", "params": {"category": "boodschappen"}},
+    "notify_proposal": {"key": "match.proposal",
+                        "params": {"district": "Schalkwijk", "category": "boodschappen", "when": "deze week"}},
+    "notify_feedback": {"key": "match.feedback", "params": {"category": "boodschappen"}},
+}
+
+
+def step_data(step: str, **data: str) -> dict[str, object]:
+    """Call data to render ``step`` with: what was keyed in, and the message of a call we place."""
+    return {**data, **MESSAGES.get(step, {})}
+
 
 def validate(body: str, app) -> list[str]:  # type: ignore[no-untyped-def]
     """Everything in ``body`` Twilio would not accept; empty when all is well."""
@@ -86,7 +99,7 @@ def validate(body: str, app) -> list[str]:  # type: ignore[no-untyped-def]
         except HTTPException:
             problems.append(f"{where}: {url} matches no POST route")
             return
-        if not endpoint.startswith("twilio_voice."):
+        if not endpoint.startswith(("twilio_voice.", "twilio_notify.", "twilio_bridge.")):
             problems.append(f"{where}: {url} is not a voice webhook")
         query = urllib.parse.parse_qs(parts.query)
         if endpoint == "twilio_voice.step":
@@ -211,7 +224,7 @@ def test_every_answer_of_scripted_calls_is_valid_twiml(phone, app, db):
 @pytest.mark.parametrize("step", list(STEPS))
 def test_every_step_renders_valid_twiml_in_every_language(routes, step, language):
     for kind in ("request", "offer"):
-        data = {"kind": kind, "postcode": "2034", "number": "0612345678"}
+        data = step_data(step, kind=kind, postcode="2034", number="0612345678")
         body = render(Turn(said=[(language, "x")], ask=step), language=language, data=data, seq=7, settings=Settings())
         assert validate(body, routes) == [], body
         root = ET.fromstring(body)
@@ -247,12 +260,12 @@ def test_each_step_is_fully_translated_and_repeats_each_key(step, language):
     keys: list[str] = []
     if definition.intro:
         keys += [definition.intro.format(kind=kind) for kind in ("request", "offer")]
-    keys += [option.say for option in definition.options if option.language is None]
+    keys += [option.say for option in definition.options if option.language is None and option.say]
     keys += [option.label for option in definition.options if option.label]
     keys += list(definition.hints)
     for key in keys:
         assert texts.has(language, key), f"{language}: {key} missing"
-    lines = prompt(definition, language, {"kind": "request", "postcode": "2034", "number": "0612345678"})
+    lines = prompt(definition, language, step_data(step, kind="request", postcode="2034", number="0612345678"))
     for option in definition.options:
         spoken = [text for _lang, text in lines if option.digit in text]
         assert spoken, f"{step}: key {option.digit} is never said"

@@ -1,0 +1,128 @@
+"""The calls Buurtlijn places to tell a resident something, as steps of the one phone engine.
+
+Twilio fetches the call's first TwiML when the resident picks up, and posts
+each key to the call's own key URL (gateway/webhooks_notify.py). What is
+said and which keys do what is data (steps.NOTIFICATION_STEPS, texts/*.toml):
+the message inside a <Gather>, ``*`` repeats it, and for a proposal 1 = ja,
+2 = nee (for "is het gelukt?" 1 = klaar, 2 = niet gelukt). An answer goes
+through models.notify.answer_match, as the same word by SMS does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from models import Call, Match, Resident
+from models.matching import Actor, MatchError
+from models.notify import MATCH_ANSWERS, answer_match, call_answered, call_expects, is_notification, record_answer
+
+from . import machine
+from .params import CallParams
+from .render import Turn, render, say
+from .settings import Settings
+from .steps import NOTIFICATION_STEPS, STEPS, Option, Step
+
+
+@dataclass
+class NotificationContext(machine.Context):
+    """The machine's context, and where the answer came from (for the audit trail)."""
+
+    remote_addr: str | None = None
+
+
+def notification_step(call: Call) -> Step:
+    return STEPS[NOTIFICATION_STEPS[call_expects(call)]]
+
+
+def picked_up(session: Session, settings: Settings, call_id: int, params: CallParams, *, action: str) -> str:
+    """Twilio: the resident picked up. The message, or goodbye when a proposal was settled meanwhile."""
+    call = _load(session, call_id)
+    if call is None:
+        return _render(None, Turn(), settings, action)
+    call_answered(session, call, params.call_sid)
+    step = notification_step(call)
+    turn = Turn(ask=step.name)
+    if call_expects(call) == "proposal" and call.match_id is not None:
+        match = session.get(Match, call.match_id)
+        if match is not None and match.status != "proposed":
+            record_answer(call, "too_late")
+            turn = _said(call, "match.call.too_late")
+    return _render(call, turn, settings, action)
+
+
+def key_pressed(
+    session: Session, settings: Settings, call_id: int, params: CallParams, *, action: str, now: dt.datetime,
+    remote_addr: str | None = None,
+) -> str:
+    """Twilio: the <Gather> ended, with a key or in silence."""
+    call = _load(session, call_id)
+    if call is None:
+        return _render(None, Turn(), settings, action)
+    ctx = NotificationContext(session, settings, now, remote_addr=remote_addr)
+    digits = (params.answer.digits or "").strip()[:1]
+    return _render(call, machine.keyed(ctx, call, notification_step(call), digits), settings, action)
+
+
+def _load(session: Session, call_id: int) -> Call | None:
+    call = session.get(Call, call_id, with_for_update=True)
+    return call if is_notification(call) else None
+
+
+def _render(call: Call | None, turn: Turn, settings: Settings, action: str) -> str:
+    language = call.language if call is not None else "nl"
+    data = (call.data or {}) if call is not None else {}
+    return render(turn, language=language, data=data, seq=0, settings=settings, action=action)
+
+
+def _said(call: Call, key: str) -> Turn:
+    """Say ``key`` and hang up. The call's row settles with the answer and Twilio's status callback."""
+    return Turn(said=[say(call.language, key)])
+
+
+# --- the actions the notification steps name (registered in machine.ACTIONS) -----------------
+
+
+def answer_the_match(ctx: machine.Context, call: Call, option: Option | None) -> Turn:
+    """1 or 2 on a proposal or feedback call: the answer's word, acted on once."""
+    assert option is not None and option.value is not None
+    match = ctx.session.get(Match, call.match_id) if call.match_id is not None else None
+    if match is None:
+        step = notification_step(call)
+        return machine.retry(ctx, call, step, step.wrong_key)
+    answered = (call.data or {}).get("answer")
+    if answered:  # Twilio repeated this step: the answer counts once
+        known = MATCH_ANSWERS.get(answered)
+        return _said(call, known.said if known is not None else "match.call.already")
+    resident = ctx.session.get(Resident, call.resident_id)
+    assert resident is not None
+    remote_addr = ctx.remote_addr if isinstance(ctx, NotificationContext) else None
+    actor = Actor("resident", call.resident_id, remote_addr=remote_addr, channel="voice")
+    try:
+        answer = answer_match(ctx.session, match, resident, actor, option.value)
+    except MatchError:
+        record_answer(call, "too_late")
+        return _said(call, "match.call.too_late" if call_expects(call) == "proposal" else "match.call.already")
+    record_answer(call, answer.word)
+    return _said(call, answer.said)
+
+
+def heard(ctx: machine.Context, call: Call, option: Option | None) -> Turn:
+    """Any key on a call that asks nothing: it was heard; goodbye."""
+    record_answer(call, "heard")
+    return _said(call, "match.call.goodbye")
+
+
+def hang_up(ctx: machine.Context, call: Call, option: Option | None) -> Turn:
+    """Silences or wrong keys to the end: goodbye. A proposal stays open for an SMS answer or a broker."""
+    return _said(call, "match.call.goodbye")
+
+
+NOTIFICATION_ACTIONS: dict[str, Callable[[machine.Context, Call, Option | None], Turn]] = {
+    "answer_match": answer_the_match,
+    "heard": heard,
+    "hang_up": hang_up,
+}
