@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 import texts
 from gateway import create_app
+from gateway.database import get_database
 from ivr_flows import LINES, CallParams, Settings, render_line, settings_from_config
 from ivr_flows.steps import NOTIFICATION_STEPS, STEPS
 from models import Broker, Call, Match
@@ -17,8 +18,8 @@ from models.base import utcnow
 from models.notify import EXPECTS, MATCH_ANSWERS, queue_call, spoken_message
 from models.phones import parse_phone
 from models.residents import resident_for
-from tests.conftest import GATEWAY_NUMBER, TwilioWebhooks, app_config, parse_twiml
-from tests.conftest_delivery import (  # noqa: F401  (fixtures)
+from tests.conftest import GATEWAY_NUMBER, PUBLIC_BASE, TwilioWebhooks, app_config, parse_twiml
+from tests.delivery_support import LANDLINE_HELPER, REQUESTER, add_listing, gather_of, placed_call, say_text
     LANDLINE_HELPER,
     PUBLIC_BASE,
     REQUESTER,
@@ -44,7 +45,7 @@ def _queued_call(  # type: ignore[no-untyped-def]
     app, language: str, expects: str | None, match_id: int | None = None,
 ) -> None:
     key, params = KINDS[expects]
-    with app.app_context(), app.extensions["buurtlijn.db"].transaction() as tx:  # the job places it in-process
+    with app.app_context(), get_database(app).transaction() as tx:  # the job places it in-process
         resident = resident_for(tx, parse_phone(LANDLINE_HELPER), language=language)
         resident.language = language
         resident.prefers_voice = True
@@ -124,7 +125,7 @@ def test_a_key_answers_the_match_once_in_the_residents_language(
 ):
     request_id = add_listing(notify_app, REQUESTER, "request")
     offer_id = add_listing(notify_app, LANDLINE_HELPER, "offer", language=language, prefers_voice=True)
-    with notify_app.extensions["buurtlijn.db"].transaction() as tx:
+    with notify_get_database(app).transaction() as tx:
         match = Match(request_id=request_id, offer_id=offer_id, status=before, created_at=utcnow(),
                       updated_at=utcnow())
         tx.add(match)
@@ -179,7 +180,7 @@ def test_the_broker_hears_the_bridge_in_their_language_and_voice(database_url, f
     app = create_app(app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC_BASE,
                                 BUURTLIJN_VOICE_NL="Polly.Ruben"))
     try:
-        with app.extensions["buurtlijn.db"].transaction() as tx:
+        with get_database(app).transaction() as tx:
             resident = resident_for(tx, parse_phone("+31612345678"))
             broker = Broker(email=f"{language}@buuv.example", name="Mila", role="broker", language=language,
                             phone="+31612340000", password_hash="x")
@@ -207,10 +208,10 @@ def test_the_broker_hears_the_bridge_in_their_language_and_voice(database_url, f
         say, hangup = list(parse_twiml(response.data))
         assert (say.get("language"), say.get("voice"), hangup.tag) == (voice.language, voice.voice, "Hangup")
         assert say_text(say) == texts.t(language, "bridge.not_answered")
-        with app.extensions["buurtlijn.db"].transaction() as tx:
+        with get_database(app).transaction() as tx:
             assert tx.scalars(select(Call.call_sid).where(Call.id == call_id)).one() == params["CallSid"]
     finally:
-        app.extensions["buurtlijn.db"].dispose()
+        get_database(app).dispose()
 
 
 # --- one reading of Twilio's parameters ------------------------------------------------------------

@@ -29,6 +29,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from gateway import create_app
+from gateway.database import get_database
 from ivr_flows import fast, machine
 from models import Base, Match
 from models.base import utcnow
@@ -171,7 +172,7 @@ def a_caller_in_a_match(phone: Phone) -> None:
 
 
 def a_match(app: Flask) -> None:
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         asker = resident_for(session, parse_phone("+31616666661"))
         helper = resident_for(session, parse_phone("+31616666662"))
         request = record_listing(session, asker, kind="request", channel="sms", category="groceries",
@@ -199,7 +200,7 @@ STEP_KINDS = ("_after_recording", "_after_relay", "abandon")
 
 def _rows(app: Flask) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table: ids as their order of insertion (so do references), times as set or not."""
-    with app.extensions["buurtlijn.db"].engine.connect() as connection:
+    with get_database(app).engine.connect() as connection:
         stored = {table.name: [dict(row._mapping) for row in connection.execute(
             select(table).order_by(*table.primary_key.columns))] for table in Base.metadata.sorted_tables}
     order = {name: {row["id"]: index for index, row in enumerate(rows)}
@@ -237,7 +238,7 @@ def _run_corpus(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Run:
         script(phone)
         run.answers.append(phone.answers())
         run.rows.append(_rows(app))
-    app.extensions["buurtlijn.db"].dispose()
+    get_database(app).dispose()
     return run
 
 
