@@ -20,17 +20,6 @@ from models.phones import parse_phone
 from models.residents import resident_for
 from tests.conftest import GATEWAY_NUMBER, PUBLIC_BASE, TwilioWebhooks, app_config, parse_twiml
 from tests.delivery_support import LANDLINE_HELPER, REQUESTER, add_listing, gather_of, placed_call, say_text
-    LANDLINE_HELPER,
-    PUBLIC_BASE,
-    REQUESTER,
-    add_listing,
-    gather_of,
-    notify_app,
-    placed_call,
-    say_text,
-    session,
-    webhooks,
-)
 from tests.test_voice_twiml import validate
 
 # One message of each kind of notification call: what it expects -> (text key, values).
