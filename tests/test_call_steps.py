@@ -114,7 +114,7 @@ def test_a_key_answers_the_match_once_in_the_residents_language(
 ):
     request_id = add_listing(notify_app, REQUESTER, "request")
     offer_id = add_listing(notify_app, LANDLINE_HELPER, "offer", language=language, prefers_voice=True)
-    with notify_get_database(app).transaction() as tx:
+    with get_database(notify_app).transaction() as tx:
         match = Match(request_id=request_id, offer_id=offer_id, status=before, created_at=utcnow(),
                       updated_at=utcnow())
         tx.add(match)
