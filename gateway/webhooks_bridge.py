@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, request, url_for
 from models import Broker, Call, Resident
 from models.audit import audit
 from models.base import utcnow
-from workers.callback_jobs import PURPOSE, advance_status
+from models.bridge import PURPOSE, advance_status
 
 from .dashboard.i18n import say_language, translate
 from .database import get_session

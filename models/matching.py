@@ -36,6 +36,8 @@ from .match import Match
 from .notify import notify_resident, wants_voice
 from .queue import close_callback, queue_callback
 from .resident import Resident
+from .workdays import local_zone as workdays_zone
+from .workdays import quiet_until
 
 log = logging.getLogger("buurtlijn.matching")
 
@@ -110,7 +112,7 @@ def response_time() -> dt.timedelta:
 
 
 def local_zone() -> ZoneInfo:
-    return ZoneInfo(_config().get("BUURTLIJN_TIMEZONE") or "Europe/Amsterdam")
+    return workdays_zone(_config())
 
 
 # --- reading --------------------------------------------------------------------
@@ -404,8 +406,6 @@ def propose_match(
     now = utcnow()
     if recently_declined(session, helper.id, requester.id, now):
         raise MatchError("this helper said no to this neighbour recently; ask someone else")
-
-    from workers.sending import quiet_until  # the same quiet hours the sender keeps
 
     starts = quiet_until(now, _config()) or now
     match = Match(

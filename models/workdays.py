@@ -1,4 +1,6 @@
-"""Working days of BUUV's brokers: Monday to Friday, minus the Dutch public holidays.
+"""Working days, broker hours, quiet hours and the time zone they are counted in.
+
+Working days of BUUV's brokers: Monday to Friday, minus the Dutch public holidays.
 
 A caller who asks for a call back on Christmas Eve must not hear that a
 broker calls "tomorrow", and a listing must not count as overdue because
@@ -16,6 +18,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+# Where Buurtlijn's days and hours are counted, unless BUURTLIJN_TIMEZONE says otherwise.
+DEFAULT_TIMEZONE = "Europe/Amsterdam"
 NOT_A_DAY_OFF = frozenset({"Good Friday"})
 # When brokers call residents back on a working day (BUURTLIJN_BROKER_HOURS).
 DEFAULT_BROKER_HOURS = (dt.time(9), dt.time(17))
@@ -40,19 +44,54 @@ def next_working_day(day: dt.date) -> dt.date:
     return day
 
 
-def parse_hours(spec: str) -> BrokerHours:
-    """'09:00-17:00' -> (09:00, 17:00). A malformed setting is a configuration error."""
+def local_zone(config: Mapping[str, object]) -> ZoneInfo:
+    """The time zone of the app's BUURTLIJN_TIMEZONE."""
+    return _zone(str(config.get("BUURTLIJN_TIMEZONE") or DEFAULT_TIMEZONE))
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def parse_hours(spec: str) -> tuple[dt.time, dt.time]:
+    """'09:00-17:00' -> (09:00, 17:00); a span may run past midnight ('21:00-09:00')."""
     start, _, end = spec.partition("-")
-    opens, closes = dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
+    return dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
+
+
+def broker_hours(config: Mapping[str, object]) -> BrokerHours:
+    """The app's BUURTLIJN_BROKER_HOURS: the phone menu's "vandaag" and the call-back retries follow it.
+
+    A malformed setting is a configuration error.
+    """
+    spec = config.get("BUURTLIJN_BROKER_HOURS")
+    if not spec:
+        return DEFAULT_BROKER_HOURS
+    opens, closes = parse_hours(str(spec))
     if closes <= opens:
         raise ValueError(f"broker hours {spec!r}: the end must come after the start")
     return opens, closes
 
 
-def broker_hours(config: Mapping[str, object]) -> BrokerHours:
-    """The app's BUURTLIJN_BROKER_HOURS: the phone menu's "vandaag" and the call-back retries follow it."""
-    spec = config.get("BUURTLIJN_BROKER_HOURS")
-    return parse_hours(str(spec)) if spec else DEFAULT_BROKER_HOURS
+def quiet_until(now: dt.datetime, config: Mapping[str, object]) -> dt.datetime | None:
+    """The end of the quiet hours (BUURTLIJN_QUIET_HOURS) if ``now`` falls inside them, else None.
+
+    Non-urgent messages and calls wait for it; a proposal's time to answer starts then.
+    """
+    spec = config.get("BUURTLIJN_QUIET_HOURS")
+    if not spec or str(spec).strip().lower() in {"off", "none", "0"}:
+        return None
+    start, end = parse_hours(str(spec))
+    local = now.astimezone(local_zone(config))
+    clock = local.time()
+    inside = (start <= clock or clock < end) if start > end else (start <= clock < end)
+    if not inside:
+        return None
+    wake = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if wake <= local:
+        wake += dt.timedelta(days=1)
+    return wake.astimezone(dt.timezone.utc)
 
 
 TIMEZONE = ZoneInfo("Europe/Amsterdam")
