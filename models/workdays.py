@@ -94,26 +94,27 @@ def quiet_until(now: dt.datetime, config: Mapping[str, object]) -> dt.datetime |
     return wake.astimezone(dt.timezone.utc)
 
 
-TIMEZONE = ZoneInfo("Europe/Amsterdam")
+# The zone of the default setting, for callers that count without an app (tests, scripts).
+DEFAULT_ZONE = local_zone({})
 RETRY_AFTER = dt.timedelta(hours=2)
 # A later try on another day: an hour after the brokers start (10:00 with the default hours).
 RETRY_AFTER_OPENING = dt.timedelta(hours=1)
 
 
 def next_working_day_at(moment: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS,
-                        zone: ZoneInfo = TIMEZONE) -> dt.datetime:
+                        zone: ZoneInfo = DEFAULT_ZONE) -> dt.datetime:
     """An hour after the brokers start, on the first working day after ``moment``'s date."""
     day = next_working_day(moment.astimezone(zone).date())
     return (dt.datetime.combine(day, hours[0], tzinfo=zone) + RETRY_AFTER_OPENING).astimezone(dt.timezone.utc)
 
 
 def within_broker_hours(moment: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS,
-                        zone: ZoneInfo = TIMEZONE) -> bool:
+                        zone: ZoneInfo = DEFAULT_ZONE) -> bool:
     local = moment.astimezone(zone)
     return is_working_day(local.date()) and hours[0] <= local.time() < hours[1]
 
 
-def working_days_ago(moment: dt.datetime, days: int, zone: ZoneInfo = TIMEZONE) -> dt.datetime:
+def working_days_ago(moment: dt.datetime, days: int, zone: ZoneInfo = DEFAULT_ZONE) -> dt.datetime:
     """The same local clock time ``days`` working days before ``moment``."""
     local = moment.astimezone(zone)
     day = local.date()
@@ -125,11 +126,12 @@ def working_days_ago(moment: dt.datetime, days: int, zone: ZoneInfo = TIMEZONE) 
     return dt.datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=zone).astimezone(dt.timezone.utc)
 
 
-def retry_time(attempt: int, now: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS) -> dt.datetime | None:
+def retry_time(attempt: int, now: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS,
+               zone: ZoneInfo = DEFAULT_ZONE) -> dt.datetime | None:
     """When to try again after ``attempt`` unanswered calls, within the brokers' ``hours``; None: stop calling."""
     if attempt == 1:
         soon = now + RETRY_AFTER
-        return soon if within_broker_hours(soon, hours) else next_working_day_at(now, hours)
+        return soon if within_broker_hours(soon, hours, zone) else next_working_day_at(now, hours, zone)
     if attempt == 2:
-        return next_working_day_at(now, hours)
+        return next_working_day_at(now, hours, zone)
     return None

@@ -15,7 +15,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from models import Broker, Call
 from models.base import utcnow
-from models.bridge import FINAL_STATUSES, PURPOSE, advance_status, request_bridge_call  # noqa: F401
+from models.bridge import PURPOSE, advance_status
 from models.db import Database
 from models.jobs import PLACE_BRIDGE_CALL
 

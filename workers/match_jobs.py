@@ -85,7 +85,7 @@ def sweep_reminders(app: Flask, now: dt.datetime) -> int:
         which = reminder_due(match, now, zone)
         if which is None:
             return False
-        send_reminder(session, match, which)
+        send_reminder(session, match, which, zone)
         return True
 
     return _each(app, ids, remind)
@@ -110,6 +110,6 @@ def sweep_feedback(app: Flask, now: dt.datetime) -> int:
 
 
 def sweep_matches(app: Flask, now: dt.datetime) -> int:
-    # Inside the app context: the matching services read settings and render texts from it.
+    # Inside the app context: without Redis (the demo), the jobs the steps defer run here, with this app.
     with app.app_context():
         return sweep_expired_proposals(app, now) + sweep_reminders(app, now) + sweep_feedback(app, now)

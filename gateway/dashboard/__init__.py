@@ -12,19 +12,19 @@ import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, g, request, session
+from flask import Blueprint, Flask, current_app, g, request, session
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models.districts import district_map
 from models.phones import mask
+from models.workdays import local_zone
 
 from .i18n import FALLBACK, LANGUAGES, translate
 
 bp = Blueprint("dashboard", __name__)
 login_manager = LoginManager()
-ZONE = ZoneInfo("Europe/Amsterdam")
 
 
 def current_language() -> str:
@@ -49,10 +49,15 @@ def label(group: str, code: str | None) -> str:
         return code or "—"
 
 
+def local_zone_of_app() -> ZoneInfo:
+    """The time zone brokers read and type times in (BUURTLIJN_TIMEZONE)."""
+    return local_zone(current_app.config)
+
+
 def local_time(moment: dt.datetime | None, with_date: bool = True) -> str:
     if moment is None:
         return "—"
-    local = moment.astimezone(ZONE)
+    local = moment.astimezone(local_zone_of_app())
     return local.strftime("%d-%m-%Y %H:%M" if with_date else "%H:%M")
 
 
