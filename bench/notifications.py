@@ -174,7 +174,7 @@ def latency(fake: FakeTwilio, proposals: int, cls: str) -> list[float]:
                     request_id, offer_id, to = request.id, offer.id, helper.phone
                 session = db.session()
                 try:
-                    propose_match(session, request_id, offer_id)
+                    propose_match(session, request_id, offer_id, config=run.app.config)
                     started = time.time()
                     session.commit()  # the broker's click: enqueued after commit
                 finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 
 from models import Callback, Listing, Match, Resident
@@ -200,7 +200,8 @@ def create_match():  # type: ignore[no-untyped-def]
     session = get_session()
     actor = Actor("api", remote_addr=request.remote_addr)
     try:
-        match = propose_match(session, ids["request_id"], ids["offer_id"], note=note, actor=actor)
+        match = propose_match(session, ids["request_id"], ids["offer_id"], config=current_app.config, note=note,
+                              actor=actor)
     except MatchError as exc:
         session.rollback()
         audit(session, "match.propose", actor_type="api", object_type="listing", object_id=ids["request_id"],

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from models.workdays import broker_hours
+from models.workdays import DEFAULT_TIMEZONE, broker_hours
 
 # Settings an operator may tune through the environment, with their defaults.
 DEFAULTS: dict[str, Any] = {
@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     # Demo: no Twilio account; outbound SMS and calls are shown, not sent.
     "BUURTLIJN_DEMO": False,
-    "BUURTLIJN_TIMEZONE": "Europe/Amsterdam",
+    "BUURTLIJN_TIMEZONE": DEFAULT_TIMEZONE,
     # Non-urgent messages wait outside these hours (local time).
     "BUURTLIJN_QUIET_HOURS": "21:00-09:00",
     # When brokers call back: weekdays, local time.

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 from sqlalchemy.orm import Session
 
 from models.db import Database
+from workers.runtime import DATABASE_EXTENSION as EXTENSION
+from workers.runtime import get_database
 
-EXTENSION = "buurtlijn.db"
+__all__ = ["get_database", "get_session", "init_app"]
 
 
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = Database(app.config["DATABASE_URL"])
     app.teardown_appcontext(_close_session)
-
-
-def get_database(app: Flask | None = None) -> Database:
-    return (app or current_app).extensions[EXTENSION]
 
 
 def get_session() -> Session:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 
 from workers.queue import JobQueue
+from workers.runtime import QUEUE_EXTENSION, get_database, get_queue
 
-EXTENSION = "buurtlijn.jobs"
+__all__ = ["get_queue", "init_app"]
 
 
 def init_app(app: Flask) -> None:
     queue = JobQueue(app.config.get("REDIS_URL"), app.config["BUURTLIJN_QUEUE_PREFIX"])
-    app.extensions[EXTENSION] = queue
-    app.extensions["buurtlijn.db"].on_commit_jobs = queue.enqueue_many
-
-
-def get_queue(app: Flask | None = None) -> JobQueue:
-    return (app or current_app).extensions[EXTENSION]
+    app.extensions[QUEUE_EXTENSION] = queue
+    get_database(app).on_commit_jobs = queue.enqueue_many

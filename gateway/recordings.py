@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +23,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, session
 
 from models import Listing
 from models.audit import audit
+from models.recordings import local_recording_path
 
 from .database import get_session
 from .security import api_token_valid
@@ -31,17 +31,9 @@ from .security import api_token_valid
 log = logging.getLogger("buurtlijn.recordings")
 bp = Blueprint("recordings", __name__)
 
-RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
 CHUNK = 64 * 1024
 FORMATS = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
 UPSTREAM_TIMEOUT = 15
-
-
-def local_recording_path(instance_path: str, recording_sid: str) -> Path | None:
-    """Where the demo keeps a simulated recording; None for anything not shaped like a SID."""
-    if not RECORDING_SID.fullmatch(recording_sid or ""):
-        return None
-    return Path(instance_path) / "recordings" / f"{recording_sid}.wav"
 
 
 def _logged_in_broker() -> Any | None:

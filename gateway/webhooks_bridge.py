@@ -15,7 +15,7 @@ from ivr_flows import CallParams, Turn, render, render_line
 from models import Broker, Call, Resident
 from models.audit import audit
 from models.base import utcnow
-from workers.callback_jobs import PURPOSE, advance_status
+from models.bridge import PURPOSE, advance_status
 
 from .database import get_session
 from .security import twilio_signed

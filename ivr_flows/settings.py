@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from models.workdays import DEFAULT_BROKER_HOURS, broker_hours
+from models.workdays import DEFAULT_BROKER_HOURS, broker_hours, local_zone
 from texts import LANGUAGES
 
 from .tokens import CallTokens
@@ -43,7 +43,7 @@ class Settings:
     voices: Mapping[str, Voice] = field(default_factory=lambda: dict(DEFAULT_VOICES))
     speech_rate: str | None = DEFAULT_SPEECH_RATE
     broker_hours: tuple[dt.time, dt.time] = DEFAULT_BROKER_HOURS
-    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Amsterdam"))
+    zone: ZoneInfo = field(default_factory=lambda: local_zone({}))
     step_path: str = STEP_PATH
     gather_timeout: int = 8  # seconds to press a key, after the prompt ends
     record_max_seconds: int = 120
@@ -81,6 +81,6 @@ def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] |
         voices=voices,
         speech_rate=None if rate in ("", "100%") else rate,
         broker_hours=broker_hours(config),
-        zone=ZoneInfo(str(config.get("BUURTLIJN_TIMEZONE") or "Europe/Amsterdam")),
+        zone=local_zone(config),
         tokens=CallTokens(str(config["SECRET_KEY"])) if config.get("SECRET_KEY") else None,
     )

@@ -16,9 +16,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from .jobs import JobName
+
 PENDING_JOBS = "buurtlijn.pending_jobs"
 
-JobSpec = tuple[str, tuple[Any, ...], dict[str, Any]]
+# (the job: a models.jobs.JobName or a registered job function, its arguments, the queue's options)
+JobSpec = tuple[Any, tuple[Any, ...], dict[str, Any]]
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -165,12 +168,12 @@ class Database:
             self._engine = None
 
 
-def defer_job(session: Session, func: str, *args: Any, job_id: str | None = None, **options: Any) -> None:
-    """Enqueue ``func(*args)`` once this session's transaction commits.
+def defer_job(session: Session, job: JobName, *args: Any, job_id: str | None = None, **options: Any) -> None:
+    """Enqueue ``job(*args)`` once this session's transaction commits.
 
-    ``func`` is a dotted path ("workers.jobs.send_message"); arguments are
-    ids and plain values (the queue serialises JSON, never pickle).
+    ``job`` is one of the names in models/jobs.py; arguments are ids and
+    plain values (the queue serialises JSON, never pickle).
     """
     if job_id is not None:
         options["job_id"] = job_id
-    session.info.setdefault(PENDING_JOBS, []).append((func, args, options))
+    session.info.setdefault(PENDING_JOBS, []).append((job, args, options))

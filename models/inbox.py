@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .db import Database, defer_job
+from .jobs import HANDLE_INBOUND_SMS
 from .message import FINAL_OUTBOUND, OUTBOUND_STATUS_RANK, Message
 from .queue import queue_callback
 from .sql import insert_ignoring_conflict
 
 log = logging.getLogger("buurtlijn.inbox")
-HANDLE_JOB = "workers.jobs.handle_inbound_sms"
 MAX_BODY = 1600  # Twilio's own limit; anything longer is not from Twilio
 # PostgreSQL delivers a NOTIFY only when its transaction commits, to every
 # listener (workers/dispatch.py): "enqueue after commit" without Redis on the
@@ -61,7 +61,7 @@ def record_inbound(
     values = _inbound_values(message_sid, raw_from, body, opt_out_type)
     message_id = insert_ignoring_conflict(session, Message.__table__, values, returning=Message.id)
     if message_id is not None:
-        defer_job(session, HANDLE_JOB, message_id, job_id=handle_job_id(message_id), queue="inbound")
+        defer_job(session, HANDLE_INBOUND_SMS, message_id, job_id=handle_job_id(message_id))
     return message_id
 
 

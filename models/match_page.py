@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -130,12 +131,15 @@ def act_on_match(
     broker: Broker,
     action: str,
     *,
+    zone: ZoneInfo,
     meeting_at: dt.datetime | None = None,
     note: str | None = None,
     remote_addr: str | None = None,
     now: dt.datetime | None = None,
 ) -> MatchActionResult:
     """Confirm, cancel or complete the match this item is about, and close or keep the item.
+
+    ``zone``: the time zone in which both people are told an agreed moment.
 
     The matching functions move the match, tell both people and audit the
     step; this decides what happens to the item. Confirm and complete close
@@ -158,7 +162,7 @@ def act_on_match(
     if action == "confirm":
         # Closed first with its own outcome: confirm_match then closes only the other items it makes unneeded.
         close_callback(callback, MATCH_OUTCOMES[action], note)
-        match = confirm_match(session, match_id, broker_id=broker.id, meeting_at=meeting_at, note=note,
+        match = confirm_match(session, match_id, zone=zone, broker_id=broker.id, meeting_at=meeting_at, note=note,
                               remote_addr=remote_addr)
         return MatchActionResult(action, match, True)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from .match import Match
 from .notify import notify_resident, wants_voice
 from .queue import close_callback, queue_callback
 from .resident import Resident
+from .workdays import quiet_until
 
 log = logging.getLogger("buurtlijn.matching")
 
@@ -97,20 +99,10 @@ SYSTEM = Actor("system")
 # --- settings -----------------------------------------------------------------
 
 
-def _config() -> dict[str, Any]:
-    """The running app's settings (web request or job); defaults outside an app."""
-    from flask import current_app, has_app_context
-
-    return dict(current_app.config) if has_app_context() else {}
-
-
-def response_time() -> dt.timedelta:
-    hours = _config().get("BUURTLIJN_MATCH_RESPONSE_HOURS")
+def response_time(config: Mapping[str, Any]) -> dt.timedelta:
+    """A helper's time to answer a proposal (BUURTLIJN_MATCH_RESPONSE_HOURS)."""
+    hours = config.get("BUURTLIJN_MATCH_RESPONSE_HOURS")
     return dt.timedelta(hours=int(hours)) if hours else DEFAULT_RESPONSE_TIME
-
-
-def local_zone() -> ZoneInfo:
-    return ZoneInfo(_config().get("BUURTLIJN_TIMEZONE") or "Europe/Amsterdam")
 
 
 # --- reading --------------------------------------------------------------------
@@ -223,9 +215,9 @@ def when_text(language: str, timing: str | None) -> str:
     return texts.t(language, key if texts.has(language, key) or texts.has("nl", key) else "match.when.unknown")
 
 
-def moment_text(language: str, moment: dt.datetime, zone: ZoneInfo | None = None) -> str:
+def moment_text(language: str, moment: dt.datetime, zone: ZoneInfo) -> str:
     """'dinsdag 14 mei om 14:00', in the resident's language and the local time zone."""
-    local = moment.astimezone(zone or local_zone())
+    local = moment.astimezone(zone)
     weekdays = texts.t(language, "match.weekdays").split(",")
     months = texts.t(language, "match.months").split(",")
     return texts.t(
@@ -364,6 +356,7 @@ def propose_match(
     request_id: int,
     offer_id: int,
     *,
+    config: Mapping[str, Any],
     note: str | None = None,
     broker_id: int | None = None,
     respond_within: dt.timedelta | None = None,
@@ -371,8 +364,9 @@ def propose_match(
 ) -> Match:
     """Propose the helper behind ``offer_id`` for ``request_id`` and ask them by SMS or phone.
 
-    The helper has ``respond_within`` (default: BUURTLIJN_MATCH_RESPONSE_HOURS)
-    to answer, counted from when the question can go out (not during quiet hours).
+    The helper has ``respond_within`` (default: the app's ``config``'s
+    BUURTLIJN_MATCH_RESPONSE_HOURS) to answer, counted from when the question
+    can go out (not during the quiet hours of ``config``).
     """
     actor = actor or Actor.broker(broker_id)
     request = session.get(Listing, request_id, with_for_update=True)
@@ -405,16 +399,14 @@ def propose_match(
     if recently_declined(session, helper.id, requester.id, now):
         raise MatchError("this helper said no to this neighbour recently; ask someone else")
 
-    from workers.sending import quiet_until  # the same quiet hours the sender keeps
-
-    starts = quiet_until(now, _config()) or now
+    starts = quiet_until(now, config) or now
     match = Match(
         request_id=request_id,
         offer_id=offer_id,
         status="proposed",
         note=(note or "").strip()[:2000] or None,
         proposed_by_id=broker_id,
-        respond_by=starts + (respond_within or response_time()),
+        respond_by=starts + (respond_within or response_time(config)),
         created_at=now,
         updated_at=now,
     )
@@ -478,12 +470,15 @@ def confirm_match(
     session: Session,
     match_id: int,
     *,
+    zone: ZoneInfo,
     broker_id: int | None = None,
     meeting_at: dt.datetime | None = None,
     note: str | None = None,
     remote_addr: str | None = None,
 ) -> Match:
     """A broker has spoken to both and confirms; ``meeting_at`` is the agreed moment, if any.
+
+    The people are told the moment as a clock in ``zone`` (models.workdays.local_zone).
 
     Both listings become ``matched``, both people are told what was agreed.
     On a match that is already confirmed, a new ``meeting_at`` moves the
@@ -496,35 +491,35 @@ def confirm_match(
     if match.status == "confirmed":
         if meeting_at is None or meeting_at == match.meeting_at:
             return match
-        return _reschedule(session, match, meeting_at, actor)
+        return _reschedule(session, match, meeting_at, actor, zone)
     match.meeting_at = meeting_at
     if note:
         match.note = f"{match.note}\n{note}" if match.note else note
     _move(session, match, "confirmed", actor, meeting_at=meeting_at.isoformat() if meeting_at else None)
     _set_listings(session, match, "matched", only_from=("open",))
     _close_items(session, match, ("match_accepted",), "confirmed")
-    _tell_agreed(session, match, intent="confirmed")
+    _tell_agreed(session, match, zone, intent="confirmed")
     return match
 
 
-def _tell_agreed(session: Session, match: Match, *, intent: str) -> None:
+def _tell_agreed(session: Session, match: Match, zone: ZoneInfo, *, intent: str) -> None:
     for person in parties(session, match):
         meeting_at = match.meeting_at
         if meeting_at is not None:
             _tell(session, match, person, "match.confirmed", intent=intent,
-                  moment=lambda language: moment_text(language, meeting_at))
+                  moment=lambda language: moment_text(language, meeting_at, zone))
         else:
             _tell(session, match, person, "match.confirmed_no_time", intent=intent)
 
 
-def _reschedule(session: Session, match: Match, meeting_at: dt.datetime, actor: Actor) -> Match:
+def _reschedule(session: Session, match: Match, meeting_at: dt.datetime, actor: Actor, zone: ZoneInfo) -> Match:
     match.meeting_at = meeting_at
     match.reminder_sent_at = None
     match.feedback_requested_at = None
     match.updated_at = utcnow()
     audit(session, "match.reschedule", actor_type=actor.type, actor_id=actor.id, object_type="match",
           object_id=match.id, remote_addr=actor.remote_addr, detail={"meeting_at": meeting_at.isoformat()})
-    _tell_agreed(session, match, intent=f"moved-{int(meeting_at.timestamp())}")
+    _tell_agreed(session, match, zone, intent=f"moved-{int(meeting_at.timestamp())}")
     return match
 
 
@@ -603,11 +598,11 @@ def reminder_due(match: Match, now: dt.datetime, zone: ZoneInfo) -> str | None:
     return None
 
 
-def send_reminder(session: Session, match: Match, which: str) -> None:
+def send_reminder(session: Session, match: Match, which: str, zone: ZoneInfo) -> None:
     match.reminder_sent_at = utcnow()
     for person in parties(session, match):
         assert match.meeting_at is not None
-        local = match.meeting_at.astimezone(local_zone())
+        local = match.meeting_at.astimezone(zone)
         _tell(session, match, person, f"match.reminder_{which}", intent=f"reminder-{int(match.meeting_at.timestamp())}",
               time=local.strftime("%H:%M"))
     audit(session, "match.reminder", actor_type="system", object_type="match", object_id=match.id,

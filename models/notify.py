@@ -31,18 +31,18 @@ import texts
 from .base import utcnow
 from .call import Call
 from .db import defer_job
+from .jobs import PLACE_CALL
 from .message import Message
 from .outbox import queue_sms
 from .queue import queue_callback
 from .resident import Resident
 from .sql import insert_ignoring_conflict
-from .workdays import next_working_day
+from .workdays import local_zone, next_working_day, quiet_until
 
 if TYPE_CHECKING:
     from .match import Match
     from .matching import Actor
 
-PLACE_CALL_JOB = "workers.notify_jobs.place_call"
 # Tries to reach someone by phone before a broker takes over.
 MAX_CALL_ATTEMPTS = 3
 RETRY_AFTER_FIRST = dt.timedelta(hours=2)
@@ -204,7 +204,7 @@ def queue_call(
     )
     call = session.scalars(select(Call).where(Call.dedupe_key == dedupe_key)).one()
     if new_id is not None:
-        defer_job(session, PLACE_CALL_JOB, call.id, job_id=place_call_job_id(call.id, 0))
+        defer_job(session, PLACE_CALL, call.id, job_id=place_call_job_id(call.id, 0))
     return call
 
 
@@ -295,17 +295,14 @@ def call_finished(
 
 def not_reached(session: Session, call: Call, now: dt.datetime, *, config: dict[str, Any]) -> str:
     """Nobody answered this try: try again later, or hand it to a broker."""
-    from workers.sending import quiet_until  # the same quiet hours the sender keeps
-
     call.ended_at = now
     rings = int((call.data or {}).get("unanswered", 0)) + 1
     _set_data(call, unanswered=rings)
     if rings < MAX_CALL_ATTEMPTS:
-        zone = ZoneInfo(config.get("BUURTLIJN_TIMEZONE") or "Europe/Amsterdam")
-        when = next_try_at(rings, now, zone, quiet_until(now, config))
+        when = next_try_at(rings, now, local_zone(config), quiet_until(now, config))
         call.status = "pending"
         _set_data(call, next_try_at=when.isoformat())
-        defer_job(session, PLACE_CALL_JOB, call.id, job_id=place_call_job_id(call.id, call.attempts),
+        defer_job(session, PLACE_CALL, call.id, job_id=place_call_job_id(call.id, call.attempts),
                   delay=when - now)
         return "retry"
     give_up(session, call, "not_reached")

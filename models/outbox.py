@@ -11,11 +11,10 @@ from texts import fit_gsm7
 
 from .base import utcnow
 from .db import defer_job
+from .jobs import SEND_MESSAGE
 from .message import Message
 from .resident import Resident
 from .sql import insert_once
-
-SEND_JOB = "workers.jobs.send_message"
 
 
 def send_job_id(message_id: int, attempt: int) -> str:
@@ -77,5 +76,5 @@ def queue_sms(
         message, created = insert_once(session, Message, values)
         if not created:
             return message  # this intent was queued before
-    defer_job(session, SEND_JOB, message.id, job_id=send_job_id(message.id, 0))
+    defer_job(session, SEND_MESSAGE, message.id, job_id=send_job_id(message.id, 0))
     return message

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +20,7 @@ from .notify import notify_resident
 from .queue import append_note, close_callback, queue_callback
 from .resident import Resident
 from .vocabulary import OUTCOMES, REFERRALS
-from .workdays import DEFAULT_BROKER_HOURS, BrokerHours, retry_time
+from .workdays import broker_hours, local_zone, retry_time
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,14 @@ def record_outcome(
     note: str | None = None,
     counterpart_id: int | None = None,
     referral: str | None = None,
+    config: Mapping[str, Any],
     now: dt.datetime | None = None,
-    hours: BrokerHours = DEFAULT_BROKER_HOURS,
 ) -> OutcomeResult:
-    """Record what came of the call; the item closes, or returns for another try within the brokers' ``hours``."""
+    """Record what came of the call; the item closes, or returns for another try.
+
+    The app's ``config`` says when: the brokers' hours and the time zone for a
+    retry, the quiet hours and the time to answer for a proposal.
+    """
     now = now or utcnow()
     note = (note or "").strip() or None
     if not holds(callback, broker.id, now):
@@ -67,7 +73,7 @@ def record_outcome(
             (listing.id, counterpart_id) if listing.kind == "request" else (counterpart_id, listing.id)
         )
         try:
-            match = propose_match(session, request_id, offer_id, note=note, broker_id=broker.id)
+            match = propose_match(session, request_id, offer_id, config=config, note=note, broker_id=broker.id)
         except MatchError as exc:
             raise OutcomeError("match_refused", str(exc)) from exc
         # An item about an earlier match (declined, expired) stays linked to that one.
@@ -100,7 +106,7 @@ def record_outcome(
     # not_reached: try again later, and tell the resident we tried.
     attempt = callback.attempts + 1
     callback.attempts = attempt
-    retry_at = retry_time(attempt, now, hours)
+    retry_at = retry_time(attempt, now, broker_hours(config), local_zone(config))
     if resident is not None:
         notify_resident(
             session,

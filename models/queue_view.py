@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from .listing import Listing
 from .match import Match
 from .queue import ORDER, QueueFilters, filtered
 from .resident import Resident
-from .workdays import working_days_ago
+from .workdays import DEFAULT_ZONE, working_days_ago
 
 # Residents are promised a call within 2 working days for a listing and
 # within 1 working day when they asked for a person (texts/nl.toml, [sms]).
@@ -49,29 +50,32 @@ class QueueView:
     overdue_count: int = 0
 
 
-def is_overdue(callback: Callback, now: dt.datetime) -> bool:
+def is_overdue(callback: Callback, now: dt.datetime, zone: ZoneInfo = DEFAULT_ZONE) -> bool:
     days = PROMISED_WORKING_DAYS.get(callback.reason, DEFAULT_PROMISED_WORKING_DAYS)
-    return callback.due_at < working_days_ago(now, days)
+    return callback.due_at < working_days_ago(now, days, zone)
 
 
 def queue_view(
-    session: Session, broker_id: int, filters: QueueFilters | None = None, now: dt.datetime | None = None
+    session: Session, broker_id: int, filters: QueueFilters | None = None, now: dt.datetime | None = None,
+    zone: ZoneInfo = DEFAULT_ZONE,
 ) -> QueueView:
-    """Everything not closed, split as the queue page shows it."""
+    """Everything not closed, split as the queue page shows it; overdue counted in working days in ``zone``."""
     now = now or utcnow()
     filters = filters or QueueFilters()
     return_expired_leases(session, now)
     query = filtered(select(Callback).where(Callback.status.in_(NOT_CLOSED)), filters)
     callbacks = list(session.scalars(query.order_by(*ORDER).limit(MAX_ROWS)))
     view = QueueView()
-    for row in queue_rows(session, callbacks, broker_id, now):
+    for row in queue_rows(session, callbacks, broker_id, now, zone):
         getattr(view, row.kind).append(row)
     view.waiting_count = len(view.waiting)
     view.overdue_count = sum(1 for row in view.waiting + view.held + view.mine if row.overdue)
     return view
 
 
-def queue_rows(session: Session, callbacks: list[Callback], broker_id: int, now: dt.datetime) -> list[QueueRow]:
+def queue_rows(
+    session: Session, callbacks: list[Callback], broker_id: int, now: dt.datetime, zone: ZoneInfo = DEFAULT_ZONE
+) -> list[QueueRow]:
     """The items as cards show them, with what they point at read in one query per table."""
     listings = _by_id(session, Listing, {c.listing_id for c in callbacks if c.listing_id})
     residents = _by_id(session, Resident, {c.resident_id for c in callbacks if c.resident_id})
@@ -84,7 +88,7 @@ def queue_rows(session: Session, callbacks: list[Callback], broker_id: int, now:
             listing=listings.get(callback.listing_id) if callback.listing_id else None,
             resident=residents.get(callback.resident_id) if callback.resident_id else None,
             holder=brokers.get(callback.claimed_by_id) if callback.claimed_by_id else None,
-            overdue=is_overdue(callback, now),
+            overdue=is_overdue(callback, now, zone),
             match=matches.get(callback.match_id) if callback.match_id else None,
             others_open=max(open_counts.get(callback.resident_id, 0) - 1, 0) if callback.resident_id else 0,
             kind=_kind(callback, broker_id, now),
@@ -112,7 +116,9 @@ def _open_item_counts(session: Session, resident_ids: set[int]) -> dict[int, int
     return {resident_id: count for resident_id, count in rows}
 
 
-def other_open_items(session: Session, callback: Callback, broker_id: int, now: dt.datetime) -> list[QueueRow]:
+def other_open_items(
+    session: Session, callback: Callback, broker_id: int, now: dt.datetime, zone: ZoneInfo = DEFAULT_ZONE
+) -> list[QueueRow]:
     """The resident's other items that are not closed (waiting, scheduled or claimed), oldest first."""
     if callback.resident_id is None:
         return []
@@ -123,7 +129,7 @@ def other_open_items(session: Session, callback: Callback, broker_id: int, now: 
         .order_by(Callback.due_at, Callback.id)
         .limit(MAX_ROWS)
     ))
-    return queue_rows(session, others, broker_id, now)
+    return queue_rows(session, others, broker_id, now, zone)
 
 
 def _by_id(session: Session, model, ids: set[int]) -> dict:  # type: ignore[no-untyped-def,type-arg]

@@ -13,6 +13,7 @@ from gateway.database import get_database
 from models import AuditEvent, Callback, Match, Message
 from models.base import utcnow
 from models.matching import MatchError, cancel_match, confirm_match
+from models.workdays import local_zone
 from tests.delivery_support import HELPER, REQUESTER, add_listing, bodies, listing_status, post_match
 from texts import is_gsm7, segment_count
 
@@ -56,7 +57,7 @@ def test_proposal_ja_confirm_reminder_klaar(notify_app, webhooks, fake_twilio, s
 
     meeting = utcnow() + dt.timedelta(days=3)
     with notify_app.app_context(), get_database(notify_app).transaction() as tx:
-        confirm_match(tx, match_id, meeting_at=meeting)
+        confirm_match(tx, match_id, meeting_at=meeting, zone=local_zone(notify_app.config))
     for phone in (HELPER, REQUESTER):
         assert bodies(fake_twilio, phone)[-1].startswith("Afgesproken: klussen in en om het huis, ")
         assert segment_count(bodies(fake_twilio, phone)[-1]) == 1
@@ -209,7 +210,7 @@ def test_confirm_needs_an_accepted_match(notify_app, session):
     match_id = _propose(notify_app, request_id, offer_id)
     with notify_app.app_context(), get_database(notify_app).transaction() as tx:
         try:
-            confirm_match(tx, match_id)
+            confirm_match(tx, match_id, zone=local_zone(notify_app.config))
         except MatchError as exc:
             assert "proposed" in str(exc)
         else:

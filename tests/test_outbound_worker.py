@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from gateway.database import get_database
 from models import Callback, Message, Resident
 from models.base import utcnow
+from models.jobs import SEND_MESSAGE
 from tests.conftest import GATEWAY_NUMBER, TwilioWebhooks, session_of, wait_until
 from tests.fake_twilio import validate_against_openapi
 
@@ -214,7 +215,7 @@ def test_quiet_hours_hold_non_urgent_messages_until_morning(app, db):
     from models.outbox import queue_sms
     from models.phones import parse_phone
     from models.residents import resident_for
-    from workers.sending import quiet_until
+    from models.workdays import quiet_until
 
     night = dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.timezone.utc)  # 23:30 in Amsterdam
     config = {"BUURTLIJN_QUIET_HOURS": "21:00-09:00", "BUURTLIJN_TIMEZONE": "Europe/Amsterdam"}
@@ -295,7 +296,7 @@ def test_messages_committed_together_travel_as_one_job_and_each_is_sent_once(que
         assert sorted(m["To"] for m in fake_twilio.messages()) == sorted(phones[:3] + phones[4:])
         # A single job for a message of the batch (the sweep's, say) sends nothing again.
         jobs = queued_app.extensions["buurtlijn.jobs"]
-        assert jobs.enqueue("workers.jobs.send_message", ids[0], job_id="again")
+        assert jobs.enqueue(SEND_MESSAGE, ids[0], job_id="again")
         # Done when RQ drops the finished job (result_ttl=0).
         assert wait_until(lambda: not jobs.redis.exists(f"rq:job:{jobs.prefix}--again"), timeout=10), worker.log()
         assert len(fake_twilio.messages()) == len(phones) - 1
@@ -418,7 +419,7 @@ def test_a_message_the_backlog_could_not_send_keeps_its_own_job(queued_app, fake
 def test_only_jobs_still_waiting_are_dropped(queued_app):
     jobs = queued_app.extensions["buurtlijn.jobs"]
     for n in (1, 2, 3):
-        assert jobs.enqueue("workers.jobs.send_message", 10_000 + n, job_id=f"drop-test-{n}")
+        assert jobs.enqueue(SEND_MESSAGE, 10_000 + n, job_id=f"drop-test-{n}")
     queue = jobs.rq_queue("outbound")
     taken = jobs.redis.lpop(queue.key).decode()  # a worker has taken the first one
     assert taken == f"{jobs.prefix}--drop-test-1"

@@ -1,108 +1,38 @@
-"""Calling a resident back: the gateway rings the broker's own phone, then bridges.
+"""Calling a resident back: the job that rings the broker's own phone.
 
-One click in the dashboard stores a ``calls`` row (purpose ``broker_bridge``)
-and, after commit, this job asks Twilio to call the broker. When the broker
-answers, Twilio fetches our bridge TwiML (gateway/webhooks_bridge.py), which
-dials the resident with the gateway number as caller ID: the resident sees
-BUUV's number, never the broker's. In the demo nothing is dialled; the
+The call is stored by models/bridge.py (one click in the dashboard); this
+job asks Twilio to call the broker. In the demo nothing is dialled; the
 dashboard shows what would have happened.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import update
 from twilio.base.exceptions import TwilioRestException
 
-from models import Broker, Call, Callback
+from models import Broker, Call
 from models.base import utcnow
-from models.db import Database, defer_job
+from models.bridge import PURPOSE, advance_status
+from models.db import Database
+from models.jobs import PLACE_BRIDGE_CALL
 
-from .runtime import job_context
+from .registry import job
+from .runtime import get_database, job_context
 from .twilio_api import callback_url, twilio_client
 
 log = logging.getLogger("buurtlijn.callbacks")
 
-BRIDGE_JOB = "workers.callback_jobs.place_bridge_call"
-PURPOSE = "broker_bridge"
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
-# The broker's leg moves only forward along this rank (status callbacks may come late or twice).
-STATUS_RANK = {
-    "pending": 0,
-    "queued": 1,
-    "initiated": 2,
-    "ringing": 3,
-    "in-progress": 4,
-    "answered": 4,
-    "completed": 9,
-    "busy": 9,
-    "no-answer": 9,
-    "failed": 9,
-    "canceled": 9,
-}
-FINAL_STATUSES = frozenset(status for status, rank in STATUS_RANK.items() if rank == 9)
 
 
-def bridge_job_id(call_id: int) -> str:
-    return f"bridge-call-{call_id}"
-
-
-def pending_sid() -> str:
-    """A stand-in CallSid until Twilio gives the real one (the column is unique, not null)."""
-    return "pending-" + secrets.token_hex(16)
-
-
-def request_bridge_call(session: Session, callback: Callback, broker: Broker, nonce: str) -> Call:
-    """Store the call and enqueue the job after commit; one call per click (``nonce``)."""
-    dedupe_key = f"bridge:{callback.id}:{nonce}"[:120]
-    existing = session.scalars(select(Call).where(Call.dedupe_key == dedupe_key)).one_or_none()
-    if existing is not None:
-        return existing
-    now = utcnow()
-    call = Call(
-        call_sid=pending_sid(),
-        direction="outbound",
-        purpose=PURPOSE,
-        resident_id=callback.resident_id,
-        listing_id=callback.listing_id,
-        callback_id=callback.id,
-        broker_id=broker.id,
-        language=broker.language,
-        status="pending",
-        twilio_status="pending",
-        dedupe_key=dedupe_key,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(call)
-    session.flush()
-    defer_job(session, BRIDGE_JOB, call.id, job_id=bridge_job_id(call.id))
-    return call
-
-
-def advance_status(call: Call, status: str) -> bool:
-    """Move the broker leg's status forward; a late or repeated status changes nothing."""
-    status = status.lower()
-    if status not in STATUS_RANK:
-        return False
-    if STATUS_RANK[status] <= STATUS_RANK.get(call.twilio_status or "pending", 0):
-        return False
-    call.twilio_status = status
-    call.updated_at = utcnow()
-    if status in FINAL_STATUSES:
-        call.status = "finished" if status == "completed" else "failed"
-        call.ended_at = call.updated_at
-    return True
-
-
+@job(PLACE_BRIDGE_CALL)
 def place_bridge_call(call_id: int) -> None:
     """Job: ring the broker's phone (or show it, in the demo). Safe to run twice."""
     with job_context() as app:
-        place(app.extensions["buurtlijn.db"], app.config, call_id)
+        place(get_database(app), app.config, call_id)
 
 
 def _fail(db: Database, call_id: int, reason: str, code: int | None = None) -> None:

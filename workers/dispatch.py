@@ -17,15 +17,16 @@ import time
 import psycopg
 from flask import Flask
 
-from models.inbox import HANDLE_JOB, INBOUND_CHANNEL, handle_job_id
+from models.inbox import INBOUND_CHANNEL, handle_job_id
+
+from .jobs import handle_inbound_sms, sweep
+from .runtime import get_database, get_queue
 
 log = logging.getLogger("buurtlijn.dispatch")
 
 
 def dispatch_forever(app: Flask, interval: int, stop: threading.Event) -> None:
     """Listen and sweep until ``stop`` is set."""
-    from workers.jobs import sweep
-
     def run_sweep(grace: bool = True) -> None:
         try:
             with app.app_context():
@@ -33,17 +34,18 @@ def dispatch_forever(app: Flask, interval: int, stop: threading.Event) -> None:
         except Exception:
             log.exception("sweep failed; trying again in %ss", interval)
 
-    if not app.extensions["buurtlijn.db"].is_postgresql:
+    db = get_database(app)
+    if not db.is_postgresql:
         while not stop.is_set():
             run_sweep()
             stop.wait(interval)
         return
 
-    queue = app.extensions["buurtlijn.jobs"]
+    queue = get_queue(app)
     backoff = 1.0
     while not stop.is_set():
         try:
-            with psycopg.connect(app.extensions["buurtlijn.db"].libpq_url(), autocommit=True) as connection:
+            with psycopg.connect(db.libpq_url(), autocommit=True) as connection:
                 connection.execute(f"LISTEN {INBOUND_CHANNEL}")
                 backoff = 1.0
                 run_sweep(grace=False)  # whatever came in while nobody listened
@@ -53,7 +55,7 @@ def dispatch_forever(app: Flask, interval: int, stop: threading.Event) -> None:
                     for notice in connection.notifies(timeout=timeout, stop_after=500):
                         if notice.payload.isdigit():
                             message_id = int(notice.payload)
-                            queue.enqueue(HANDLE_JOB, message_id, job_id=handle_job_id(message_id), queue="inbound")
+                            queue.enqueue(handle_inbound_sms, message_id, job_id=handle_job_id(message_id))
                     if time.monotonic() >= next_sweep:
                         run_sweep()
                         next_sweep = time.monotonic() + interval

@@ -1,7 +1,8 @@
-"""RQ jobs. Arguments are ids; every job re-reads its rows and may run twice.
+"""The SMS jobs, and the sweep: the one list of periodic work.
 
-Each job is a few lines of glue around a plain function that takes the
-database (models/, sms/, workers/sending.py), so the demo runs the same code
+Arguments are ids; every job re-reads its rows and may run twice. Each job
+is a few lines of glue around a plain function that takes the database
+(models/, sms/, workers/sending.py), so the demo runs the same code
 in-process.
 """
 
@@ -18,47 +19,50 @@ from sqlalchemy import select, true
 
 from models import Message
 from models.base import utcnow
-from models.inbox import HANDLE_JOB, handle_job_id
-from models.outbox import SEND_JOB, due_outbound, send_job_id
+from models.inbox import handle_job_id
+from models.jobs import HANDLE_INBOUND_SMS, SEND_MESSAGE
+from models.outbox import due_outbound, send_job_id
+from models.workdays import quiet_until
 from sms.flows import handle_inbound, pending_inbound_ids
 
-from .runtime import job_context, job_transaction
-from .sending import STALE_SUBMITTING, Retry, deliver, quiet_until, reconcile_stale
+from . import match_jobs, notify_jobs, voice_jobs
+from .registry import job
+from .runtime import get_database, get_queue, job_context, job_transaction
+from .sending import STALE_SUBMITTING, Retry, deliver, reconcile_stale
 
 log = logging.getLogger("buurtlijn.jobs")
 
 SWEEP_GRACE = dt.timedelta(seconds=20)
 
 
-def _queue(app: Flask):  # type: ignore[no-untyped-def]
-    return app.extensions["buurtlijn.jobs"]
-
-
 def _schedule(app: Flask, retry: Retry | None) -> None:
     if retry is not None:
-        _queue(app).enqueue(SEND_JOB, retry.message_id, job_id=retry.job_id, delay=retry.delay)
+        get_queue(app).enqueue(send_message, retry.message_id, job_id=retry.job_id, delay=retry.delay)
 
 
+@job(HANDLE_INBOUND_SMS, queue="inbound")
 def handle_inbound_sms(message_id: int) -> None:
     """Read an inbound SMS and act on it (listing, queue item, reply)."""
     with job_transaction() as (_app, session):
         handle_inbound(session, message_id)
 
 
+@job(SEND_MESSAGE)
 def send_message(message_id: int) -> None:
     """Send one outbound SMS through Twilio (or show it, in the demo)."""
     send_messages([message_id])
 
 
+@job(batches=SEND_MESSAGE)
 def send_messages(message_ids: list[int]) -> None:
-    """Send several SMS committed together (see workers.queue.BATCHED).
+    """Send several SMS committed together (see registry.BATCHES).
 
     One message's failure does not hold up the others; it is raised at the
     end, so RQ retries the job and the messages already sent are skipped.
     In a worker, the job then sends whatever else is due (see ``drain``).
     """
     with job_context() as app:
-        db = app.extensions["buurtlijn.db"]
+        db = get_database(app)
         first_error: Exception | None = None
         for message_id in message_ids:
             try:
@@ -84,8 +88,8 @@ DRAIN_SECONDS = 1.0
 
 def drain(app: Flask, skip: frozenset[int] | set[int] = frozenset(), seconds: float = DRAIN_SECONDS) -> int:
     """Send messages that are due now, for at most ``seconds``; returns how many were handled."""
-    db = app.extensions["buurtlijn.db"]
-    queue = _queue(app)
+    db = get_database(app)
+    queue = get_queue(app)
     deadline = time.monotonic() + seconds
     handled = 0
     after = 0
@@ -118,20 +122,15 @@ def drain(app: Flask, skip: frozenset[int] | set[int] = frozenset(), seconds: fl
     return handled
 
 
+@job()
 def reconcile_message(message_id: int) -> None:
     with job_context() as app:
-        _schedule(app, reconcile_stale(app.extensions["buurtlijn.db"], app.config, message_id))
-
-
-# Other parts of the gateway add their own sweeps (voice, matches): each
-# finds its rows that wait too long and enqueues their jobs again. The
-# message sweep runs first, always.
-SWEEPS: list[Callable[[Flask, dt.datetime], int]] = []
+        _schedule(app, reconcile_stale(get_database(app), app.config, message_id))
 
 
 def sweep_messages(app: Flask, now: dt.datetime, grace: dt.timedelta = SWEEP_GRACE) -> int:
-    queue = _queue(app)
-    db = app.extensions["buurtlijn.db"]
+    queue = get_queue(app)
+    db = get_database(app)
     count = 0
     with db.transaction() as session:
         inbound = pending_inbound_ids(session, now - grace)
@@ -146,13 +145,13 @@ def sweep_messages(app: Flask, now: dt.datetime, grace: dt.timedelta = SWEEP_GRA
             )
         ).all()
     for message_id in inbound:
-        queue.enqueue(HANDLE_JOB, message_id, job_id=handle_job_id(message_id), queue="inbound")
+        queue.enqueue(handle_inbound_sms, message_id, job_id=handle_job_id(message_id))
         count += 1
     for message_id, attempts in outbound:
-        queue.enqueue(SEND_JOB, message_id, job_id=send_job_id(message_id, attempts))
+        queue.enqueue(send_message, message_id, job_id=send_job_id(message_id, attempts))
         count += 1
     for message_id in stale:
-        queue.enqueue("workers.jobs.reconcile_message", message_id, job_id=f"reconcile-{message_id}")
+        queue.enqueue(reconcile_message, message_id, job_id=f"reconcile-{message_id}")
         count += 1
     return count
 
@@ -165,8 +164,9 @@ def sweep(grace: bool = True) -> int:
     """
     with job_context() as app:
         now = utcnow()
+        # The messages' sweep first, with the grace asked for; its failure fails the sweep.
         total = sweep_messages(app, now, SWEEP_GRACE if grace else dt.timedelta(0))
-        for step in SWEEPS:
+        for step in SWEEPS[1:]:
             try:
                 total += step(app, now)
             except Exception:
@@ -176,5 +176,12 @@ def sweep(grace: bool = True) -> int:
         return total
 
 
-from . import match_jobs  # noqa: E402,F401  (registers its sweeps)
-from . import voice_jobs  # noqa: E402,F401  (registers its sweeps)
+# The periodic work, all of it: each step finds its rows that wait too long
+# and enqueues their jobs again. ``sweep`` runs them in this order, every
+# BUURTLIJN_SWEEP_SECONDS in the worker; the messages come first, always.
+SWEEPS: tuple[Callable[[Flask, dt.datetime], int], ...] = (
+    sweep_messages,
+    match_jobs.sweep_matches,
+    notify_jobs.sweep_calls,
+    voice_jobs.sweep_voice,
+)

@@ -1,6 +1,6 @@
 """The matches' periodic checks: proposals that expire, reminders, "is het gelukt?".
 
-Registered in workers.jobs.SWEEPS, so the worker's sweep runs them every
+Listed in workers.jobs.SWEEPS, so the worker's sweep runs them every
 BUURTLIJN_SWEEP_SECONDS. Each match is handled in its own transaction and
 every step leaves a marker on the row (a status, reminder_sent_at,
 feedback_requested_at), so a sweep that runs twice says nothing twice.
@@ -20,13 +20,12 @@ from models.matching import (
     ask_feedback,
     expire_match,
     feedback_due,
-    local_zone,
     reminder_due,
     send_reminder,
 )
+from models.workdays import local_zone
 
-from . import notify_jobs
-from .jobs import SWEEPS
+from .runtime import get_database
 
 log = logging.getLogger("buurtlijn.matches")
 
@@ -35,7 +34,7 @@ CALL_UNDER_WAY = ("pending", "submitting", "dialling", "answered")
 
 
 def _each(app: Flask, match_ids: list[int], step) -> int:  # type: ignore[no-untyped-def]
-    db = app.extensions["buurtlijn.db"]
+    db = get_database(app)
     done = 0
     for match_id in match_ids:
         try:
@@ -52,7 +51,7 @@ def _each(app: Flask, match_ids: list[int], step) -> int:  # type: ignore[no-unt
 
 def sweep_expired_proposals(app: Flask, now: dt.datetime) -> int:
     """Proposals past respond_by go back to the brokers (match_expired)."""
-    db = app.extensions["buurtlijn.db"]
+    db = get_database(app)
     call_under_way = exists().where(
         Call.match_id == Match.id, Call.purpose == "notification", Call.status.in_(CALL_UNDER_WAY)
     )
@@ -72,8 +71,8 @@ def sweep_expired_proposals(app: Flask, now: dt.datetime) -> int:
 
 def sweep_reminders(app: Flask, now: dt.datetime) -> int:
     """The day before the agreed moment (or that morning), both are reminded."""
-    db = app.extensions["buurtlijn.db"]
-    zone = local_zone()
+    db = get_database(app)
+    zone = local_zone(app.config)
     with db.transaction() as session:
         ids = list(session.scalars(
             select(Match.id).where(
@@ -86,7 +85,7 @@ def sweep_reminders(app: Flask, now: dt.datetime) -> int:
         which = reminder_due(match, now, zone)
         if which is None:
             return False
-        send_reminder(session, match, which)
+        send_reminder(session, match, which, zone)
         return True
 
     return _each(app, ids, remind)
@@ -94,7 +93,7 @@ def sweep_reminders(app: Flask, now: dt.datetime) -> int:
 
 def sweep_feedback(app: Flask, now: dt.datetime) -> int:
     """After the help, the neighbour who asked is asked: is het gelukt?"""
-    db = app.extensions["buurtlijn.db"]
+    db = get_database(app)
     with db.transaction() as session:
         ids = list(session.scalars(
             select(Match.id).where(Match.status.in_(("accepted", "confirmed")),
@@ -111,10 +110,6 @@ def sweep_feedback(app: Flask, now: dt.datetime) -> int:
 
 
 def sweep_matches(app: Flask, now: dt.datetime) -> int:
-    # Inside the app context: the matching services read settings and render texts from it.
+    # Inside the app context: without Redis (the demo), the jobs the steps defer run here, with this app.
     with app.app_context():
         return sweep_expired_proposals(app, now) + sweep_reminders(app, now) + sweep_feedback(app, now)
-
-
-SWEEPS.append(sweep_matches)
-SWEEPS.append(notify_jobs.sweep_calls)

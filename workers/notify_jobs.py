@@ -24,7 +24,6 @@ from models.base import utcnow
 from models.db import Database
 from models.notify import (
     PENDING_SID_PREFIX,
-    PLACE_CALL_JOB,
     UNANSWERED,
     call_finished,
     claim_call,
@@ -33,10 +32,13 @@ from models.notify import (
     is_notification,
     place_call_job_id,
 )
+from models.jobs import PLACE_CALL
 from models.queue import queue_callback
+from models.workdays import quiet_until
 
-from .runtime import job_context
-from .sending import MAX_ATTEMPTS, PACER, STALE_SUBMITTING, _allowed_country, backoff, quiet_until
+from .registry import job
+from .runtime import get_database, get_queue, job_context
+from .sending import MAX_ATTEMPTS, PACER, STALE_SUBMITTING, _allowed_country, backoff
 from .twilio_api import INVALID_NUMBER, is_transient, twilio_client
 
 log = logging.getLogger("buurtlijn.calls")
@@ -242,30 +244,32 @@ def check_silent_call(db: Database, config: dict[str, Any], call_id: int) -> Non
 
 def _schedule(app: Flask, retry: CallRetry | None) -> None:
     if retry is not None:
-        app.extensions["buurtlijn.jobs"].enqueue(PLACE_CALL_JOB, retry.call_id, job_id=retry.job_id,
-                                                 delay=retry.delay or None)
+        get_queue(app).enqueue(place_call, retry.call_id, job_id=retry.job_id, delay=retry.delay or None)
 
 
+@job(PLACE_CALL)
 def place_call(call_id: int) -> None:
     """Place one notification call through Twilio (or let it ring in the demo's simulator)."""
     with job_context() as app:
-        _schedule(app, dial(app.extensions["buurtlijn.db"], app.config, call_id))
+        _schedule(app, dial(get_database(app), app.config, call_id))
 
 
+@job()
 def reconcile_stale_call(call_id: int) -> None:
     with job_context() as app:
-        _schedule(app, reconcile_call(app.extensions["buurtlijn.db"], app.config, call_id))
+        _schedule(app, reconcile_call(get_database(app), app.config, call_id))
 
 
+@job(queue="maintenance")
 def check_call(call_id: int) -> None:
     with job_context() as app:
-        check_silent_call(app.extensions["buurtlijn.db"], app.config, call_id)
+        check_silent_call(get_database(app), app.config, call_id)
 
 
 def sweep_calls(app: Flask, now: dt.datetime) -> int:
     """Calls due (first try or a retry), calls a dead worker left, calls Twilio never reported on."""
-    queue = app.extensions["buurtlijn.jobs"]
-    db = app.extensions["buurtlijn.db"]
+    queue = get_queue(app)
+    db = get_database(app)
     with db.transaction() as session:
         # A row just written has its job on the way; the grace keeps the sweep from racing it.
         grace = now - dt.timedelta(seconds=20)
@@ -280,10 +284,9 @@ def sweep_calls(app: Flask, now: dt.datetime) -> int:
                                   Call.updated_at < now - SILENT_CALL)
         ).all()
     for call_id, attempts in due:
-        queue.enqueue(PLACE_CALL_JOB, call_id, job_id=place_call_job_id(call_id, attempts))
+        queue.enqueue(place_call, call_id, job_id=place_call_job_id(call_id, attempts))
     for call_id in stale:
-        queue.enqueue("workers.notify_jobs.reconcile_stale_call", call_id, job_id=f"reconcile-call-{call_id}")
+        queue.enqueue(reconcile_stale_call, call_id, job_id=f"reconcile-call-{call_id}")
     for call_id in silent:
-        queue.enqueue("workers.notify_jobs.check_call", call_id, job_id=f"check-call-{call_id}",
-                      queue="maintenance")
+        queue.enqueue(check_call, call_id, job_id=f"check-call-{call_id}")
     return len(due) + len(stale) + len(silent)

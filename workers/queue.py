@@ -10,30 +10,26 @@ duplicate nudge is refused by RQ, and every job checks its row before acting.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
+
+from models.db import JobSpec
+
+from .registry import BATCHES, JobRef, RegisteredJob, registered
 
 log = logging.getLogger("buurtlijn.jobs")
 
-JobSpec = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 # Queues by name: what residents wait for goes first.
 QUEUE_NAMES = ("outbound", "inbound", "maintenance")
 DEFAULT_QUEUE = "outbound"
 
-# Jobs that travel together when one commit defers several of them: RQ's own
-# bookkeeping (some twenty Redis commands a job) costs more than sending an
-# SMS, so one job carries the lot. Each row is still claimed on its own, so a
-# batch that runs twice, or a single job for a row in it, sends it once.
-BATCHED = {"workers.jobs.send_message": "workers.jobs.send_messages"}
+# Jobs that travel together when one commit defers several of them (registry.BATCHES):
+# RQ's own bookkeeping (some twenty Redis commands a job) costs more than
+# sending an SMS, so one job carries the lot. Each row is still claimed on its
+# own, so a batch that runs twice, or a single job for a row in it, sends it once.
 BATCH_SIZE = 50
-
-
-def resolve(path: str) -> Callable[..., Any]:
-    module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
 
 
 class JobQueue:
@@ -78,23 +74,23 @@ class JobQueue:
         return self._queues[short]
 
     def enqueue_many(self, jobs: Iterable[JobSpec]) -> None:
-        """Enqueue what one commit deferred; several jobs of a BATCHED kind go as one."""
+        """Enqueue what one commit deferred; several jobs of a batched kind (registry.BATCHES) go as one."""
         together: dict[str, list[JobSpec]] = {}
         for spec in jobs:
             func, args, options = spec
-            if func in BATCHED and len(args) == 1 and set(options) <= {"job_id"}:  # no delay, default queue
-                together.setdefault(func, []).append(spec)
+            name = registered(func).name
+            if name in BATCHES and len(args) == 1 and set(options) <= {"job_id"}:  # no delay, default queue
+                together.setdefault(name, []).append(spec)
             else:
                 self.enqueue(func, *args, **options)
-        for func, specs in together.items():
+        for name, specs in together.items():
             if len(specs) == 1:
-                _, args, options = specs[0]
+                func, args, options = specs[0]
                 self.enqueue(func, *args, **options)
                 continue
             for start in range(0, len(specs), BATCH_SIZE):
                 ids = [args[0] for _, args, _ in specs[start:start + BATCH_SIZE]]
-                name = func.rsplit(".", 1)[1]
-                self.enqueue(BATCHED[func], ids, job_id=f"{name}-batch-{ids[0]}-{ids[-1]}-{len(ids)}")
+                self.enqueue(BATCHES[name].func, ids, job_id=f"{name}-batch-{ids[0]}-{ids[-1]}-{len(ids)}")
 
     def drop_waiting(self, job_ids: list[str], queue: str = DEFAULT_QUEUE) -> int:
         """Take jobs whose work another job has done off the queue; how many were still waiting.
@@ -119,18 +115,22 @@ class JobQueue:
 
     def enqueue(
         self,
-        func: str,
+        func: JobRef,
         *args: Any,
         job_id: str | None = None,
-        queue: str = DEFAULT_QUEUE,
+        queue: str | None = None,
         delay: dt.timedelta | None = None,
         retries: int = 3,
     ) -> bool:
-        """Hand ``func(*args)`` to the queue; False when it could not (the sweep will)."""
+        """Hand job ``func(*args)`` to its queue (or ``queue``); False when it could not (the sweep will).
+
+        ``func`` is a registered job function, or the domain's name for one (models/jobs.py).
+        """
+        job = registered(func)
         if self.in_process:
             if delay:  # no scheduler in-process: the demo's sweep picks it up
                 return False
-            return run_now(func, args)
+            return run_now(job, args)
         from redis.exceptions import RedisError
         from rq import Retry
         from rq.exceptions import DuplicateJobError
@@ -145,21 +145,21 @@ class JobQueue:
             "retry": Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None,
         }
         try:
-            rq_queue = self.rq_queue(queue)
+            rq_queue = self.rq_queue(queue or job.queue)
             if delay:
-                rq_queue.enqueue_in(delay, func, *args, **{k: v for k, v in options.items() if k != "unique"})
+                rq_queue.enqueue_in(delay, job.path, *args, **{k: v for k, v in options.items() if k != "unique"})
             else:
-                rq_queue.enqueue_call(func, args=args, **options)
+                rq_queue.enqueue_call(job.path, args=args, **options)
             return True
         except DuplicateJobError:
             return True
         except (RedisError, OSError) as exc:
-            log.warning("queue unavailable, %s left for the sweep: %s", func, type(exc).__name__)
+            log.warning("queue unavailable, %s left for the sweep: %s", job.name, type(exc).__name__)
             return False
         except Exception:
             # The row is committed already: never fail the request for the
             # nudge. The sweep finds the row; the log says what went wrong.
-            log.exception("could not enqueue %s; left for the sweep", func)
+            log.exception("could not enqueue %s; left for the sweep", job.name)
             return False
 
 
@@ -177,11 +177,11 @@ return dropped
 """
 
 
-def run_now(func: str, args: tuple[Any, ...]) -> bool:
+def run_now(job: RegisteredJob, args: tuple[Any, ...]) -> bool:
     """In-process: run at once; a failure is logged and left for the sweep."""
     try:
-        resolve(func)(*args)
+        job.func(*args)
         return True
     except Exception:
-        log.exception("in-process job %s failed; the sweep will retry it", func)
+        log.exception("in-process job %s failed; the sweep will retry it", job.name)
         return False

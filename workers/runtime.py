@@ -1,4 +1,4 @@
-"""What a job needs around it: the app (config) and a database transaction."""
+"""What a job needs around it: the app (config), its database and a transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ from contextlib import contextmanager
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
+from models.db import Database
+
+from .queue import JobQueue
+
+# Where an app keeps its Database and its JobQueue (gateway.database and gateway.jobs put them there).
+DATABASE_EXTENSION = "buurtlijn.db"
+QUEUE_EXTENSION = "buurtlijn.jobs"
 _app: Flask | None = None
 _lock = threading.Lock()
 
@@ -23,6 +30,16 @@ def worker_app() -> Flask:
 
                 _app = create_app()
     return _app
+
+
+def get_database(app: Flask | None = None) -> Database:
+    """The Database of ``app``, or of the running app (a request or a job)."""
+    return (app or current_app).extensions[DATABASE_EXTENSION]  # type: ignore[no-any-return]
+
+
+def get_queue(app: Flask | None = None) -> JobQueue:
+    """The JobQueue of ``app``, or of the running app."""
+    return (app or current_app).extensions[QUEUE_EXTENSION]  # type: ignore[no-any-return]
 
 
 def set_worker_app(app: Flask) -> None:
@@ -45,5 +62,5 @@ def job_context() -> Iterator[Flask]:
 def job_transaction() -> Iterator[tuple[Flask, Session]]:
     """A fresh session (never the request's) that commits at the end of the block."""
     with job_context() as app:
-        with app.extensions["buurtlijn.db"].transaction() as session:
+        with get_database(app).transaction() as session:
             yield app, session

@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 from sqlalchemy import func, select, update
@@ -28,6 +27,7 @@ from models.base import utcnow
 from models.db import Database
 from models.outbox import due_outbound, send_job_id
 from models.queue import queue_callback
+from models.workdays import quiet_until
 
 from .twilio_api import INVALID_NUMBER, NOT_MOBILE, OPTED_OUT, callback_url, is_transient, twilio_client
 
@@ -134,29 +134,6 @@ class Pacer:
 
 
 PACER = Pacer()
-
-
-def parse_hours(spec: str) -> tuple[dt.time, dt.time]:
-    start, end = spec.split("-")
-    return dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
-
-
-def quiet_until(now: dt.datetime, config: dict[str, Any]) -> dt.datetime | None:
-    """The end of the quiet hours if ``now`` falls inside them, else None."""
-    spec = config.get("BUURTLIJN_QUIET_HOURS")
-    if not spec or str(spec).strip().lower() in {"off", "none", "0"}:
-        return None
-    zone = ZoneInfo(config.get("BUURTLIJN_TIMEZONE", "Europe/Amsterdam"))
-    start, end = parse_hours(spec)
-    local = now.astimezone(zone)
-    clock = local.time()
-    inside = (start <= clock or clock < end) if start > end else (start <= clock < end)
-    if not inside:
-        return None
-    wake = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
-    if wake <= local:
-        wake += dt.timedelta(days=1)
-    return wake.astimezone(dt.timezone.utc)
 
 
 def _allowed_country(phone: str, config: dict[str, Any]) -> bool:

@@ -1,7 +1,7 @@
 """Voice jobs: recordings past their retention are deleted (Twilio's copy and
 ours), and calls whose status callback never came are closed as abandoned.
 
-Both are found by the periodic sweep (registered in ``workers.jobs.SWEEPS``)
+Both are found by the periodic sweep (listed in ``workers.jobs.SWEEPS``)
 and run as jobs that take ids and may run twice.
 """
 
@@ -18,16 +18,13 @@ import ivr_flows
 from models import Listing
 from models.audit import audit
 from models.base import utcnow
+from models.recordings import local_recording_path
 
-from .jobs import SWEEPS
-from .runtime import job_context, job_transaction
+from .registry import job
+from .runtime import get_database, get_queue, job_context, job_transaction
 from .twilio_api import twilio_client
 
 log = logging.getLogger("buurtlijn.voice")
-
-DELETE_RECORDING_JOB = "workers.voice_jobs.delete_recording"
-CLOSE_CALL_JOB = "workers.voice_jobs.close_stale_call"
-
 
 def delete_recording_job_id(listing_id: int) -> str:
     return f"delete-recording-{listing_id}"
@@ -47,7 +44,7 @@ def expired_recording_ids(app: Flask, now: dt.datetime) -> list[int]:
     keep = retention(app)
     if keep is None:
         return []
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         return list(
             session.scalars(
                 select(Listing.id).where(
@@ -59,6 +56,7 @@ def expired_recording_ids(app: Flask, now: dt.datetime) -> list[int]:
         )
 
 
+@job(queue="maintenance")
 def delete_recording(listing_id: int) -> None:
     """Job: delete one listing's recording at Twilio and forget where it was."""
     with job_context() as app:
@@ -72,7 +70,7 @@ def delete_recording_now(app: Flask, listing_id: int) -> bool:
     next run tries again. A recording Twilio no longer has (404) counts as
     deleted. No database transaction is held open during the HTTP request.
     """
-    db = app.extensions["buurtlijn.db"]
+    db = get_database(app)
     with db.transaction() as session:
         listing = session.get(Listing, listing_id)
         if listing is None or listing.recording_sid is None or listing.recording_deleted_at is not None:
@@ -85,8 +83,6 @@ def delete_recording_now(app: Flask, listing_id: int) -> bool:
             if error.status != 404:
                 raise
     else:
-        from gateway.recordings import local_recording_path
-
         path = local_recording_path(app.instance_path, recording_sid)
         if path is not None:
             path.unlink(missing_ok=True)
@@ -104,27 +100,23 @@ def delete_recording_now(app: Flask, listing_id: int) -> bool:
     return bool(deleted)
 
 
+@job(queue="maintenance")
 def close_stale_call(call_id: int) -> None:
     """Job: a call whose status callback never came is over; unfinished, it is an abandoned call."""
-    from gateway.webhooks_voice import voice_settings
-
     with job_transaction() as (app, session):
-        ivr_flows.close_stale_call(session, voice_settings(app), call_id, utcnow())
+        ivr_flows.close_stale_call(session, ivr_flows.settings_from_config(app.config), call_id, utcnow())
 
 
 def sweep_voice(app: Flask, now: dt.datetime) -> int:
-    queue = app.extensions["buurtlijn.jobs"]
+    queue = get_queue(app)
     expired = expired_recording_ids(app, now)
-    with app.extensions["buurtlijn.db"].transaction() as session:
+    with get_database(app).transaction() as session:
         stale = ivr_flows.stale_call_ids(session, now)
     for listing_id in expired:
-        queue.enqueue(DELETE_RECORDING_JOB, listing_id, job_id=delete_recording_job_id(listing_id), queue="maintenance")
+        queue.enqueue(delete_recording, listing_id, job_id=delete_recording_job_id(listing_id))
     for call_id in stale:
-        queue.enqueue(CLOSE_CALL_JOB, call_id, job_id=close_call_job_id(call_id), queue="maintenance")
+        queue.enqueue(close_stale_call, call_id, job_id=close_call_job_id(call_id))
     return len(expired) + len(stale)
-
-
-SWEEPS.append(sweep_voice)
 
 
 def purge_expired_recordings(app: Flask) -> tuple[int, int]:

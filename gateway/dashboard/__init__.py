@@ -12,7 +12,7 @@ import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, g, request, session
+from flask import Blueprint, Flask, current_app, g, request, session
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,13 +20,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from models import vocabulary
 from models.districts import district_map
 from models.phones import mask
+from models.workdays import local_zone
 from texts import DASHBOARD, FALLBACK, category_name
 
 LANGUAGES = DASHBOARD.languages
 
 bp = Blueprint("dashboard", __name__)
 login_manager = LoginManager()
-ZONE = ZoneInfo("Europe/Amsterdam")
 
 
 def current_language() -> str:
@@ -57,10 +57,15 @@ def category_label(category: str | None) -> str:
     return name[:1].upper() + name[1:]
 
 
+def local_zone_of_app() -> ZoneInfo:
+    """The time zone brokers read and type times in (BUURTLIJN_TIMEZONE)."""
+    return local_zone(current_app.config)
+
+
 def local_time(moment: dt.datetime | None, with_date: bool = True) -> str:
     if moment is None:
         return "—"
-    local = moment.astimezone(ZONE)
+    local = moment.astimezone(local_zone_of_app())
     return local.strftime("%d-%m-%Y %H:%M" if with_date else "%H:%M")
 
 

@@ -12,9 +12,9 @@ from flask_login import login_required
 
 from models import Call
 from models.base import utcnow
+from models.bridge import FINAL_STATUSES, PURPOSE, request_bridge_call
 from models.leases import holds, renew_lease
 from models.match_page import match_view
-from workers.callback_jobs import FINAL_STATUSES, PURPOSE, request_bridge_call
 
 from ..database import get_session
 from . import t

@@ -12,17 +12,16 @@ from sqlalchemy import select
 
 from models import Broker, Call, Callback, Listing, Resident
 from models.base import utcnow
+from models.bridge import PURPOSE
 from models.leases import ClaimError, holds, renew_lease
 from models.match_page import MatchView, has_live_match, match_view, matches_of
 from models.outcomes import OutcomeError, record_outcome
 from models.phones import mask
 from models.queue_view import QueueRow, other_open_items, resident_history
 from models.suggestions import suggestions_for
-from models.workdays import broker_hours
-from workers.callback_jobs import PURPOSE
 
 from ..database import get_session
-from . import ZONE, local_time, t
+from . import local_time, local_zone_of_app, t
 from .auth import me
 from .calls import call_progress
 from .common import MAX_NOTE, audit_action, callback_or_404
@@ -79,7 +78,7 @@ def _item_page(callback: Callback) -> ItemPage:
             key=lambda x: x.id, reverse=True,
         )
         page.history = resident_history(db, resident.id, exclude_callback=callback.id)
-        page.also_open = other_open_items(db, callback, broker.id, now)
+        page.also_open = other_open_items(db, callback, broker.id, now, local_zone_of_app())
     page.matches = matches_of(db, [x.id for x in page.other_listings] + ([listing.id] if listing else []))
     page.match = match_view(db, callback)
     if page.match is not None and page.match.counterpart is not None:
@@ -119,7 +118,7 @@ def show(callback_id: int):  # type: ignore[no-untyped-def]
         nonce=secrets.token_hex(16),
         progress=call_progress(page.call) if page.call else None,
         called_phone=_called_phone(page),
-        meeting_min=utcnow().astimezone(ZONE).strftime(MEETING_FORMAT),
+        meeting_min=utcnow().astimezone(local_zone_of_app()).strftime(MEETING_FORMAT),
         me=me(),
     )
 
@@ -149,7 +148,7 @@ def outcome(callback_id: int):  # type: ignore[no-untyped-def]
         chosen, referral = "referred", chosen.split(":", 1)[1]
     try:
         result = record_outcome(db, callback, me(), chosen, note=note, counterpart_id=match_with, referral=referral,
-                                hours=broker_hours(current_app.config))
+                                config=current_app.config)
     except ClaimError:
         db.rollback()
         audit_action("callback.outcome", "callback", callback_id, result="refused", outcome=chosen, why="not_held")

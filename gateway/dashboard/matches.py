@@ -16,7 +16,7 @@ from models.outcomes import OutcomeError
 from models.vocabulary import MATCH_OUTCOMES
 
 from ..database import get_session
-from . import ZONE, label, local_time, t
+from . import label, local_time, local_zone_of_app, t
 from .auth import me, remote_addr
 from .common import MAX_NOTE, audit_action, callback_or_404
 
@@ -28,7 +28,7 @@ MEETING_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends, l
 @bp.app_template_filter("local_input")
 def _local_input_filter(moment: dt.datetime | None) -> str:
     """A moment as the value of a datetime-local input, in local time."""
-    return moment.astimezone(ZONE).strftime(MEETING_FORMAT) if moment else ""
+    return moment.astimezone(local_zone_of_app()).strftime(MEETING_FORMAT) if moment else ""
 
 
 class MeetingError(ValueError):
@@ -36,7 +36,7 @@ class MeetingError(ValueError):
 
 
 def parse_meeting(raw: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
-    """The agreed moment from the form: local time (Europe/Amsterdam) to an aware UTC datetime."""
+    """The agreed moment from the form: local time (BUURTLIJN_TIMEZONE) to an aware UTC datetime."""
     raw = (raw or "").strip()
     if not raw:
         return None
@@ -44,7 +44,7 @@ def parse_meeting(raw: str | None, now: dt.datetime | None = None) -> dt.datetim
         local = dt.datetime.strptime(raw[:16], MEETING_FORMAT)
     except ValueError as exc:
         raise MeetingError(raw) from exc
-    moment = local.replace(tzinfo=ZONE).astimezone(dt.timezone.utc)
+    moment = local.replace(tzinfo=local_zone_of_app()).astimezone(dt.timezone.utc)
     if moment < (now or utcnow()) - dt.timedelta(minutes=5):
         raise MeetingError(raw)
     return moment
@@ -80,7 +80,7 @@ def match_action(callback_id: int):  # type: ignore[no-untyped-def]
         return refuse("no_new_moment", t("match.error.new_moment"))
     try:
         result = act_on_match(db, callback, me(), action, meeting_at=meeting_at, note=note,
-                              remote_addr=remote_addr())
+                              remote_addr=remote_addr(), zone=local_zone_of_app())
     except ClaimError:
         db.rollback()
         audit_action("callback.match_action", "callback", callback_id, result="refused", match_action=action,

@@ -15,7 +15,7 @@ from models.queue_view import queue_view
 from models.vocabulary import CATEGORIES, QUEUE_REASONS
 
 from ..database import get_session
-from . import local_time, t
+from . import local_time, local_zone_of_app, t
 from .auth import me
 from .common import audit_action, callback_or_404
 
@@ -44,7 +44,7 @@ def _filter_args(filters: QueueFilters) -> dict[str, str]:
 def index():  # type: ignore[no-untyped-def]
     db = get_session()
     filters = _filters(request.args)
-    view = queue_view(db, me().id, filters)
+    view = queue_view(db, me().id, filters, zone=local_zone_of_app())
     shown = len(view.mine) + len(view.waiting) + len(view.held) + len(view.scheduled)
     audit_action("queue.view", "callback", None, shown=shown, **_filter_args(filters))
     db.commit()

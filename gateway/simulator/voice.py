@@ -21,7 +21,7 @@ from flask import abort, current_app, jsonify, request
 
 from models.phones import is_withheld, mask, try_parse_phone
 
-from ..recordings import local_recording_path
+from models.recordings import local_recording_path
 from ..twilio_sim import new_sid, post_signed
 from . import bp, webhook_url
 
