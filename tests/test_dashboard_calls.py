@@ -67,7 +67,7 @@ def test_answering_broker_is_bridged_with_the_gateway_number_as_caller_id(notify
     say, dial = list(root)
     assert say.tag == "Say" and say.get("language") == "nl-NL" and "verbindt u nu" in "".join(say.itertext())
     # Twilio's default voice has no Dutch: the line is spoken by the voice configured for Dutch.
-    assert say.get("voice") == settings_from_config(bridge_app.config).voice("nl").voice == "Polly.Lotte"
+    assert say.get("voice") == settings_from_config(notify_app.config).voice("nl").voice == "Polly.Lotte"
     assert dial.tag == "Dial" and dial.get("callerId") == GATEWAY_NUMBER
     assert dial.get("action") == f"/twilio/bridge/{call.id}/dialled"
     assert [n.text for n in dial.findall("./Number")] == [RESIDENT]

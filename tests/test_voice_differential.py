@@ -31,6 +31,7 @@ from sqlalchemy import select
 from gateway import create_app
 from gateway.database import get_database
 from ivr_flows import fast, machine
+from ivr_flows.notification import NOTIFICATION_ACTIONS
 from models import Base, Match
 from models.base import utcnow
 from models.marketplace import record_listing
@@ -285,5 +286,6 @@ def test_the_fast_path_answers_and_writes_what_the_orm_path_does_from_the_sealed
             difference = _difference(orm, on_fast_path, index, table)
             assert on_fast_path.rows[index][table] == rows, f"{name}: {table}: {difference}"
     assert sum(len(rows) for rows in orm.rows[-1].values()) > 100  # the corpus did write
-    every = {*machine.ACTIONS, *machine.DIGIT_HANDLERS, *STEP_KINDS}
+    # Every action of the menu a caller walks; the calls we place (ivr_flows/notification.py) have no fast path.
+    every = {*machine.ACTIONS, *machine.DIGIT_HANDLERS, *STEP_KINDS} - NOTIFICATION_ACTIONS.keys()
     assert taken == every, f"not taken on a sealed state: {every - taken}"
