@@ -15,7 +15,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from sqlalchemy import select
 
 from models import Broker
-from models.accounts import check_password, hasher
+from models.accounts import check_password, end_sessions, hasher
 from models.audit import audit
 from models.base import utcnow
 from models.throttle import Limit, clear_broker_attempts, count_attempt, count_broker_attempt, give_back_attempt
@@ -33,6 +33,7 @@ FAILURE_WINDOW = dt.timedelta(minutes=15)
 LOCK_TIME = dt.timedelta(minutes=15)
 MAX_EMAIL = 254
 MAX_PASSWORD = 1024
+SESSION_VERSION = "session_version"  # the broker's session_version when this session logged in
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,8 +71,10 @@ def _load_user(user_id: str) -> BrokerUser | None:
     if not user_id.isdigit():
         return None
     broker = get_session().get(Broker, int(user_id))
-    # A disabled broker is logged out at their next request.
-    return BrokerUser(broker) if broker is not None and broker.active else None
+    # A disabled broker, or one who logged out anywhere since, is logged out at their next request.
+    if broker is None or not broker.active or session.get(SESSION_VERSION) != broker.session_version:
+        return None
+    return BrokerUser(broker)
 
 
 def _wants_json() -> bool:
@@ -218,6 +221,7 @@ def login():  # type: ignore[no-untyped-def]
     login_user(BrokerUser(broker))
     session.permanent = True
     session["login_at"] = session["seen_at"] = time.time()
+    session[SESSION_VERSION] = broker.session_version
     return redirect(target)
 
 
@@ -228,6 +232,7 @@ def logout():  # type: ignore[no-untyped-def]
     if current_user.is_authenticated:
         broker_id = me().id
         language = me().language
+        end_sessions(get_session(), broker_id)  # a copy of this cookie ends too, and the broker's other sessions
         audit(get_session(), "logout", actor_type="broker", actor_id=broker_id, object_type="broker",
               object_id=broker_id, remote_addr=remote_addr())
         get_session().commit()
