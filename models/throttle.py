@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, String, and_, case, literal, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, UTCDateTime, intpk, timestamp, utcnow
 from .broker import Broker
+from .sql import upsertable_insert
 
 
 class LoginThrottle(Base):
@@ -75,9 +75,9 @@ def count_attempt(session: Session, key: str, limit: Limit, now: dt.datetime | N
     """Count one attempt for ``key``; False when it is locked (nothing counted then)."""
     now = now or utcnow()
     table = LoginThrottle.__table__
-    builder = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    first = builder(table).values(key=key[:300], failures=1, window_started_at=now,
-                                  locked_until=now + limit.lock_for if limit.attempts <= 1 else None)
+    first = upsertable_insert(session, table).values(
+        key=key[:300], failures=1, window_started_at=now,
+        locked_until=now + limit.lock_for if limit.attempts <= 1 else None)
     statement = first.on_conflict_do_update(
         index_elements=[table.c.key],
         set_={column.name: value for column, value in _one_more(
