@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from flask import Flask
 
 from gateway.dashboard.auth import ACCOUNT_MAX_FAILURES, ADDRESS_MAX_FAILURES
+from tests.conftest import wait_until
 from tests.dashboard_support import PASSWORD, make_brokers, token_in
 from tests.live import free_port, serving
 
@@ -104,14 +105,12 @@ def burst(base: str, held: HeldChecks, guesses: list[tuple[str, str]]) -> tuple[
     """The guesses all at once, each from a browser of its own; while the checks that got through are
     still held, the right password for Mila. Returns the guesses' answers and the right password's."""
     browsers = [Browser(base) for _ in guesses]
-    for browser in browsers:
-        browser.open("/login")  # each has its session and CSRF token before the burst starts
     answers: list[int] = []
     lock = threading.Lock()
     start = threading.Barrier(len(guesses))
 
     def guess(browser: Browser, email: str, password: str) -> None:
-        token = token_in(browser.open("/login")[1])
+        token = token_in(browser.open("/login")[1])  # its session and CSRF token before the burst starts
         start.wait(WAIT)
         status = browser.open("/login", {"email": email, "password": password, "csrf_token": token})[0]
         with lock:
@@ -120,12 +119,12 @@ def burst(base: str, held: HeldChecks, guesses: list[tuple[str, str]]) -> tuple[
     threads = [threading.Thread(target=guess, args=(b, *g), daemon=True) for b, g in zip(browsers, guesses)]
     for thread in threads:
         thread.start()
-    # Every guess has either been answered or is being checked.
-    for _ in range(int(WAIT * 20)):
+
+    def all_arrived() -> bool:  # each guess answered, or held in its check
         with lock:
-            if len(answers) + held.count >= len(guesses):
-                break
-        threading.Event().wait(0.05)
+            return len(answers) + held.count >= len(guesses)
+
+    wait_until(all_arrived, timeout=WAIT)
     right = Browser(base).log_in("mila@buuv.example", PASSWORD)
     held.release()
     for thread in threads:
