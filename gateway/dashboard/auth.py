@@ -72,7 +72,8 @@ def _load_user(user_id: str) -> BrokerUser | None:
         return None
     broker = get_session().get(Broker, int(user_id))
     # A disabled broker, or one who logged out anywhere since, is logged out at their next request.
-    if broker is None or not broker.active or session.get(SESSION_VERSION) != broker.session_version:
+    # A session from before the versions began holds the first one, 0.
+    if broker is None or not broker.active or session.get(SESSION_VERSION, 0) != broker.session_version:
         return None
     return BrokerUser(broker)
 
