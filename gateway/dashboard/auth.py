@@ -211,8 +211,8 @@ def login():  # type: ignore[no-untyped-def]
         db.commit()
         return render_template("dashboard/login.html", email=email, error=t("login.wrong")), 401
 
+    give_back_attempt(db, address_key)  # the address's row before the broker's, as when counting: no deadlock
     clear_broker_attempts(db, broker.id)
-    give_back_attempt(db, address_key)
     broker.last_login_at = now
     audit(db, "login.success", actor_type="broker", actor_id=broker.id, object_type="broker",
           object_id=broker.id, remote_addr=remote_addr())
