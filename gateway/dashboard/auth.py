@@ -211,8 +211,9 @@ def login():  # type: ignore[no-untyped-def]
         db.commit()
         return render_template("dashboard/login.html", email=email, error=t("login.wrong")), 401
 
-    give_back_attempt(db, address_key)  # the address's row before the broker's, as when counting: no deadlock
-    clear_broker_attempts(db, broker.id)
+    with db.no_autoflush:  # the address's row before the broker's (a rehash waits), as counting takes them
+        give_back_attempt(db, address_key)
+        clear_broker_attempts(db, broker.id)
     broker.last_login_at = now
     audit(db, "login.success", actor_type="broker", actor_id=broker.id, object_type="broker",
           object_id=broker.id, remote_addr=remote_addr())
