@@ -6,7 +6,7 @@ import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .broker import ROLES, Broker
@@ -34,6 +34,13 @@ def check_password(broker: Broker, password: str) -> bool:
     if hasher.check_needs_rehash(broker.password_hash):
         broker.password_hash = hasher.hash(password)
     return True
+
+
+def end_sessions(session: Session, broker_id: int) -> None:
+    """Every session the broker has open, on any device, ends at its next request."""
+    table = Broker.__table__
+    session.execute(update(table).where(table.c.id == broker_id)
+                    .values(session_version=table.c.session_version + 1))
 
 
 def create_broker(

@@ -29,6 +29,8 @@ class Broker(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[timestamp]
     last_login_at: Mapped[timestamp]
+    # Kept in each login's session and compared on every request: raising it ends them all at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
 

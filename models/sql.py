@@ -13,14 +13,18 @@ from sqlalchemy.orm import Session
 Row = TypeVar("Row")
 
 
+def upsertable_insert(session: Session, table: Table) -> Any:
+    """INSERT in the session's dialect, which can say ON CONFLICT (PostgreSQL and SQLite alike)."""
+    builder = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return builder(table)
+
+
 def insert_ignoring_conflict(session: Session, table: Table, values: dict[str, Any], *, returning: Any = None) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING [RETURNING]: one round trip, no race.
 
     Returns the RETURNING value, or None when a unique key already existed.
     """
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = builder(table).values(**values).on_conflict_do_nothing()
+    statement = upsertable_insert(session, table).values(**values).on_conflict_do_nothing()
     if returning is None:
         session.execute(statement)
         return None

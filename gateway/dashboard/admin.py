@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from models import AuditEvent, Broker
-from models.accounts import AccountError, create_broker
+from models.accounts import AccountError, create_broker, end_sessions
 from models.broker import ROLES
 from models.phones import InvalidPhoneNumber
 
@@ -70,6 +70,8 @@ def set_active(broker_id: int):  # type: ignore[no-untyped-def]
     if active:
         broker.failed_logins = 0
         broker.locked_until = None
+    else:
+        end_sessions(db, broker.id)  # a session kept open stays closed when the broker is enabled again
     audit_action("broker.enable" if active else "broker.disable", "broker", broker.id)
     db.commit()
     flash(t("brokers.enabled_done" if active else "brokers.disabled_done", email=broker.email), "ok")

@@ -13,13 +13,12 @@ from argon2.exceptions import VerificationError
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from models import Broker, LoginThrottle
-from models.accounts import check_password, hasher
+from models import Broker
+from models.accounts import check_password, end_sessions, hasher
 from models.audit import audit
 from models.base import utcnow
-from models.sql import insert_ignoring_conflict
+from models.throttle import Limit, clear_broker_attempts, count_attempt, count_broker_attempt, give_back_attempt
 
 from ..database import get_session
 from . import LANGUAGES, bp as dashboard_bp, t
@@ -34,6 +33,7 @@ FAILURE_WINDOW = dt.timedelta(minutes=15)
 LOCK_TIME = dt.timedelta(minutes=15)
 MAX_EMAIL = 254
 MAX_PASSWORD = 1024
+SESSION_VERSION = "session_version"  # the broker's session_version when this session logged in
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,8 +71,11 @@ def _load_user(user_id: str) -> BrokerUser | None:
     if not user_id.isdigit():
         return None
     broker = get_session().get(Broker, int(user_id))
-    # A disabled broker is logged out at their next request.
-    return BrokerUser(broker) if broker is not None and broker.active else None
+    # A disabled broker, or one who logged out anywhere since, is logged out at their next request.
+    # A session from before the versions began holds the first one, 0.
+    if broker is None or not broker.active or session.get(SESSION_VERSION, 0) != broker.session_version:
+        return None
+    return BrokerUser(broker)
 
 
 def _wants_json() -> bool:
@@ -135,31 +138,9 @@ def _enforce_session_timeouts():  # type: ignore[no-untyped-def]
 
 # --- throttling -------------------------------------------------------------------------
 
-
-def _throttle(session: Session, key: str) -> LoginThrottle:
-    now = utcnow()
-    key = key[:300]
-    row = session.scalars(select(LoginThrottle).where(LoginThrottle.key == key)).one_or_none()
-    if row is None:
-        insert_ignoring_conflict(session, LoginThrottle.__table__,
-                                 {"key": key, "failures": 0, "window_started_at": now})
-        row = session.scalars(select(LoginThrottle).where(LoginThrottle.key == key)).one()
-    return row
-
-
-def _is_locked(locked_until: dt.datetime | None, now: dt.datetime) -> bool:
-    return locked_until is not None and locked_until > now
-
-
-def _count_failure(row: LoginThrottle, limit: int, now: dt.datetime) -> None:
-    if row.window_started_at < now - FAILURE_WINDOW:
-        row.failures = 0
-        row.window_started_at = now
-    row.failures += 1
-    if row.failures >= limit:
-        row.locked_until = now + LOCK_TIME
-        row.failures = 0
-        row.window_started_at = now
+ACCOUNT_LIMIT = Limit(ACCOUNT_MAX_FAILURES, LOCK_TIME)
+UNKNOWN_ACCOUNT_LIMIT = Limit(ACCOUNT_MAX_FAILURES, LOCK_TIME, FAILURE_WINDOW)
+ADDRESS_LIMIT = Limit(ADDRESS_MAX_FAILURES, LOCK_TIME, FAILURE_WINDOW)
 
 
 @functools.cache
@@ -199,18 +180,23 @@ def login():  # type: ignore[no-untyped-def]
         return render_template("dashboard/login.html", email=email, error=t("login.missing")), 400
     db = get_session()
     now = utcnow()
-    address = _throttle(db, f"addr:{remote_addr()}")
+    address_key = f"addr:{remote_addr()}"
+    address_open = count_attempt(db, address_key, ADDRESS_LIMIT, now)
     broker = db.scalars(select(Broker).where(Broker.email == email)).one_or_none()
-    unknown = None if broker is not None else _throttle(db, f"email:{email}")
-    account_locked = _is_locked(broker.locked_until if broker else unknown.locked_until, now)  # type: ignore[union-attr]
-    if account_locked or _is_locked(address.locked_until, now):
+    account_open = address_open and (
+        count_broker_attempt(db, broker.id, ACCOUNT_LIMIT, now) if broker is not None
+        else count_attempt(db, f"email:{email}", UNKNOWN_ACCOUNT_LIMIT, now))
+    if not account_open:
+        if address_open:
+            give_back_attempt(db, address_key)  # refused for the account: not a guess the address made
         audit(db, "login.locked", actor_type="broker" if broker else "anonymous",
               actor_id=broker.id if broker else None, object_type="broker",
               object_id=broker.id if broker else None, result="refused", remote_addr=remote_addr(),
-              detail={"by": "account" if account_locked else "address"})
+              detail={"by": "address" if not address_open else "account"})
         db.commit()
         minutes = int(LOCK_TIME.total_seconds() // 60)
         return render_template("dashboard/login.html", email=email, error=t("login.locked", minutes=minutes)), 429
+    db.commit()  # counted before the password is checked, where every concurrent attempt sees it
 
     if broker is not None:
         ok = check_password(broker, password) and broker.active
@@ -218,14 +204,6 @@ def login():  # type: ignore[no-untyped-def]
         _spend_hash_time(password)
         ok = False
     if not ok:
-        _count_failure(address, ADDRESS_MAX_FAILURES, now)
-        if broker is not None:
-            broker.failed_logins += 1
-            if broker.failed_logins >= ACCOUNT_MAX_FAILURES:
-                broker.locked_until = now + LOCK_TIME
-                broker.failed_logins = 0
-        else:
-            _count_failure(unknown, ACCOUNT_MAX_FAILURES, now)  # type: ignore[arg-type]
         audit(db, "login.failure", actor_type="broker" if broker else "anonymous",
               actor_id=broker.id if broker else None, object_type="broker",
               object_id=broker.id if broker else None, result="refused", remote_addr=remote_addr(),
@@ -233,8 +211,9 @@ def login():  # type: ignore[no-untyped-def]
         db.commit()
         return render_template("dashboard/login.html", email=email, error=t("login.wrong")), 401
 
-    broker.failed_logins = 0
-    broker.locked_until = None
+    with db.no_autoflush:  # the address's row before the broker's (a rehash waits), as counting takes them
+        give_back_attempt(db, address_key)
+        clear_broker_attempts(db, broker.id)
     broker.last_login_at = now
     audit(db, "login.success", actor_type="broker", actor_id=broker.id, object_type="broker",
           object_id=broker.id, remote_addr=remote_addr())
@@ -244,6 +223,7 @@ def login():  # type: ignore[no-untyped-def]
     login_user(BrokerUser(broker))
     session.permanent = True
     session["login_at"] = session["seen_at"] = time.time()
+    session[SESSION_VERSION] = broker.session_version
     return redirect(target)
 
 
@@ -254,6 +234,7 @@ def logout():  # type: ignore[no-untyped-def]
     if current_user.is_authenticated:
         broker_id = me().id
         language = me().language
+        end_sessions(get_session(), broker_id)  # a copy of this cookie ends too, and the broker's other sessions
         audit(get_session(), "logout", actor_type="broker", actor_id=broker_id, object_type="broker",
               object_id=broker_id, remote_addr=remote_addr())
         get_session().commit()
