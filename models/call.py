@@ -11,13 +11,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, case, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
 from .vocabulary import CALL_IN_PROGRESS as IN_PROGRESS
+from .vocabulary import TWILIO_CALL_ENDED_STATUSES
 
-__all__ = ["IN_PROGRESS", "Call"]
+__all__ = ["IN_PROGRESS", "TWILIO_CALL_STATUS_RANK", "Call", "twilio_status_rank"]
+
+# Twilio's CallStatus values in the order a call goes through them; every way of ending ranks last.
+# A status callback moves ``twilio_status`` only forward: a late "ringing" never undoes "completed".
+TWILIO_CALL_STATUS_RANK = {
+    "queued": 1, "initiated": 2, "ringing": 3, "in-progress": 4, **dict.fromkeys(TWILIO_CALL_ENDED_STATUSES, 5),
+}
 
 
 class Call(Base):
@@ -66,12 +73,17 @@ class Call(Base):
     __mapper_args__ = {"version_id_col": step_seq, "version_id_generator": False}
 
 
+def twilio_status_rank(column: Any = None) -> Any:
+    """The rank (``TWILIO_CALL_STATUS_RANK``) of a call's ``twilio_status`` in SQL; none yet or unknown is 0."""
+    return case(TWILIO_CALL_STATUS_RANK, value=Call.twilio_status if column is None else column, else_=0)
+
+
 def inbound_call_values(call_sid: str, raw_from: str | None, now: dt.datetime, *, resident_id: int | None = None,
                         language: str = "nl") -> dict[str, Any]:
     """A call that just came in, before the menu's first step: ``ivr_flows.calls`` stores it as a ``Call``,
     ``ivr_flows.fast`` writes it in SQL."""
     return {
-        "call_sid": call_sid[:64],
+        "call_sid": call_sid,
         "direction": "inbound",
         "purpose": "menu",
         "resident_id": resident_id,
