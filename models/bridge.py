@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .broker import Broker
-from .call import Call
+from .call import PENDING_SID_PREFIX, Call
 from .callback import Callback
 from .db import defer_job
 from .jobs import PLACE_BRIDGE_CALL
@@ -45,7 +45,7 @@ def bridge_job_id(call_id: int) -> str:
 
 def pending_sid() -> str:
     """A stand-in CallSid until Twilio gives the real one (the column is unique, not null)."""
-    return "pending-" + secrets.token_hex(16)
+    return PENDING_SID_PREFIX + secrets.token_hex(16)
 
 
 def request_bridge_call(session: Session, callback: Callback, broker: Broker, nonce: str) -> Call:
