@@ -20,10 +20,11 @@ import texts
 from models import Call, Listing, Match, Resident
 from models.call import IN_PROGRESS
 from models.marketplace import open_items, record_listing
-from models.matching import RELAY_STATUSES, relay_number_for
+from models.matching import relay_number_for
 from models.phones import InvalidPhoneNumber, parse_phone
 from models.queue import queue_callback
 from models.residents import resident_for, set_postcode
+from models.vocabulary import AGREED_MATCH_STATUSES
 
 from .params import Answer
 from .render import Spoken, Turn, say
@@ -431,7 +432,7 @@ def _meetings(session: Session, listing_ids: list[int]) -> dict[int, dt.datetime
         return {}
     rows = session.execute(
         select(Match.request_id, Match.offer_id, Match.meeting_at).where(
-            Match.status.in_(RELAY_STATUSES),
+            Match.status.in_(AGREED_MATCH_STATUSES),
             Match.meeting_at.is_not(None),
             (Match.request_id.in_(listing_ids)) | (Match.offer_id.in_(listing_ids)),
         )

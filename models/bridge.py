@@ -20,6 +20,7 @@ from .call import PENDING_SID_PREFIX, Call
 from .callback import Callback
 from .db import defer_job
 from .jobs import PLACE_BRIDGE_CALL
+from .vocabulary import TWILIO_CALL_ENDED_STATUSES
 
 PURPOSE = "broker_bridge"
 # The broker's leg moves only forward along this rank (status callbacks may come late or twice).
@@ -36,7 +37,6 @@ STATUS_RANK = {
     "failed": 9,
     "canceled": 9,
 }
-FINAL_STATUSES = frozenset(status for status, rank in STATUS_RANK.items() if rank == 9)
 
 
 def bridge_job_id(call_id: int) -> str:
@@ -85,7 +85,7 @@ def advance_status(call: Call, status: str) -> bool:
         return False
     call.twilio_status = status
     call.updated_at = utcnow()
-    if status in FINAL_STATUSES:
+    if status in TWILIO_CALL_ENDED_STATUSES:
         call.status = "finished" if status == "completed" else "failed"
         call.ended_at = call.updated_at
     return True

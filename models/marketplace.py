@@ -12,8 +12,8 @@ from .districts import district_map
 from .listing import Listing, listing_values
 from .queue import queue_callback
 from .resident import Resident
+from .vocabulary import CURRENT_LISTING_STATUSES
 
-OPEN_STATUSES = ("open", "matched")
 
 
 def record_listing(
@@ -55,7 +55,7 @@ def complete_postcode(session: Session, resident: Resident, postcode: str) -> li
             select(Listing).where(
                 Listing.resident_id == resident.id,
                 Listing.postcode.is_(None),
-                Listing.status.in_(OPEN_STATUSES),
+                Listing.status.in_(CURRENT_LISTING_STATUSES),
             )
         )
     )
@@ -70,7 +70,7 @@ def open_items(session: Session, resident_id: int) -> list[Listing]:
     return list(
         session.scalars(
             select(Listing)
-            .where(Listing.resident_id == resident_id, Listing.status.in_(OPEN_STATUSES))
+            .where(Listing.resident_id == resident_id, Listing.status.in_(CURRENT_LISTING_STATUSES))
             .order_by(Listing.created_at.desc(), Listing.id.desc())
         )
     )

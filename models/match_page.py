@@ -15,11 +15,11 @@ from .callback import Callback
 from .leases import LEASE, ClaimError, holds
 from .listing import Listing
 from .match import Match
-from .matching import LIVE_STATUSES, Actor, cancel_match, complete_match, confirm_match, parties
+from .matching import Actor, cancel_match, complete_match, confirm_match, parties
 from .outcomes import OutcomeError
 from .queue import append_note, close_callback
 from .resident import Resident
-from .vocabulary import MATCH_OUTCOMES
+from .vocabulary import AGREED_MATCH_STATUSES, LIVE_MATCH_STATUSES, MATCH_OUTCOMES, QUEUED_CALLBACK_STATUSES
 
 # What the item page lists as the match's history: (step, the column that stamps it).
 MATCH_STEPS = (
@@ -67,15 +67,15 @@ class MatchView:
     @property
     def can_confirm(self) -> bool:
         """Accepted: confirm with the agreed moment; confirmed: move that moment."""
-        return self.match.status in ("accepted", "confirmed")
+        return self.match.status in AGREED_MATCH_STATUSES
 
     @property
     def can_complete(self) -> bool:
-        return self.match.status in ("accepted", "confirmed")
+        return self.match.status in AGREED_MATCH_STATUSES
 
     @property
     def can_cancel(self) -> bool:
-        return self.match.status in LIVE_STATUSES
+        return self.match.status in LIVE_MATCH_STATUSES
 
 
 def match_view(session: Session, callback: Callback) -> MatchView | None:
@@ -97,7 +97,7 @@ def match_view(session: Session, callback: Callback) -> MatchView | None:
 def has_live_match(session: Session, request_id: int) -> bool:
     """Is a match for this request proposed, accepted or confirmed (so no other can be proposed)?"""
     return session.scalar(
-        select(Match.id).where(Match.request_id == request_id, Match.status.in_(LIVE_STATUSES)).limit(1)
+        select(Match.id).where(Match.request_id == request_id, Match.status.in_(LIVE_MATCH_STATUSES)).limit(1)
     ) is not None
 
 
@@ -177,7 +177,7 @@ def act_on_match(
     match = cancel_match(session, match_id, broker_id=broker.id, reason="broker", remote_addr=remote_addr)
     request = session.get(Listing, match.request_id)
     if request is None or request.status != "open":
-        if callback.status in ("open", "claimed"):
+        if callback.status in QUEUED_CALLBACK_STATUSES:
             close_callback(callback, MATCH_OUTCOMES[action], note)
         return MatchActionResult(action, match, True)
     # cancel_match closes open "helper said yes" items; this one stays with the broker to find another helper.

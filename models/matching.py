@@ -37,6 +37,7 @@ from .match import Match
 from .notify import notify_resident, wants_voice
 from .queue import close_callback, queue_callback
 from .resident import Resident
+from .vocabulary import AGREED_MATCH_STATUSES, CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, QUEUED_CALLBACK_STATUSES
 from .workdays import quiet_until
 
 log = logging.getLogger("buurtlijn.matching")
@@ -45,16 +46,14 @@ DEFAULT_RESPONSE_TIME = dt.timedelta(hours=24)
 # A helper who said NEE is not proposed to the same neighbour again this soon.
 DECLINE_COOLDOWN = dt.timedelta(days=60)
 # A match in these states lets the two people reach each other through our number.
-RELAY_STATUSES = ("accepted", "confirmed")
-LIVE_STATUSES = ("proposed", "accepted", "confirmed")
 # Which states each state may be reached from.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "accepted": ("proposed",),
     "declined": ("proposed",),
     "expired": ("proposed",),
     "confirmed": ("accepted",),
-    "done": ("accepted", "confirmed"),
-    "cancelled": LIVE_STATUSES,
+    "done": AGREED_MATCH_STATUSES,
+    "cancelled": LIVE_MATCH_STATUSES,
 }
 STAMPS = {
     "accepted": "accepted_at",
@@ -138,7 +137,7 @@ def open_proposals(session: Session, helper_id: int) -> list[Match]:
 
 def active_matches(session: Session, resident_id: int) -> list[Match]:
     """Accepted and confirmed matches this resident is in (either side), newest first."""
-    query, request, offer = _with_residents(RELAY_STATUSES)
+    query, request, offer = _with_residents(AGREED_MATCH_STATUSES)
     return list(
         session.scalars(
             query.where(or_(request.resident_id == resident_id, offer.resident_id == resident_id)).order_by(
@@ -172,7 +171,7 @@ def relay_number_query(resident_id: Any = None):  # type: ignore[no-untyped-def]
         .join(requester, requester.id == request.resident_id)
         .join(helper, helper.id == offer.resident_id)
         .where(
-            Match.status.in_(RELAY_STATUSES),
+            Match.status.in_(AGREED_MATCH_STATUSES),
             or_(request.resident_id == resident_id, offer.resident_id == resident_id),
         )
         .order_by(Match.updated_at.desc(), Match.id.desc())
@@ -345,7 +344,7 @@ def _close_items(session: Session, match: Match, reasons: tuple[str, ...], outco
     """Close the broker items this step has made unnecessary."""
     for callback in session.scalars(
         select(Callback).where(
-            Callback.match_id == match.id, Callback.reason.in_(reasons), Callback.status.in_(("open", "claimed"))
+            Callback.match_id == match.id, Callback.reason.in_(reasons), Callback.status.in_(QUEUED_CALLBACK_STATUSES)
         )
     ):
         close_callback(callback, outcome)
@@ -384,7 +383,7 @@ def propose_match(
     if request.status != "open" or offer.status != "open":
         raise MatchError("both listings must be open")
     live = session.scalar(
-        select(Match.id).where(Match.request_id == request_id, Match.status.in_(LIVE_STATUSES)).limit(1)
+        select(Match.id).where(Match.request_id == request_id, Match.status.in_(LIVE_MATCH_STATUSES)).limit(1)
     )
     if live is not None:
         raise MatchError(f"request {request_id} already has match {live} under way")
@@ -526,7 +525,7 @@ def _reschedule(session: Session, match: Match, meeting_at: dt.datetime, actor: 
 def complete_match(session: Session, match: Match, actor: Actor) -> Match:
     """The help has happened (KLAAR, key 1, or a broker's word): both listings are done."""
     _move(session, match, "done", actor, reason="done")
-    _set_listings(session, match, "done", only_from=("open", "matched"))
+    _set_listings(session, match, "done", only_from=CURRENT_LISTING_STATUSES)
     _close_items(session, match, ("match_accepted",), "done")
     return match
 
@@ -610,7 +609,7 @@ def send_reminder(session: Session, match: Match, which: str, zone: ZoneInfo) ->
 
 
 def feedback_due(match: Match, now: dt.datetime) -> bool:
-    if match.status not in RELAY_STATUSES or match.feedback_requested_at is not None:
+    if match.status not in AGREED_MATCH_STATUSES or match.feedback_requested_at is not None:
         return False
     if match.meeting_at is not None:
         return now >= match.meeting_at + FEEDBACK_AFTER_MEETING and match.status == "confirmed"

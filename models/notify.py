@@ -37,6 +37,7 @@ from .outbox import queue_sms
 from .queue import queue_callback
 from .resident import Resident
 from .sql import insert_ignoring_conflict
+from .vocabulary import TWILIO_CALL_UNANSWERED_STATUSES
 from .workdays import local_zone, next_working_day, quiet_until
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ MAX_CALL_ATTEMPTS = 3
 RETRY_AFTER_FIRST = dt.timedelta(hours=2)
 NEXT_DAY_AT = dt.time(10, 0)
 # Twilio's final call statuses that mean nobody listened.
-UNANSWERED = frozenset({"busy", "no-answer", "failed", "canceled"})
 # What a call may ask: a proposal (1 = ja, 2 = nee) or feedback (1 = klaar, 2 = niet gelukt).
 EXPECTS = ("proposal", "feedback")
 @dataclass(frozen=True)
@@ -284,7 +284,7 @@ def call_finished(
         return "finished"
     if call.status not in ("dialling", "shown", "submitting"):
         return None
-    if twilio_status not in UNANSWERED and twilio_status != "completed":
+    if twilio_status not in TWILIO_CALL_UNANSWERED_STATUSES and twilio_status != "completed":
         return None  # still ringing or in progress
     return not_reached(session, call, now, config=config)
 

@@ -17,6 +17,7 @@ from .listing import Listing
 from .match import Match
 from .queue import ORDER, QueueFilters, filtered
 from .resident import Resident
+from .vocabulary import QUEUED_CALLBACK_STATUSES
 from .workdays import DEFAULT_ZONE, working_days_ago
 
 # Residents are promised a call within 2 working days for a listing and
@@ -24,7 +25,6 @@ from .workdays import DEFAULT_ZONE, working_days_ago
 PROMISED_WORKING_DAYS = {"new_listing": 2, "not_reached": 2}
 DEFAULT_PROMISED_WORKING_DAYS = 1
 MAX_ROWS = 300
-NOT_CLOSED = ("open", "claimed")
 
 
 @dataclass
@@ -63,7 +63,7 @@ def queue_view(
     now = now or utcnow()
     filters = filters or QueueFilters()
     return_expired_leases(session, now)
-    query = filtered(select(Callback).where(Callback.status.in_(NOT_CLOSED)), filters)
+    query = filtered(select(Callback).where(Callback.status.in_(QUEUED_CALLBACK_STATUSES)), filters)
     callbacks = list(session.scalars(query.order_by(*ORDER).limit(MAX_ROWS)))
     view = QueueView()
     for row in queue_rows(session, callbacks, broker_id, now, zone):
@@ -110,7 +110,7 @@ def _open_item_counts(session: Session, resident_ids: set[int]) -> dict[int, int
         return {}
     rows = session.execute(
         select(Callback.resident_id, func.count())
-        .where(Callback.resident_id.in_(resident_ids), Callback.status.in_(NOT_CLOSED))
+        .where(Callback.resident_id.in_(resident_ids), Callback.status.in_(QUEUED_CALLBACK_STATUSES))
         .group_by(Callback.resident_id)
     )
     return {resident_id: count for resident_id, count in rows}
@@ -125,7 +125,7 @@ def other_open_items(
     others = list(session.scalars(
         select(Callback)
         .where(Callback.resident_id == callback.resident_id, Callback.id != callback.id,
-               Callback.status.in_(NOT_CLOSED))
+               Callback.status.in_(QUEUED_CALLBACK_STATUSES))
         .order_by(Callback.due_at, Callback.id)
         .limit(MAX_ROWS)
     ))

@@ -20,10 +20,10 @@ from .districts import district_map
 from .listing import Listing
 from .match import Match
 from .resident import Resident
+from .vocabulary import LIVE_MATCH_STATUSES
 
 RECENT = dt.timedelta(days=30)
 MAX_CANDIDATES = 500
-ACTIVE_MATCH_STATUSES = ("proposed", "accepted", "confirmed")
 
 SAME_DISTRICT, NEIGHBOURING, FURTHER = 0, 1, 2
 
@@ -77,7 +77,7 @@ def _already_paired(session: Session, listing: Listing) -> set[int]:
     mine, theirs = (
         (Match.request_id, Match.offer_id) if listing.kind == "request" else (Match.offer_id, Match.request_id)
     )
-    return set(session.scalars(select(theirs).where(mine == listing.id, Match.status.in_(ACTIVE_MATCH_STATUSES))))
+    return set(session.scalars(select(theirs).where(mine == listing.id, Match.status.in_(LIVE_MATCH_STATUSES))))
 
 
 def recent_match_counts(session: Session, helper_ids: set[int], now: dt.datetime) -> dict[int, int]:

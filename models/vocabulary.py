@@ -28,14 +28,22 @@ LISTING_STATUSES = ("open", "matched", "done", "cancelled", "expired")
 REQUEST_TIMINGS = ("asap", "this_week", "no_hurry")
 OFFER_TIMINGS = ("weekday_daytime", "evenings", "weekends", "any_time")
 TIMINGS = {"request": REQUEST_TIMINGS, "offer": OFFER_TIMINGS}
+# A listing still current: searched, suggested, read out in STATUS, counted as an open item.
+CURRENT_LISTING_STATUSES = ("open", "matched")
 
 # --- matches (contract: Match) ------------------------------------------------------------
 
 MATCH_STATUSES = ("proposed", "accepted", "declined", "expired", "confirmed", "done", "cancelled")
+# A match under way: its request is not offered to another helper, a broker may still stop it.
+LIVE_MATCH_STATUSES = ("proposed", "accepted", "confirmed")
+# Both neighbours said yes: texts and calls between them are relayed, and the help can be done.
+AGREED_MATCH_STATUSES = ("accepted", "confirmed")
 
 # --- the brokers' queue (contract: Callback) ----------------------------------------------------
 
 CALLBACK_STATUSES = ("open", "claimed", "done", "cancelled")
+# An item still in the queue, waiting or held by a broker.
+QUEUED_CALLBACK_STATUSES = ("open", "claimed")
 # Every reason an item is queued for, with its priority (higher is more urgent).
 # A resident who asked for a person, or got stuck, comes before a listing that is merely new.
 REASON_PRIORITY = {
@@ -109,6 +117,8 @@ CALL_STATUSES = (
 CALL_OVER_STATUSES = ("finished", "abandoned", "failed")
 # Twilio's CallStatus values after which a call is over; no later status callback follows them.
 TWILIO_CALL_ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+# Of those, the ones where nobody answered.
+TWILIO_CALL_UNANSWERED_STATUSES = TWILIO_CALL_ENDED_STATUSES - {"completed"}
 
 
 def check_in(column: str, values: tuple[str, ...]) -> str:

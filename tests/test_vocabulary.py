@@ -42,6 +42,9 @@ DEFINITIONS = (
     "RESIDENT_LANGUAGES", "CATEGORIES", "CHANNELS", "LISTING_STATUSES", "REQUEST_TIMINGS", "OFFER_TIMINGS",
     "MATCH_STATUSES", "CALLBACK_STATUSES", "QUEUE_REASONS", "OUTCOMES", "REFERRALS", "CALLBACK_OUTCOMES",
     "INBOUND_MESSAGE_STATUSES", "CALL_STATUSES", "CALL_OVER_STATUSES", "TWILIO_CALL_ENDED_STATUSES",
+    # the named groups of statuses
+    "CURRENT_LISTING_STATUSES", "LIVE_MATCH_STATUSES", "AGREED_MATCH_STATUSES", "QUEUED_CALLBACK_STATUSES",
+    "TWILIO_CALL_UNANSWERED_STATUSES",
 )
 _SKIPPED_PARTS = {"tests", "bench", "migrations", ".venv", "site-packages"}
 _TEMPLATE_LIST = re.compile(r"""[(\[]\s*'[a-z_-]+'(?:\s*,\s*'[a-z_-]+')+\s*,?\s*[)\]]""")
@@ -74,6 +77,13 @@ def test_no_code_list_is_defined_twice():
             copies += [f"{path.relative_to(ROOT)} repeats {name}"
                        for name, defined in definitions.items() if members == defined or members == set(KINDS)]
     assert copies == []
+
+
+def test_the_bridge_call_ends_where_every_call_ends():
+    from models.bridge import STATUS_RANK
+
+    assert {status for status, rank in STATUS_RANK.items() if rank == max(STATUS_RANK.values())} \
+        == vocabulary.TWILIO_CALL_ENDED_STATUSES
 
 
 def test_the_menus_offer_the_vocabularys_codes_in_its_order():

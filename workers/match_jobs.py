@@ -24,6 +24,7 @@ from models.matching import (
     send_reminder,
 )
 from models.workdays import local_zone
+from models.vocabulary import AGREED_MATCH_STATUSES
 
 from .runtime import get_database
 
@@ -96,7 +97,7 @@ def sweep_feedback(app: Flask, now: dt.datetime) -> int:
     db = get_database(app)
     with db.transaction() as session:
         ids = list(session.scalars(
-            select(Match.id).where(Match.status.in_(("accepted", "confirmed")),
+            select(Match.id).where(Match.status.in_(AGREED_MATCH_STATUSES),
                                    Match.feedback_requested_at.is_(None))
         ))
 

@@ -24,7 +24,6 @@ from models.base import utcnow
 from models.db import Database
 from models.notify import (
     PENDING_SID_PREFIX,
-    UNANSWERED,
     call_finished,
     claim_call,
     due_calls,
@@ -34,6 +33,7 @@ from models.notify import (
 )
 from models.jobs import PLACE_CALL
 from models.queue import queue_callback
+from models.vocabulary import TWILIO_CALL_UNANSWERED_STATUSES
 from models.workdays import quiet_until
 
 from .registry import job
@@ -234,7 +234,7 @@ def check_silent_call(db: Database, config: dict[str, Any], call_id: int) -> Non
     except Exception as exc:
         log.info("call %s could not be looked up: %s", call_id, type(exc).__name__)
         return
-    if status in UNANSWERED or status == "completed":
+    if status in TWILIO_CALL_UNANSWERED_STATUSES or status == "completed":
         with db.transaction() as session:
             call_finished(session, call_id, sid, status, config=config)
 

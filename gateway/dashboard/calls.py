@@ -12,7 +12,8 @@ from flask_login import login_required
 
 from models import Call
 from models.base import utcnow
-from models.bridge import FINAL_STATUSES, PURPOSE, request_bridge_call
+from models.bridge import PURPOSE, request_bridge_call
+from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
 from models.leases import holds, renew_lease
 from models.match_page import match_view
 
@@ -77,11 +78,11 @@ def call_progress(call: Call, now: dt.datetime | None = None) -> dict[str, Any]:
                 "final": state == DEMO_STEPS[-1][1], "demo": True}
     state = call.status if call.status in ("pending", "dialling") else (call.twilio_status or call.status)
     if call.status == "failed":
-        state = call.twilio_status if call.twilio_status in FINAL_STATUSES else "failed"
+        state = call.twilio_status if call.twilio_status in TWILIO_CALL_ENDED_STATUSES else "failed"
     label = t(f"call.{state}") if state in _CALL_STATES else t("call.dialling")
     if data.get("resident_status") and data["resident_status"] != "completed":
         label = f"{label} {t('call.resident_not_answered')}"
-    return {"id": call.id, "state": state, "label": label, "final": state in FINAL_STATUSES, "demo": False}
+    return {"id": call.id, "state": state, "label": label, "final": state in TWILIO_CALL_ENDED_STATUSES, "demo": False}
 
 
 _CALL_STATES = {"pending", "dialling", "queued", "initiated", "ringing", "in-progress", "completed", "busy",

@@ -19,6 +19,7 @@ from models.outcomes import OutcomeError, record_outcome
 from models.phones import mask
 from models.queue_view import QueueRow, other_open_items, resident_history
 from models.suggestions import suggestions_for
+from models.vocabulary import QUEUED_CALLBACK_STATUSES
 
 from ..database import get_session
 from . import local_time, local_zone_of_app, t
@@ -85,7 +86,7 @@ def _item_page(callback: Callback) -> ItemPage:
         page.counterpart_phone = mask(page.match.counterpart.phone)
     # A request with a match under way gets no other proposal until that match is stopped.
     page.busy = listing is not None and listing.kind == "request" and has_live_match(db, listing.id)
-    if listing is not None and listing.status == "open" and callback.status in ("open", "claimed") and not page.busy:
+    if listing is not None and listing.status == "open" and callback.status in QUEUED_CALLBACK_STATUSES and not page.busy:
         page.suggestions = suggestions_for(db, listing, now=now)
     if holding:
         page.call = db.scalars(
