@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import Call, Resident
-from models.call import IN_PROGRESS, TWILIO_CALL_STATUS_RANK, inbound_call_values, twilio_status_rank
-from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
+from models.call import IN_PROGRESS, inbound_call_values, twilio_status_rank
+from models.vocabulary import TWILIO_CALL_ENDED_STATUSES, TWILIO_CALL_STATUS_RANK
 from models.phones import is_withheld, try_parse_phone
 from models.queue import queue_callback
 from models.residents import resident_for

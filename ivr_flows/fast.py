@@ -44,7 +44,7 @@ from sqlalchemy import Table, literal_column
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from models import Call, Listing, Resident
-from models.call import IN_PROGRESS, TWILIO_CALL_STATUS_RANK, inbound_call_values, twilio_status_rank
+from models.call import IN_PROGRESS, inbound_call_values, twilio_status_rank
 from models.callback import Callback
 from models.db import Database
 from models.listing import listing_values
@@ -52,7 +52,7 @@ from models.matching import relay_number_query
 from models.phones import is_withheld, try_parse_phone
 from models.queue import callback_values
 from models.residents import contacted_resident_params, contacted_resident_sql
-from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
+from models.vocabulary import TWILIO_CALL_ENDED_STATUSES, TWILIO_CALL_STATUS_RANK
 
 from . import machine
 from .calls import _repeat, _store

@@ -16,19 +16,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
 from .vocabulary import CALL_IN_PROGRESS as IN_PROGRESS
-from .vocabulary import TWILIO_CALL_ENDED_STATUSES
+from .vocabulary import TWILIO_CALL_STATUS_RANK
 
-__all__ = ["IN_PROGRESS", "PENDING_SID_PREFIX", "TWILIO_CALL_STATUS_RANK", "Call", "adopt_call_sid",
-           "twilio_status_rank"]
+__all__ = ["IN_PROGRESS", "PENDING_SID_PREFIX", "Call", "adopt_call_sid", "twilio_status_rank"]
 
 # The stand-in CallSid of a call we place, until Twilio gives the real one (the column is unique, not null).
 PENDING_SID_PREFIX = "pending-"
-
-# Twilio's CallStatus values in the order a call goes through them; every way of ending ranks last.
-# A status callback moves ``twilio_status`` only forward: a late "ringing" never undoes "completed".
-TWILIO_CALL_STATUS_RANK = {
-    "queued": 1, "initiated": 2, "ringing": 3, "in-progress": 4, **dict.fromkeys(TWILIO_CALL_ENDED_STATUSES, 5),
-}
 
 
 class Call(Base):
@@ -78,7 +71,8 @@ class Call(Base):
 
 
 def twilio_status_rank(column: Any = None) -> Any:
-    """The rank (``TWILIO_CALL_STATUS_RANK``) of a call's ``twilio_status`` in SQL; none yet or unknown is 0."""
+    """The rank (vocabulary's ``TWILIO_CALL_STATUS_RANK``) of a call's ``twilio_status`` in SQL; none yet or
+    unknown is 0. A status callback moves ``twilio_status`` only to a higher rank."""
     return case(TWILIO_CALL_STATUS_RANK, value=Call.twilio_status if column is None else column, else_=0)
 
 
