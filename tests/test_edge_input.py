@@ -89,7 +89,7 @@ def test_nul_bytes_in_a_signed_sms_are_left_out_and_the_message_kept(app):
     assert response.status_code == 200
     with session_of(app) as session:
         message = session.scalars(select(Message).where(Message.twilio_sid == sid)).one()
-        assert (message.raw_from, message.body, message.opt_out_type) == (CALLER, "HULP bij\tboodschappen", None)
+        assert (message.raw_from, message.body, message.opt_out_type) == (CALLER, "HULP bij\tboodschappen\x07", None)
 
 
 def _without_sids(params: dict[str, str]) -> dict[str, str]:
