@@ -27,8 +27,8 @@ from werkzeug.wsgi import get_current_url
 
 from ivr_flows import fast
 from ivr_flows.params import CallParams, int_or_none
-from models.limits import MalformedRequest
 from models.base import utcnow
+from models.limits import MalformedRequest
 
 from .database import get_database
 from .logs import scrub

@@ -221,7 +221,7 @@ _END_CALL = (
     " WHERE call_sid = %(call_sid)s AND status <> %(in_progress)s RETURNING id"
 )
 # A status before the end ("ringing", "in-progress") moves the call's twilio_status only forward, as
-# ``calls.call_status`` does; the rank is models.call's, compiled once.
+# ``calls.call_status`` does, along the vocabulary's rank (compiled once).
 _MOVE_CALL_STATUS = (
     "UPDATE calls SET twilio_status = %(twilio_status)s WHERE call_sid = %(call_sid)s AND "
     + str(twilio_status_rank(literal_column("twilio_status")).compile(
