@@ -92,6 +92,18 @@ def test_nul_bytes_in_a_signed_sms_are_left_out_and_the_message_kept(app):
         assert (message.raw_from, message.body, message.opt_out_type) == (CALLER, "HULP bij\tboodschappen\x07", None)
 
 
+def test_nul_bytes_in_a_signed_sms_are_left_out_on_the_queued_path_too(queued_app):
+    """On PostgreSQL with RQ the webhook writes in batches (models/inbox.py InboundBatches): the same row."""
+    twilio = TwilioWebhooks(queued_app.test_client())
+    sid = new_sid("SM")
+    assert twilio.sms(CALLER + "\x00", "HULP\x00", message_sid=sid, OptOutType="ST\x00OP").status_code == 200
+    assert twilio.sms(CALLER, "HULP", message_sid=sid + "0").status_code == 400  # cut, it would be a replay
+    with session_of(queued_app) as session:
+        message = session.scalars(select(Message).where(Message.twilio_sid == sid)).one()
+        assert (message.raw_from, message.body, message.opt_out_type) == (CALLER, "HULP", "STOP")
+        assert session.scalar(select(func.count()).select_from(Message)) == 1
+
+
 def _without_sids(params: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in params.items() if not name.endswith("Sid") or name == "AccountSid"}
 
