@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from models import Callback, Listing, Match, Resident
 from models.audit import audit
+from models.limits import MAX_ID, bounded_int, has_controls
 from models.phones import InvalidPhoneNumber, parse_phone
 from models.vocabulary import CALLBACK_STATUSES, KINDS, LISTING_STATUSES
 
@@ -110,6 +111,14 @@ def _code_arg(name: str, allowed: tuple[str, ...]) -> str | None:
     return value or None
 
 
+def _text_arg(name: str) -> str | None:
+    """A free-text filter (a district): control characters (a NUL, which PostgreSQL refuses) answer 400."""
+    value = request.args.get(name)
+    if value and has_controls(value):
+        abort(400, description=f"{name} must not hold control characters")
+    return value or None
+
+
 def _phones(resident_ids: set[int]) -> dict[int, str]:
     if not resident_ids:
         return {}
@@ -121,7 +130,7 @@ def _phones(resident_ids: set[int]) -> dict[int, str]:
 def list_listings():  # type: ignore[no-untyped-def]
     query = select(Listing).order_by(Listing.id.desc()).limit(MAX_ROWS)
     filters = ((Listing.kind, _code_arg("kind", KINDS)), (Listing.status, _code_arg("status", LISTING_STATUSES)),
-               (Listing.district, request.args.get("district")))
+               (Listing.district, _text_arg("district")))
     for column, value in filters:
         if value:
             query = query.where(column == value)
@@ -190,8 +199,9 @@ def create_match():  # type: ignore[no-untyped-def]
         return _error(400, "bad_request", 'Send a JSON object: {"request_id": 1, "offer_id": 2, "note": "..."}.')
     ids: dict[str, int] = {}
     for name in ("request_id", "offer_id"):
-        value = data.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raw = data.get(name)  # a JSON number: "12" is refused as before
+        value = bounded_int(raw, MAX_ID, minimum=1) if isinstance(raw, int) else None
+        if value is None:
             return _error(400, "bad_request", f"{name} must be a positive integer.")
         ids[name] = value
     note = data.get("note")

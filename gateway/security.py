@@ -18,6 +18,9 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFProtect
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.routing import IntegerConverter
+
+from models.limits import MAX_ID, MalformedRequest
 
 log = logging.getLogger("buurtlijn.security")
 csrf = CSRFProtect()
@@ -41,9 +44,26 @@ def init_app(app: Flask) -> None:
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask predefines it as None (no limit)
         app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # Twilio's posts and our forms are small
     csrf.init_app(app)
+    # Before any blueprint adds a route: every <int:...> in a URL is a row id.
+    app.url_map.converters["int"] = RowIdConverter
+    app.register_error_handler(MalformedRequest, _malformed)
     app.session_interface = NoCookiesForTwilio()
     app.request_class = GatewayRequest
     app.after_request(_security_headers)
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>``, bounded to the ids the database holds: a larger number is no row (404), not a 500."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None,  # noqa: A002 - Werkzeug's names
+                 max: int | None = MAX_ID, signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def _malformed(error: MalformedRequest) -> Response:
+    """A request no Twilio or client of ours sends (a malformed SID, say): 400, nothing stored."""
+    log.warning("refused a malformed request to %s: %s", request.path, error)
+    return Response(f"Bad request: {error}\n", status=400, mimetype="text/plain")
 
 
 class NoCookiesForTwilio(SecureCookieSessionInterface):

@@ -16,6 +16,7 @@ from models import Broker, Call, Resident
 from models.audit import audit
 from models.base import utcnow
 from models.bridge import PURPOSE, advance_status
+from models.call import adopt_call_sid
 
 from .database import get_session
 from .security import twilio_signed
@@ -36,8 +37,7 @@ def _broker_language(call: Call | None) -> str:
 
 
 def _adopt_sid(call: Call, params: CallParams) -> None:
-    if params.call_sid and call.call_sid.startswith("pending-"):
-        call.call_sid = params.call_sid[:64]
+    adopt_call_sid(get_session(), call, params.call_sid)
 
 
 @bp.post("/<int:call_id>/connect")

@@ -28,6 +28,7 @@ from werkzeug.wsgi import get_current_url
 from ivr_flows import fast
 from ivr_flows.params import CallParams, int_or_none
 from models.base import utcnow
+from models.limits import MalformedRequest
 
 from .database import get_database
 from .logs import scrub
@@ -64,6 +65,8 @@ class DirectVoiceWebhooks:
             return self.wrapped(environ, start_response)
         try:
             answer = self._answer(handler, environ, body)
+        except MalformedRequest:
+            answer = None  # the view refuses it (400) and logs it in one line
         except Exception:
             # The Flask view runs it again and answers whatever happens (an apology at worst).
             log.warning("direct voice webhook %s failed; the Flask view answers\n%s",

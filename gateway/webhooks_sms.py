@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, request
 
 from models.inbox import record_inbound, record_inbound_and_notify, record_status
+from models.limits import twilio_sid
 
 from .database import get_database, get_session
 from .jobs import get_queue
@@ -25,10 +26,12 @@ def incoming_sms():  # type: ignore[no-untyped-def]
     The reply goes out as its own SMS from the job that handles the
     message, so this request does one INSERT and nothing a job could do:
     on PostgreSQL with RQ a single round trip that also wakes the dispatcher.
+    Twilio always sends a MessageSid: a post without one, or with a malformed
+    one, could not be told from its own replays and is refused (400).
     """
     form = request.form
     fields = {
-        "message_sid": form.get("MessageSid") or form.get("SmsSid"),
+        "message_sid": twilio_sid(form.get("MessageSid") or form.get("SmsSid")),
         "raw_from": form.get("From"),
         "body": form.get("Body", ""),
         "opt_out_type": form.get("OptOutType"),
@@ -50,7 +53,7 @@ def sms_status():  # type: ignore[no-untyped-def]
     session = get_session()
     record_status(
         session,
-        message_sid=form.get("MessageSid") or form.get("SmsSid"),
+        message_sid=twilio_sid(form.get("MessageSid") or form.get("SmsSid")),
         status=(form.get("MessageStatus") or form.get("SmsStatus") or "").lower(),
         error_code=form.get("ErrorCode"),
     )

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import Call, Resident
-from models.call import IN_PROGRESS, inbound_call_values
-from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
+from models.call import IN_PROGRESS, inbound_call_values, twilio_status_rank
+from models.vocabulary import TWILIO_CALL_ENDED_STATUSES, TWILIO_CALL_STATUS_RANK
 from models.phones import is_withheld, try_parse_phone
 from models.queue import queue_callback
 from models.residents import resident_for
@@ -41,7 +41,7 @@ STALE_RELAY_CALL = dt.timedelta(hours=5)
 
 
 def load_call(session: Session, call_sid: str) -> Call | None:
-    return session.scalars(select(Call).where(Call.call_sid == call_sid[:64])).one_or_none()
+    return session.scalars(select(Call).where(Call.call_sid == call_sid)).one_or_none()
 
 
 def incoming_call(session: Session, settings: Settings, *, call_sid: str, raw_from: str | None, now: dt.datetime) -> str:
@@ -146,13 +146,19 @@ def _repeat(call: Call, seq: int, settings: Settings) -> str:
 def call_status(
     session: Session, settings: Settings, *, call_sid: str, status: str, raw_from: str | None, now: dt.datetime,
 ) -> None:
-    """Twilio's status callback. When the call is over, an unfinished menu is an abandoned call."""
+    """Twilio's status callback. When the call is over, an unfinished menu is an abandoned call.
+
+    Before that, the status only moves forward: a callback that arrives late ("ringing" after "in-progress"
+    or "completed") changes nothing, and neither does a status Twilio does not have.
+    """
     status = (status or "").lower()
     if status not in TWILIO_CALL_ENDED_STATUSES:
-        session.execute(
-            update(Call).where(Call.call_sid == call_sid[:64]).values(twilio_status=status[:32] or None)
-            .execution_options(synchronize_session=False)
-        )
+        rank = TWILIO_CALL_STATUS_RANK.get(status)
+        if rank is not None:
+            session.execute(
+                update(Call).where(Call.call_sid == call_sid, twilio_status_rank() < rank)
+                .values(twilio_status=status).execution_options(synchronize_session=False)
+            )
         return
     for attempt in (1, 2):
         try:
@@ -221,7 +227,7 @@ def apology(session: Session, settings: Settings, *, call_sid: str, raw_from: st
             resident = resident_for(session, number) if number is not None else None
             queue_callback(
                 session, "menu_trouble", resident_id=resident.id if resident else None,
-                dedupe_key=f"callsid:{call_sid[:64]}:error" if call_sid else None,
+                dedupe_key=f"callsid:{call_sid}:error" if call_sid else None,
                 note="Telefoonmenu: technische fout.",
             )
             if resident is not None:

@@ -44,7 +44,7 @@ from sqlalchemy import Table, literal_column
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from models import Call, Listing, Resident
-from models.call import IN_PROGRESS, inbound_call_values
+from models.call import IN_PROGRESS, inbound_call_values, twilio_status_rank
 from models.callback import Callback
 from models.db import Database
 from models.listing import listing_values
@@ -52,7 +52,7 @@ from models.matching import relay_number_query
 from models.phones import is_withheld, try_parse_phone
 from models.queue import callback_values
 from models.residents import contacted_resident_params, contacted_resident_sql
-from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
+from models.vocabulary import TWILIO_CALL_ENDED_STATUSES, TWILIO_CALL_STATUS_RANK
 
 from . import machine
 from .calls import _repeat, _store
@@ -220,6 +220,14 @@ _END_CALL = (
     "UPDATE calls SET twilio_status = %(twilio_status)s, ended_at = COALESCE(ended_at, %(now)s), updated_at = %(now)s"
     " WHERE call_sid = %(call_sid)s AND status <> %(in_progress)s RETURNING id"
 )
+# A status before the end ("ringing", "in-progress") moves the call's twilio_status only forward, as
+# ``calls.call_status`` does, along the vocabulary's rank (compiled once).
+_MOVE_CALL_STATUS = (
+    "UPDATE calls SET twilio_status = %(twilio_status)s WHERE call_sid = %(call_sid)s AND "
+    + str(twilio_status_rank(literal_column("twilio_status")).compile(
+        dialect=_DIALECT, compile_kwargs={"literal_binds": True}))
+    + " < %(rank)s RETURNING id"
+)
 
 
 @dataclass
@@ -272,7 +280,7 @@ class Loaded:
 
 
 def _load(db: Database, call_sid: str) -> Loaded | None:
-    row = db.autocommit_row(_SELECT_CALL, {"call_sid": call_sid[:64]})
+    row = db.autocommit_row(_SELECT_CALL, {"call_sid": call_sid})
     if row is None:
         return None
     call = _loaded_call(**dict(zip(CALL_COLUMNS, row, strict=False)))
@@ -461,15 +469,19 @@ def _take_step(db: Database, settings: Settings, loaded: Loaded, *, seq: int, an
 
 
 def end_call(db: Database, *, call_sid: str, status: str, now: dt.datetime) -> bool:
-    """The status callback of a call that is already over (the menu finished): one UPDATE.
+    """A status callback in one UPDATE: a status before the end (only ever forward), or the end of a call
+    that is already over (the menu finished).
 
-    False when the call is still in the menu or unknown: then the ORM path
-    decides (an abandoned call gets a callback).
+    False when the call ended while still in the menu or is unknown: then the
+    ORM path decides (an abandoned call gets a callback).
     """
     status = (status or "").lower()
     if status not in TWILIO_CALL_ENDED_STATUSES:
-        return False
-    row = db.autocommit_row(_END_CALL, {"twilio_status": status[:32], "now": now, "call_sid": call_sid[:64],
+        rank = TWILIO_CALL_STATUS_RANK.get(status)
+        if rank is not None:
+            db.autocommit_row(_MOVE_CALL_STATUS, {"twilio_status": status, "call_sid": call_sid, "rank": rank})
+        return True
+    row = db.autocommit_row(_END_CALL, {"twilio_status": status, "now": now, "call_sid": call_sid,
                                         "in_progress": IN_PROGRESS})
     return row is not None
 

@@ -16,27 +16,15 @@ from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .broker import Broker
-from .call import Call
+from .call import PENDING_SID_PREFIX, Call
 from .callback import Callback
 from .db import defer_job
 from .jobs import PLACE_BRIDGE_CALL
-from .vocabulary import TWILIO_CALL_ENDED_STATUSES
+from .vocabulary import TWILIO_CALL_ENDED_STATUSES, TWILIO_CALL_STATUS_RANK
 
 PURPOSE = "broker_bridge"
-# The broker's leg moves only forward along this rank (status callbacks may come late or twice).
-STATUS_RANK = {
-    "pending": 0,
-    "queued": 1,
-    "initiated": 2,
-    "ringing": 3,
-    "in-progress": 4,
-    "answered": 4,
-    "completed": 9,
-    "busy": 9,
-    "no-answer": 9,
-    "failed": 9,
-    "canceled": 9,
-}
+# The broker's leg moves only forward along Twilio's order (status callbacks may come late or twice).
+STATUS_RANK = TWILIO_CALL_STATUS_RANK
 
 
 def bridge_job_id(call_id: int) -> str:
@@ -45,7 +33,7 @@ def bridge_job_id(call_id: int) -> str:
 
 def pending_sid() -> str:
     """A stand-in CallSid until Twilio gives the real one (the column is unique, not null)."""
-    return "pending-" + secrets.token_hex(16)
+    return PENDING_SID_PREFIX + secrets.token_hex(16)
 
 
 def request_bridge_call(session: Session, callback: Callback, broker: Broker, nonce: str) -> Call:

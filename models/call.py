@@ -11,13 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, case, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
 from .vocabulary import CALL_IN_PROGRESS as IN_PROGRESS
+from .vocabulary import TWILIO_CALL_STATUS_RANK
 
-__all__ = ["IN_PROGRESS", "Call"]
+__all__ = ["IN_PROGRESS", "PENDING_SID_PREFIX", "Call", "adopt_call_sid", "twilio_status_rank"]
+
+# The stand-in CallSid of a call we place, until Twilio gives the real one (the column is unique, not null).
+PENDING_SID_PREFIX = "pending-"
 
 
 class Call(Base):
@@ -66,12 +70,27 @@ class Call(Base):
     __mapper_args__ = {"version_id_col": step_seq, "version_id_generator": False}
 
 
+def twilio_status_rank(column: Any = None) -> Any:
+    """The rank (vocabulary's ``TWILIO_CALL_STATUS_RANK``) of a call's ``twilio_status`` in SQL; none yet or
+    unknown is 0. A status callback moves ``twilio_status`` only to a higher rank."""
+    return case(TWILIO_CALL_STATUS_RANK, value=Call.twilio_status if column is None else column, else_=0)
+
+
+def adopt_call_sid(session: Session, call: Call, call_sid: str | None) -> None:
+    """A call we placed takes the CallSid Twilio reports for it, once, and only while no other call has it
+    (a second call under one CallSid would break the unique column: a 500 for a signed but forged request)."""
+    if not call_sid or not call.call_sid.startswith(PENDING_SID_PREFIX):
+        return
+    if session.scalar(select(Call.id).where(Call.call_sid == call_sid)) is None:
+        call.call_sid = call_sid
+
+
 def inbound_call_values(call_sid: str, raw_from: str | None, now: dt.datetime, *, resident_id: int | None = None,
                         language: str = "nl") -> dict[str, Any]:
     """A call that just came in, before the menu's first step: ``ivr_flows.calls`` stores it as a ``Call``,
     ``ivr_flows.fast`` writes it in SQL."""
     return {
-        "call_sid": call_sid[:64],
+        "call_sid": call_sid,
         "direction": "inbound",
         "purpose": "menu",
         "resident_id": resident_id,

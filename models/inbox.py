@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from .base import utcnow
 from .db import Database, defer_job
 from .jobs import HANDLE_INBOUND_SMS
+from .limits import bounded_int, one_line, storable_text
 from .message import FINAL_OUTBOUND, OUTBOUND_STATUS_RANK, Message
 from .queue import queue_callback
 from .sql import insert_ignoring_conflict
@@ -29,14 +30,17 @@ def handle_job_id(message_id: int) -> str:
 
 
 def _inbound_values(
-    message_sid: str | None, raw_from: str | None, body: str | None, opt_out_type: str | None
+    message_sid: str, raw_from: str | None, body: str | None, opt_out_type: str | None
 ) -> dict[str, object]:
+    """The row of an inbound SMS. ``message_sid`` is Twilio's whole SID (the webhook refuses any other):
+    cut, two SIDs could collide and one message be lost."""
     now = utcnow()
+    raw_from, opt_out_type = one_line(raw_from), one_line(opt_out_type)
     return {
         "direction": "inbound",
-        "twilio_sid": (message_sid or None) and message_sid[:64],
+        "twilio_sid": message_sid,
         "raw_from": raw_from[:64] if raw_from else None,
-        "body": (body or "")[:MAX_BODY].replace("\x00", ""),
+        "body": storable_text((body or "")[:MAX_BODY]),
         "status": "received",
         "opt_out_type": opt_out_type[:16] if opt_out_type else None,
         "urgent": False,
@@ -49,7 +53,7 @@ def _inbound_values(
 def record_inbound(
     session: Session,
     *,
-    message_sid: str | None,
+    message_sid: str,
     raw_from: str | None,
     body: str | None,
     opt_out_type: str | None = None,
@@ -169,7 +173,7 @@ class InboundBatches:
 def record_inbound_and_notify(
     db: Database,
     *,
-    message_sid: str | None,
+    message_sid: str,
     raw_from: str | None,
     body: str | None,
     opt_out_type: str | None = None,
@@ -189,7 +193,7 @@ def record_status(session: Session, *, message_sid: str | None, status: str, err
     """Move an outbound message's status forward; late or shuffled callbacks change nothing."""
     if not message_sid or status not in OUTBOUND_STATUS_RANK:
         return False
-    code = int(error_code) if error_code and error_code.isdigit() else None
+    code = bounded_int(error_code)  # an INTEGER column: a larger code is no code of Twilio's
     now = utcnow()
     new_rank = OUTBOUND_STATUS_RANK[status]
     settled = FINAL_OUTBOUND if status == "read" else FINAL_OUTBOUND | {"delivered"}

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 import texts
 
 from .base import utcnow
-from .call import Call
+from .call import PENDING_SID_PREFIX, Call, adopt_call_sid
 from .db import defer_job
 from .jobs import PLACE_CALL
 from .message import Message
@@ -51,9 +51,6 @@ NEXT_DAY_AT = dt.time(10, 0)
 # Twilio's final call statuses that mean nobody listened.
 # What a call may ask: a proposal (1 = ja, 2 = nee) or feedback (1 = klaar, 2 = niet gelukt).
 EXPECTS = ("proposal", "feedback")
-PENDING_SID_PREFIX = "pending-"
-
-
 @dataclass(frozen=True)
 class MatchAnswer:
     """A resident's answer about a match: the same word by SMS and key on a call we place."""
@@ -245,8 +242,7 @@ def next_try_at(attempt: int, now: dt.datetime, zone: ZoneInfo, quiet_end: dt.da
 def call_answered(session: Session, call: Call, call_sid: str | None) -> None:
     """Twilio fetched the message: someone picked up."""
     now = utcnow()
-    if call.call_sid.startswith(PENDING_SID_PREFIX) and call_sid:
-        call.call_sid = call_sid[:64]
+    adopt_call_sid(session, call, call_sid)
     if call.status in ("pending", "submitting", "dialling", "shown"):
         call.status = "answered"
         call.twilio_status = "in-progress"

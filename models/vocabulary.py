@@ -119,6 +119,13 @@ CALL_OVER_STATUSES = ("finished", "abandoned", "failed")
 TWILIO_CALL_ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # Of those, the ones where nobody answered.
 TWILIO_CALL_UNANSWERED_STATUSES = TWILIO_CALL_ENDED_STATUSES - {"completed"}
+# Twilio's CallStatus values in the order a call goes through them ("pending": ours, before it is placed),
+# every way of ending last. A call's twilio_status only moves forward along it: a late or repeated status
+# callback ("ringing" after "completed") changes nothing.
+TWILIO_CALL_STATUS_RANK = {
+    "pending": 0, "queued": 1, "initiated": 2, "ringing": 3, "in-progress": 4, "answered": 4,
+    **dict.fromkeys(sorted(TWILIO_CALL_ENDED_STATUSES), 9),
+}
 
 
 def check_in(column: str, values: tuple[str, ...]) -> str:

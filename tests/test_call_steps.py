@@ -15,6 +15,7 @@ from ivr_flows import LINES, CallParams, Settings, render_line, settings_from_co
 from ivr_flows.steps import NOTIFICATION_STEPS, STEPS
 from models import Broker, Call, Match
 from models.base import utcnow
+from models.limits import MalformedRequest
 from models.notify import EXPECTS, MATCH_ANSWERS, queue_call, spoken_message
 from models.phones import parse_phone
 from models.residents import resident_for
@@ -206,18 +207,23 @@ def test_the_broker_hears_the_bridge_in_their_language_and_voice(database_url, f
 # --- one reading of Twilio's parameters ------------------------------------------------------------
 
 
+CALL_SID, RECORDING_SID = "CA" + "1" * 32, "RE" + "1" * 32
+
+
 def test_twilios_parameters_are_read_once_into_typed_values():
     params = CallParams.read({
-        "CallSid": "CA1", "From": "+31612345678", "To": GATEWAY_NUMBER, "CallStatus": "No-Answer",
-        "Digits": "1", "RecordingSid": "RE1", "RecordingUrl": "https://api.twilio.com/r/RE1",
+        "CallSid": CALL_SID, "From": "+31612345678", "To": GATEWAY_NUMBER, "CallStatus": "No-Answer",
+        "Digits": "1", "RecordingSid": RECORDING_SID, "RecordingUrl": f"https://api.twilio.com/r/{RECORDING_SID}",
         "RecordingDuration": "12", "DialCallStatus": "Completed", "AnsweredBy": "human", "ErrorCode": "13224",
     })
     assert (params.call_sid, params.from_, params.to, params.call_status, params.answered_by, params.error_code) == (
-        "CA1", "+31612345678", GATEWAY_NUMBER, "no-answer", "human", 13224)
+        CALL_SID, "+31612345678", GATEWAY_NUMBER, "no-answer", "human", 13224)
     answer = params.answer
     assert (answer.digits, answer.recording_duration, answer.dial_status, answer.has_recording) == (
         "1", 12, "completed", True)
-    empty = CallParams.read({"RecordingDuration": "soon", "ErrorCode": "-1"})
-    assert (empty.call_sid, empty.call_status, empty.error_code) == ("", "", None)
+    empty = CallParams.read({"CallSid": CALL_SID, "RecordingDuration": "soon", "ErrorCode": "-1"})
+    assert (empty.call_status, empty.error_code) == ("", None)
+    with pytest.raises(MalformedRequest):  # Twilio sends every voice webhook its CallSid
+        CallParams.read({"RecordingDuration": "soon", "ErrorCode": "-1"})
     assert empty.answer.recording_duration is None
     assert empty.answer.digits is None  # no Digits at all: Twilio fell through to the Redirect

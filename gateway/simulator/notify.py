@@ -15,6 +15,7 @@ from flask import abort, current_app, jsonify, request
 from sqlalchemy import select
 
 from models import Call, Resident
+from models.call import PENDING_SID_PREFIX
 from models.notify import is_notification
 from models.phones import try_parse_phone
 from models.residents import find_resident
@@ -53,7 +54,7 @@ def _call(call_id: int) -> Call:
 def _params(call: Call, **extra: str) -> dict[str, str]:
     return {
         "AccountSid": current_app.config["TWILIO_ACCOUNT_SID"],
-        "CallSid": call.call_sid,
+        "CallSid": _twilio_call_sid(call),
         "From": current_app.config["TWILIO_PHONE_NUMBER"],
         "To": _phone(call),
         "Direction": "outbound-api",
@@ -61,6 +62,14 @@ def _params(call: Call, **extra: str) -> dict[str, str]:
         "ApiVersion": "2010-04-01",
         **extra,
     }
+
+
+def _twilio_call_sid(call: Call) -> str:
+    """The CallSid Twilio would have given the call: one the demo only shows keeps its stand-in, so the
+    simulator makes a Twilio-shaped SID of it (the same one on every post)."""
+    if call.call_sid.startswith(PENDING_SID_PREFIX):
+        return "CA" + call.call_sid.removeprefix(PENDING_SID_PREFIX)
+    return call.call_sid
 
 
 def _phone(call: Call) -> str:
