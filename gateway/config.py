@@ -48,10 +48,11 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_SWEEP_SECONDS": 30,
     "BUURTLIJN_MATCH_RESPONSE_HOURS": 24,  # a helper's time to answer a proposal; then it expires
     "BUURTLIJN_SEND_BACKOFF_SECONDS": "30,120,600,1800,7200",  # waits before retrying a busy Twilio
+    "BUURTLIJN_TRUSTED_PROXIES": 0,  # proxies in front of the web whose X-Forwarded-For is believed
 }
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
-         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1}
+         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
 _BOOLS = {"BUURTLIJN_DEMO"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -173,7 +174,7 @@ def _check_zone(name: str, value: str) -> None:
     try:
         ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{name} must be a time zone like Europe/Amsterdam, not {value!r}") from None
+        raise ConfigError(f"{name} must be a time zone like {DEFAULT_TIMEZONE}, not {value!r}") from None
 
 
 def _check_countries(name: str, value: str) -> None:
