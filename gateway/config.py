@@ -267,8 +267,8 @@ _CHECKED_IN_ENVIRONMENT: dict[str, Callable[[str, Any], None]] = {
 def _parse(config: dict[str, Any]) -> None:
     """Each setting to its type, checked; a malformed one raises ConfigError naming it."""
     for name in _INTS:
-        if config.get(name) is not None and config.get(name) != "":
-            config[name] = _whole_number(name, config[name])
+        value = config.get(name)
+        config[name] = DEFAULTS[name] if value is None or value == "" else _whole_number(name, value)
     for name in _BOOLS:
         config[name] = _switch(name, config.get(name) or False)
     for name, check in _CHECKS.items():
