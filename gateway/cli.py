@@ -48,8 +48,8 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Bring the schema up to date (Alembic upgrade head). Safe to run twice."""
-    from gateway.database import get_database
     from gateway.config import DATABASE_NEEDS
+    from gateway.database import get_database
     from models.migrate import upgrade
 
     app = _app(DATABASE_NEEDS)
@@ -116,16 +116,15 @@ def worker(burst: bool) -> None:
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
+    from gateway.config import WORKER_NEEDS
     from gateway.jobs import get_queue
     from workers.queue import QUEUE_NAMES
     from workers.runtime import set_worker_app
 
-    from gateway.config import WORKER_NEEDS
-
     app = _app(WORKER_NEEDS)
     set_worker_app(app)
     queue = get_queue(app)
-    if queue.in_process:  # the demo's settings are not checked, but it has no worker either
+    if queue.in_process:  # the demo, whose settings are not required, runs its jobs in-process
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run inside the web process")
     # The sweep runs as its own process: a thread here could hold a lock
     # (imports, logging, the connection pool) at the moment RQ forks a work
