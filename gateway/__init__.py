@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then the environment, then ``test_config``."""
+def create_app(test_config: dict[str, Any] | None = None, needs: Iterable[str] | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then ``test_config``.
+
+    Refuses to build (``config.ConfigError``, one line naming the setting) when a
+    setting is malformed or, outside the demo, one of ``needs`` is missing
+    (default: what the web needs, ``config.WEB_NEEDS``).
+    """
     from . import config as cfg
     from . import database, jobs, logs, pages, security
 
@@ -17,7 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(cfg.from_environment())
     if test_config:
         app.config.update(test_config)
-    cfg.finalise(app.config, app.instance_path)
+    cfg.finalise(app.config, app.instance_path, cfg.WEB_NEEDS if needs is None else needs)
 
     logs.init_app(app)
     database.init_app(app)

@@ -10,16 +10,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 
 import click
 
 
-def _app():  # type: ignore[no-untyped-def]
+def _app(needs: Iterable[str] | None = None):  # type: ignore[no-untyped-def]
+    """The app, or one line naming the setting that stops it (``needs``: see gateway.config)."""
     from gateway import create_app
     from gateway.config import ConfigError
 
     try:
-        return create_app()
+        return create_app(needs=needs)
     except ConfigError as error:  # a setting to fix, not a bug: say which, without a traceback
         raise click.ClickException(str(error)) from error
 
@@ -27,7 +29,14 @@ def _app():  # type: ignore[no-untyped-def]
 @click.group()
 def main() -> None:
     """Buurtlijn: the BUUV phone and SMS gateway."""
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gateway.config import ConfigError, check_log_level
+
+    level = os.environ.get("LOG_LEVEL") or "INFO"
+    try:
+        check_log_level("LOG_LEVEL", level)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from error
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
@@ -39,10 +48,11 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Bring the schema up to date (Alembic upgrade head). Safe to run twice."""
+    from gateway.config import DATABASE_NEEDS
     from gateway.database import get_database
     from models.migrate import upgrade
 
-    app = _app()
+    app = _app(DATABASE_NEEDS)
     upgrade(get_database(app).engine)
     click.echo("database schema is up to date")
 
@@ -54,6 +64,7 @@ def db_upgrade() -> None:
 @click.option("--phone", default=None, help="The broker's own phone: the gateway calls it to call residents back.")
 def create_broker_command(email: str, name: str, role: str, phone: str | None) -> None:
     """Create a broker account; the password is read from standard input."""
+    from gateway.config import DATABASE_NEEDS
     from gateway.database import get_database
     from models.accounts import AccountError, create_broker
     from models.audit import audit
@@ -65,7 +76,7 @@ def create_broker_command(email: str, name: str, role: str, phone: str | None) -
             raise click.ClickException("the passwords differ")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    app = _app()
+    app = _app(DATABASE_NEEDS)
     try:
         with get_database(app).transaction() as session:
             broker = create_broker(session, email=email, name=name, role=role, phone=phone, password=password)
@@ -105,14 +116,15 @@ def worker(burst: bool) -> None:
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
+    from gateway.config import WORKER_NEEDS
     from gateway.jobs import get_queue
     from workers.queue import QUEUE_NAMES
     from workers.runtime import set_worker_app
 
-    app = _app()
+    app = _app(WORKER_NEEDS)
     set_worker_app(app)
     queue = get_queue(app)
-    if queue.in_process:
+    if queue.in_process:  # the demo, whose settings are not required, runs its jobs in-process
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run inside the web process")
     # The sweep runs as its own process: a thread here could hold a lock
     # (imports, logging, the connection pool) at the moment RQ forks a work
@@ -164,7 +176,9 @@ def worker(burst: bool) -> None:
 
 def rq_log_level() -> str:
     """RQ's own per-job lines only when debugging (LOG_LEVEL=DEBUG); its warnings always."""
-    return "DEBUG" if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG" else "WARNING"
+    from gateway.logs import library_level
+
+    return logging.getLevelName(library_level(os.environ.get("LOG_LEVEL")))
 
 
 DEMO_PASSWORD = "buurtlijn-demo"

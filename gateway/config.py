@@ -1,12 +1,24 @@
-"""Configuration: defaults, then the environment (see the contract), then test overrides."""
+"""Configuration: defaults, then the environment (see the contract), then test overrides.
+
+Every setting is parsed and checked once, when a process starts (``finalise``):
+a setting that is missing or malformed stops the start with one line naming it,
+instead of a traceback or a failure hours later at send time.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from models.workdays import DEFAULT_TIMEZONE, broker_hours
+import phonenumbers
+
+from models.workdays import DEFAULT_TIMEZONE, broker_hours, parse_hours
 
 # Settings an operator may tune through the environment, with their defaults.
 DEFAULTS: dict[str, Any] = {
@@ -19,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_BASE_URL": None,
     "BUURTLIJN_API_TOKEN": None,
     "SECRET_KEY": None,
+    "LOG_LEVEL": "INFO",
     # Demo: no Twilio account; outbound SMS and calls are shown, not sent.
     "BUURTLIJN_DEMO": False,
     "BUURTLIJN_TIMEZONE": DEFAULT_TIMEZONE,
@@ -35,34 +48,46 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_SWEEP_SECONDS": 30,
     "BUURTLIJN_MATCH_RESPONSE_HOURS": 24,  # a helper's time to answer a proposal; then it expires
     "BUURTLIJN_SEND_BACKOFF_SECONDS": "30,120,600,1800,7200",  # waits before retrying a busy Twilio
+    "BUURTLIJN_TRUSTED_PROXIES": 0,  # proxies in front of the web whose X-Forwarded-For is believed
 }
-_INTS = {"BUURTLIJN_SMS_DAILY_CAP", "BUURTLIJN_SMS_PER_SECOND", "BUURTLIJN_RECORDING_RETENTION_DAYS",
-         "BUURTLIJN_SWEEP_SECONDS", "BUURTLIJN_MATCH_RESPONSE_HOURS"}
+# Whole numbers and the least each may be.
+_INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
+         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
 _BOOLS = {"BUURTLIJN_DEMO"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 # The signing token the demo and its simulator share; never a real account.
 DEMO_AUTH_TOKEN = "demo-auth-token-not-secret"
 DEMO_ACCOUNT_SID = "AC" + "0" * 32
 DEMO_PHONE_NUMBER = "+3197010520000"
 
+# What each process cannot run without outside the demo, checked in this order.
+# The web answers Twilio (the token checks every webhook's signature) and sends;
+# the worker sends through Twilio and takes its jobs from Redis; the database
+# commands need only the secret key.
+DATABASE_NEEDS: tuple[str, ...] = ("SECRET_KEY",)
+WEB_NEEDS: tuple[str, ...] = ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER")
+WORKER_NEEDS: tuple[str, ...] = ("REDIS_URL", *WEB_NEEDS)
+_WHY_NEEDED = {
+    "SECRET_KEY": "SECRET_KEY must be set (outside the demo): it signs sessions and the phone menu's steps",
+    "REDIS_URL": "REDIS_URL is not set: without Redis, jobs run inside the web process",
+    "TWILIO_ACCOUNT_SID": "TWILIO_ACCOUNT_SID is not set: outside the demo, messages and calls go through Twilio",
+    "TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN is not set: outside the demo, it sends and checks every webhook's signature",
+    "TWILIO_PHONE_NUMBER": "TWILIO_PHONE_NUMBER is not set: outside the demo, messages and calls go out from it",
+}
+
 
 class ConfigError(RuntimeError):
-    pass
+    """A setting is missing or malformed; the message is one line that names it."""
 
 
-def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    environ = dict(os.environ if environ is None else environ)
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings as the environment gives them (text), defaults for the rest; ``finalise`` parses them."""
+    environ = os.environ if environ is None else environ
     config: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
         raw = environ.get(key)
-        if raw is None or raw == "":
-            config[key] = default
-        elif key in _INTS:
-            config[key] = int(raw)
-        elif key in _BOOLS:
-            config[key] = raw.strip().lower() in {"1", "true", "yes", "on"}
-        else:
-            config[key] = raw
+        config[key] = default if raw is None or raw == "" else raw
     return config
 
 
@@ -74,33 +99,182 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def finalise(config: dict[str, Any], instance_path: str) -> None:
-    """Fill derived settings and refuse unsafe combinations."""
+def finalise(config: dict[str, Any], instance_path: str, needs: Iterable[str] = WEB_NEEDS) -> None:
+    """Parse every setting, fill derived ones, and refuse a missing or malformed one (ConfigError).
+
+    ``needs``: the settings this process cannot run without outside the demo;
+    the test suite's apps (TESTING) may leave them out, never malform them.
+    """
+    _parse(config)
     if not config.get("DATABASE_URL"):
         Path(instance_path).mkdir(parents=True, exist_ok=True)
         config["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'buurtlijn.sqlite3'}"
     config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])
     if config.get("BUURTLIJN_DEMO"):
-        config.setdefault("SECRET_KEY", None)
-        config["SECRET_KEY"] = config["SECRET_KEY"] or "demo-secret-key-not-for-production"
+        config["SECRET_KEY"] = config.get("SECRET_KEY") or "demo-secret-key-not-for-production"
         config["TWILIO_AUTH_TOKEN"] = config.get("TWILIO_AUTH_TOKEN") or DEMO_AUTH_TOKEN
         config["TWILIO_ACCOUNT_SID"] = config.get("TWILIO_ACCOUNT_SID") or DEMO_ACCOUNT_SID
         config["TWILIO_PHONE_NUMBER"] = config.get("TWILIO_PHONE_NUMBER") or DEMO_PHONE_NUMBER
-    elif not config.get("SECRET_KEY") and not config.get("TESTING"):
-        raise ConfigError("SECRET_KEY must be set (outside the demo)")
-    try:
-        broker_hours(config)
-    except ValueError as error:
-        raise ConfigError(f"BUURTLIJN_BROKER_HOURS: {error}") from error
+    elif not config.get("TESTING"):
+        missing = [name for name in needs if not config.get(name)]
+        if missing:
+            also = f" (also missing: {', '.join(missing[1:])})" if missing[1:] else ""
+            raise ConfigError(_WHY_NEEDED.get(missing[0], f"{missing[0]} must be set") + also)
     config["SENDS_FOR_REAL"] = sends_for_real(config)
     config["BASE_API_URL"] = (config.get("TWILIO_API_BASE_URL") or DEFAULTS["TWILIO_API_BASE_URL"]).rstrip("/")
 
 
-def sends_for_real(config: dict[str, Any]) -> bool:
-    """Outbound goes to Twilio; otherwise (the demo) it is shown, not sent."""
-    return bool(
-        not config.get("BUURTLIJN_DEMO")
-        and config.get("TWILIO_ACCOUNT_SID")
-        and config.get("TWILIO_AUTH_TOKEN")
-        and config.get("TWILIO_PHONE_NUMBER")
-    )
+def sends_for_real(config: Mapping[str, Any]) -> bool:
+    """Outbound goes to Twilio; only the demo shows it instead of sending."""
+    return not config.get("BUURTLIJN_DEMO")
+
+
+# --- parsing each setting -------------------------------------------------------
+
+
+def _whole_number(name: str, value: Any) -> int:
+    try:
+        number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    least = _INTS[name]
+    if number < least:
+        raise ConfigError(f"{name} must be at least {least}, not {number}")
+    return number
+
+
+def _switch(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise ConfigError(f"{name} must be 1 or 0 (true or false), not {value!r}")
+    return text in _TRUE
+
+
+def _check_hours(name: str, value: str) -> None:
+    if str(value).strip().lower() in {"", "off", "none", "0"}:
+        return
+    try:
+        start, end = parse_hours(str(value))
+    except ValueError:
+        raise ConfigError(f"{name} must be two times like 21:00-09:00, not {value!r}") from None
+    if start == end:
+        raise ConfigError(f"{name} {value!r}: the start and the end are the same")
+
+
+def _check_broker_hours(name: str, value: str) -> None:
+    try:
+        broker_hours({name: value})
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+
+def _check_zone(name: str, value: str) -> None:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name} must be a time zone like {DEFAULT_TIMEZONE}, not {value!r}") from None
+
+
+def _check_countries(name: str, value: str) -> None:
+    codes = [c.strip().upper() for c in str(value).split(",") if c.strip()]
+    unknown = [c for c in codes if not phonenumbers.country_code_for_region(c)]
+    if not codes or unknown:
+        raise ConfigError(f"{name} must be country codes like NL,BE,DE; unknown: {', '.join(unknown) or value!r}")
+
+
+def _check_backoff(name: str, value: str) -> None:
+    try:
+        waits = [float(x) for x in str(value).split(",") if x.strip()]
+    except ValueError:
+        waits = []
+    if not waits or min(waits) < 0:
+        raise ConfigError(f"{name} must be seconds separated by commas like 30,120,600, not {value!r}")
+
+
+def _check_url(schemes: set[str]) -> Callable[[str, str], None]:
+    def check(name: str, value: str) -> None:
+        parts = urlsplit(str(value))
+        if parts.scheme not in schemes or not (parts.netloc or parts.path):
+            raise ConfigError(f"{name} must be a {' or '.join(sorted(schemes))} URL, not {str(value)[:60]!r}")
+    return check
+
+
+def _check_database_url(name: str, value: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(normalise_database_url(str(value))).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in {"postgresql", "sqlite"}:
+        raise ConfigError(f"{name} must be a postgresql:// or sqlite:// URL, not {str(value).split(':')[0]!r}...")
+
+
+def _check_account_sid(name: str, value: str) -> None:
+    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", str(value).strip()):
+        raise ConfigError(f"{name} must be AC followed by 32 hexadecimal digits (Twilio's console shows it)")
+
+
+def _check_e164(name: str, value: str) -> None:
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", str(value).strip()):
+        raise ConfigError(f"{name} must be a number in E.164 form like +3197010520000")
+
+
+def check_log_level(name: str, value: str) -> None:
+    if not isinstance(logging.getLevelName(str(value).upper()), int):
+        raise ConfigError(f"{name} must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+
+
+def _check_speech_rate(name: str, value: str) -> None:
+    if str(value).strip() not in {"", "x-slow", "slow", "medium", "fast", "x-fast"} and not re.fullmatch(
+            r"\d{1,3}%", str(value).strip()):
+        raise ConfigError(f"{name} must be a percentage like 90% (or slow, medium, fast), not {value!r}")
+
+
+def _check_districts_file(name: str, value: str) -> None:
+    from models.districts import load_districts
+
+    try:
+        load_districts(Path(value))
+    except Exception as error:  # whatever stops the file from loading stops the start
+        raise ConfigError(f"{name}: {value} cannot be read ({type(error).__name__}: {error})") from None
+
+
+_CHECKS: dict[str, Callable[[str, Any], None]] = {
+    "DATABASE_URL": _check_database_url,
+    "REDIS_URL": _check_url({"redis", "rediss", "unix"}),
+    "TWILIO_ACCOUNT_SID": _check_account_sid,
+    "TWILIO_PHONE_NUMBER": _check_e164,
+    "TWILIO_API_BASE_URL": _check_url({"http", "https"}),
+    "PUBLIC_BASE_URL": _check_url({"http", "https"}),
+    "LOG_LEVEL": check_log_level,
+    "BUURTLIJN_TIMEZONE": _check_zone,
+    "BUURTLIJN_QUIET_HOURS": _check_hours,
+    "BUURTLIJN_BROKER_HOURS": _check_broker_hours,
+    "BUURTLIJN_SMS_COUNTRIES": _check_countries,
+    "BUURTLIJN_SEND_BACKOFF_SECONDS": _check_backoff,
+}
+# Read from the environment where they are used (the phone's voice, the district map): checked here too.
+_CHECKED_IN_ENVIRONMENT: dict[str, Callable[[str, Any], None]] = {
+    "BUURTLIJN_SPEECH_RATE": _check_speech_rate,
+    "BUURTLIJN_DISTRICTS_FILE": _check_districts_file,
+}
+
+
+def _parse(config: dict[str, Any]) -> None:
+    """Each setting to its type, checked; a malformed one raises ConfigError naming it."""
+    for name in _INTS:
+        value = config.get(name)
+        config[name] = DEFAULTS[name] if value is None or value == "" else _whole_number(name, value)
+    for name in _BOOLS:
+        config[name] = _switch(name, config.get(name) or False)
+    for name, check in _CHECKS.items():
+        if config.get(name):
+            check(name, config[name])
+    for name, check in _CHECKED_IN_ENVIRONMENT.items():
+        value = config.get(name) or os.environ.get(name)
+        if value:
+            check(name, value)

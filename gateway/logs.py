@@ -27,7 +27,13 @@ class ScrubPersonalData(logging.Filter):
         return True
 
 
+def library_level(log_level: str | None) -> int:
+    """Twilio's client (nine lines a request) and RQ (three a job) log at INFO: shown only when debugging."""
+    return logging.DEBUG if str(log_level or "").upper() == "DEBUG" else logging.WARNING
+
+
 def init_app(app: Flask) -> None:
+    logging.getLogger("twilio").setLevel(library_level(app.config.get("LOG_LEVEL")))
     scrubber = ScrubPersonalData()
     for handler in logging.getLogger().handlers + app.logger.handlers:
         handler.addFilter(scrubber)

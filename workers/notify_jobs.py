@@ -39,7 +39,7 @@ from models.workdays import quiet_until
 from .registry import job
 from .runtime import get_database, get_queue, job_context
 from .sending import MAX_ATTEMPTS, PACER, STALE_SUBMITTING, _allowed_country, backoff
-from .twilio_api import INVALID_NUMBER, is_transient, twilio_client
+from .twilio_api import INVALID_NUMBER, NOT_FOUND, is_transient, twilio_client
 
 log = logging.getLogger("buurtlijn.calls")
 
@@ -231,7 +231,15 @@ def check_silent_call(db: Database, config: dict[str, Any], call_id: int) -> Non
         return
     try:
         status = twilio_client(config).calls(sid).fetch().status
-    except Exception as exc:
+    except TwilioRestException as exc:
+        if exc.status != NOT_FOUND:
+            log.info("call %s could not be looked up: %s", call_id, exc.status)
+            return
+        # Twilio has no such call and never will: asking again every sweep cannot help.
+        # Counted as a call that failed, it is tried again or handed to a broker.
+        log.warning("call %s is unknown at Twilio (404): counted as failed", call_id)
+        status = "failed"
+    except Exception as exc:  # Twilio unreachable: look again at the next sweep
         log.info("call %s could not be looked up: %s", call_id, type(exc).__name__)
         return
     if status in TWILIO_CALL_UNANSWERED_STATUSES or status == "completed":

@@ -27,8 +27,9 @@ def worker_app() -> Flask:
         with _lock:
             if _app is None:
                 from gateway import create_app
+                from gateway.config import WORKER_NEEDS
 
-                _app = create_app()
+                _app = create_app(needs=WORKER_NEEDS)
     return _app
 
 

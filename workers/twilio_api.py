@@ -14,6 +14,8 @@ INVALID_NUMBER = 21211
 NOT_MOBILE = 21614
 TOO_MANY_REQUESTS = 20429
 QUEUE_OVERFLOW = (21611, 30001)
+# HTTP status of a resource Twilio does not have (a call, a recording): asking again cannot help.
+NOT_FOUND = 404
 
 
 def twilio_client(config: dict[str, Any]) -> Client:

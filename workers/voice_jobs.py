@@ -22,7 +22,7 @@ from models.recordings import local_recording_path
 
 from .registry import job
 from .runtime import get_database, get_queue, job_context, job_transaction
-from .twilio_api import twilio_client
+from .twilio_api import NOT_FOUND, twilio_client
 
 log = logging.getLogger("buurtlijn.voice")
 
@@ -80,7 +80,7 @@ def delete_recording_now(app: Flask, listing_id: int) -> bool:
         try:
             twilio_client(app.config).recordings(recording_sid).delete()
         except TwilioRestException as error:
-            if error.status != 404:
+            if error.status != NOT_FOUND:
                 raise
     else:
         path = local_recording_path(app.instance_path, recording_sid)
