@@ -278,3 +278,10 @@ def _parse(config: dict[str, Any]) -> None:
         value = config.get(name) or os.environ.get(name)
         if value:
             check(name, value)
+
+
+def check_environment(needs: Iterable[str] = WEB_NEEDS, environ: Mapping[str, str] | None = None) -> None:
+    """Parse the environment as ``create_app`` will, before any process starts (ConfigError when not)."""
+    config = from_environment(environ)
+    instance = Path(__file__).resolve().parents[1] / "instance"
+    finalise(config, str(instance), needs)
