@@ -18,22 +18,9 @@ from tests.conftest import ROOT
 from tests.dashboard_support import login, make_brokers, post
 from texts import DASHBOARD, RESIDENTS
 
-# Keys a language leaves to Dutch on purpose. Arabic script is outside GSM-7,
-# so a match's SMS to an Arabic-speaking resident is sent in Dutch
-# (tests/test_matches_api.py); the brokers' "we tried to call you" is Dutch in
-# Turkish and Arabic until it is translated.
-DUTCH_ON_PURPOSE = {
-    "tr": {"broker.tried_call", "broker.tried_call_last"},
-    "ar": {
-        "broker.tried_call", "broker.tried_call_last",
-        *(f"match.{key}" for key in (
-            "accepted_helper", "accepted_requester", "already_answered", "cancelled", "confirmed",
-            "confirmed_no_time", "declined_thanks", "done_thanks", "feedback", "problem_noted", "proposal",
-            "proposal_numbered", "proposal_withdrawn", "relay", "reminder_today", "reminder_tomorrow",
-            "requester_searching", "too_late", "which_one",
-        )),
-    },
-}
+# Keys a language leaves to Dutch on purpose: none. A resident hears and reads
+# every text in the language they chose.
+DUTCH_ON_PURPOSE: dict[str, set[str]] = {}
 # The bridge's lines are spoken to a broker, in a dashboard language (nl, en), never to a resident.
 BROKERS_ONLY = {"bridge.connecting", "bridge.not_answered", "bridge.unknown"}
 # The contract's category table (contract.md, "Categories and districts"): what the flyers print.
@@ -87,9 +74,13 @@ def test_placeholders_match_across_languages(catalogues):
                 assert placeholders(text) <= placeholders(dutch[key]), (language, key)
 
 
-def test_a_missing_text_falls_back_to_dutch_and_an_unknown_key_is_loud():
+def test_a_missing_text_falls_back_to_dutch_and_an_unknown_key_is_loud(tmp_path):
     assert DASHBOARD.t("tr", "queue.title") == DASHBOARD.t("nl", "queue.title")
-    assert RESIDENTS.t("ar", "broker.tried_call") == RESIDENTS.t("nl", "broker.tried_call")
+    (tmp_path / "nl.toml").write_text('[sms]\nhelp = "Stuur VRAAG"\nstopped = "Gestopt"\n', encoding="utf-8")
+    (tmp_path / "ar.toml").write_text('[sms]\nhelp = "أرسل VRAAG"\n', encoding="utf-8")
+    half_translated = texts.Catalogues(tmp_path, ("nl", "ar"))
+    assert half_translated.t("ar", "sms.help") == "أرسل VRAAG"
+    assert half_translated.t("ar", "sms.stopped") == "Gestopt"
     with pytest.raises(KeyError, match="queue.nonsense"):
         DASHBOARD.t("nl", "queue.nonsense")
     # The dashboard's words are not the residents': each catalogue answers only for its own keys.
