@@ -10,7 +10,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
 from .districts import district_map
-from .vocabulary import CHANNELS, FALLBACK_CATEGORY, KINDS, LISTING_STATUSES, OFFER_TIMINGS, REQUEST_TIMINGS, check_in
+from .vocabulary import (
+    CHANNELS,
+    CURRENT_LISTING_STATUSES,
+    FALLBACK_CATEGORY,
+    FINAL_LISTING_STATUSES,
+    KINDS,
+    LISTING_STATUSES,
+    OFFER_TIMINGS,
+    REQUEST_TIMINGS,
+    check_in,
+)
 
 if TYPE_CHECKING:
     from .resident import Resident
@@ -80,3 +90,15 @@ def listing_values(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def end_listing(listing: Listing, status: str, now: dt.datetime) -> bool:
+    """End a current listing as ``status`` (done, cancelled, expired); False when it had already ended."""
+    if status not in FINAL_LISTING_STATUSES:
+        raise ValueError(f"{status!r} does not end a listing")
+    if listing.status not in CURRENT_LISTING_STATUSES:
+        return False
+    listing.status = status
+    listing.closed_at = now
+    listing.updated_at = now
+    return True

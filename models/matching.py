@@ -37,7 +37,14 @@ from .match import Match
 from .notify import notify_resident, wants_voice
 from .queue import close_callback, queue_callback
 from .resident import Resident
-from .vocabulary import AGREED_MATCH_STATUSES, CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, QUEUED_CALLBACK_STATUSES
+from .suggestions import offer_under_way
+from .vocabulary import (
+    AGREED_MATCH_STATUSES,
+    CURRENT_LISTING_STATUSES,
+    FINAL_LISTING_STATUSES,
+    LIVE_MATCH_STATUSES,
+    QUEUED_CALLBACK_STATUSES,
+)
 from .workdays import quiet_until
 
 log = logging.getLogger("buurtlijn.matching")
@@ -331,12 +338,13 @@ def _move(session: Session, match: Match, to: str, actor: Actor, **detail: Any) 
     return match
 
 
-def _set_listings(session: Session, match: Match, status: str, *, only_from: tuple[str, ...]) -> None:
+def _set_request(session: Session, match: Match, status: str, *, only_from: tuple[str, ...]) -> None:
+    """Move the match's request; the offer stays open, for a helper may help again (contract: "Listing life")."""
     now = utcnow()
     session.execute(
         update(Listing)
-        .where(Listing.id.in_((match.request_id, match.offer_id)), Listing.status.in_(only_from))
-        .values(status=status, updated_at=now, closed_at=now if status == "done" else None)
+        .where(Listing.id == match.request_id, Listing.status.in_(only_from))
+        .values(status=status, updated_at=now, closed_at=now if status in FINAL_LISTING_STATUSES else None)
     )
 
 
@@ -387,6 +395,8 @@ def propose_match(
     )
     if live is not None:
         raise MatchError(f"request {request_id} already has match {live} under way")
+    if session.scalar(select(offer_under_way(offer_id))):
+        raise MatchError(f"offer {offer_id} is helping someone else right now")
     helper = session.get(Resident, offer.resident_id)
     requester = session.get(Resident, request.resident_id)
     assert helper is not None and requester is not None
@@ -479,7 +489,7 @@ def confirm_match(
 
     The people are told the moment as a clock in ``zone`` (models.workdays.local_zone).
 
-    Both listings become ``matched``, both people are told what was agreed.
+    The request becomes ``matched`` (the offer stays open), both people are told what was agreed.
     On a match that is already confirmed, a new ``meeting_at`` moves the
     appointment (and its reminder).
     """
@@ -495,7 +505,7 @@ def confirm_match(
     if note:
         match.note = f"{match.note}\n{note}" if match.note else note
     _move(session, match, "confirmed", actor, meeting_at=meeting_at.isoformat() if meeting_at else None)
-    _set_listings(session, match, "matched", only_from=("open",))
+    _set_request(session, match, "matched", only_from=("open",))
     _close_items(session, match, ("match_accepted",), "confirmed")
     _tell_agreed(session, match, zone, intent="confirmed")
     return match
@@ -523,9 +533,9 @@ def _reschedule(session: Session, match: Match, meeting_at: dt.datetime, actor: 
 
 
 def complete_match(session: Session, match: Match, actor: Actor) -> Match:
-    """The help has happened (KLAAR, key 1, or a broker's word): both listings are done."""
+    """The help has happened (KLAAR, key 1, or a broker's word): the request is done, the offer stays open."""
     _move(session, match, "done", actor, reason="done")
-    _set_listings(session, match, "done", only_from=CURRENT_LISTING_STATUSES)
+    _set_request(session, match, "done", only_from=CURRENT_LISTING_STATUSES)
     _close_items(session, match, ("match_accepted",), "done")
     return match
 
@@ -553,13 +563,13 @@ def cancel_match(
     reason: str | None = None,
     remote_addr: str | None = None,
 ) -> Match:
-    """A broker stops the match; whoever knew of it is told, listings open again."""
+    """A broker stops the match; whoever knew of it is told, the request opens again."""
     match = _get(session, match_id)
     was = match.status
     _move(session, match, "cancelled", Actor.broker(broker_id, remote_addr), reason=reason or "cancelled")
     requester, helper = parties(session, match)
     if was == "confirmed":
-        _set_listings(session, match, "open", only_from=("matched",))
+        _set_request(session, match, "open", only_from=("matched",))
     if was == "proposed":
         _tell(session, match, helper, "match.proposal_withdrawn", intent="cancelled")
     else:

@@ -7,20 +7,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .broker import Broker
 from .callback import Callback
 from .leases import ClaimError, holds
-from .listing import Listing
+from .listing import Listing, end_listing
 from .match import Match
 from .matching import MatchError, propose_match
 from .notify import notify_resident
 from .queue import append_note, close_callback, queue_callback
 from .resident import Resident
-from .vocabulary import OUTCOMES, REFERRALS
+from .vocabulary import LISTING_END_BY_OUTCOME, LIVE_MATCH_STATUSES, OUTCOMES, REFERRALS
 from .workdays import broker_hours, local_zone, retry_time
+
+
+def _end_listing(session: Session, listing: Listing | None, outcome: str, now: dt.datetime) -> None:
+    """A final outcome ends the item's listing too, unless a match on it is under way (its own flow ends it)."""
+    if listing is None:
+        return
+    under_way = session.scalar(
+        select(Match.id).where(or_(Match.request_id == listing.id, Match.offer_id == listing.id),
+                               Match.status.in_(LIVE_MATCH_STATUSES)).limit(1)
+    )
+    if under_way is None:
+        end_listing(listing, LISTING_END_BY_OUTCOME[outcome], now)
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ def record_outcome(
         return OutcomeResult(outcome, True, match=match)
 
     if outcome == "resolved":
+        _end_listing(session, listing, outcome, now)
         close_callback(callback, "resolved", note)
         return OutcomeResult(outcome, True)
 
@@ -91,15 +105,14 @@ def record_outcome(
             raise OutcomeError("no_referral", "say where the resident was referred to")
         if note is None:
             raise OutcomeError("note_needed", "a referral needs a note")
+        _end_listing(session, listing, outcome, now)
         close_callback(callback, f"referred_{referral}"[:32], note)
         return OutcomeResult(outcome, True)
 
     if outcome == "wrong_number":
         if resident is not None:
             resident.number_status = "invalid"  # nothing more is sent to a stranger's phone
-        if listing is not None and listing.status == "open":
-            listing.status = "cancelled"
-            listing.closed_at = now
+        _end_listing(session, listing, outcome, now)
         close_callback(callback, "wrong_number", note)
         return OutcomeResult(outcome, True)
 

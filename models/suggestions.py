@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from .base import utcnow
@@ -95,6 +95,11 @@ def recent_match_counts(session: Session, helper_ids: set[int], now: dt.datetime
     return {resident_id: count for resident_id, count in rows}
 
 
+def offer_under_way(listing_id):  # type: ignore[no-untyped-def]
+    """An offer helps one neighbour at a time: true while a match on it is under way (the helper's limit)."""
+    return exists().where(Match.offer_id == listing_id, Match.status.in_(LIVE_MATCH_STATUSES))
+
+
 def suggestions_for(
     session: Session, listing: Listing, *, limit: int = 8, now: dt.datetime | None = None
 ) -> list[Suggestion]:
@@ -110,7 +115,9 @@ def suggestions_for(
             Listing.kind == other_kind,
             Listing.status == "open",
             Resident.number_status == "ok",
+            Resident.opted_out.is_(False),  # they cannot be asked by SMS; a proposal would be refused
             Listing.resident_id.not_in(excluded_residents),
+            ~offer_under_way(Listing.id),
         )
         .order_by((Listing.category == listing.category).desc(), Listing.created_at.desc())
         .limit(MAX_CANDIDATES)

@@ -30,6 +30,10 @@ OFFER_TIMINGS = ("weekday_daytime", "evenings", "weekends", "any_time")
 TIMINGS = {"request": REQUEST_TIMINGS, "offer": OFFER_TIMINGS}
 # A listing still current: searched, suggested, read out in STATUS, counted as an open item.
 CURRENT_LISTING_STATUSES = ("open", "matched")
+# A listing that has ended: never suggested, never read out as open.
+FINAL_LISTING_STATUSES = ("done", "cancelled", "expired")
+# What a broker's final outcome on a listing's item makes of that listing (contract: "Listing life").
+LISTING_END_BY_OUTCOME = {"resolved": "done", "referred": "cancelled", "wrong_number": "cancelled"}
 
 # --- matches (contract: Match) ------------------------------------------------------------
 

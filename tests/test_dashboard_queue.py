@@ -336,6 +336,9 @@ def test_outcome_resolved(app, mila, db):
     callback = db.get(Callback, callback_id)
     assert (callback.status, callback.outcome, callback.note, callback.claimed_by_id) == (
         "done", "resolved", "Zelf opgelost", None)
+    # Helped without a match ends the request: the API and the resident's STATUS no longer say open.
+    listing = db.get(Listing, callback.listing_id)
+    assert listing.status == "done" and listing.closed_at is not None
 
 
 def test_outcome_not_reached_retries_then_flags_for_a_letter_or_visit(app, mila, db, fake_twilio):
@@ -429,6 +432,7 @@ def test_outcome_referred_needs_a_note(app, mila, db, referral):
     callback = db.get(Callback, callback_id)
     assert (callback.status, callback.outcome) == ("done", f"referred_{referral}")
     assert callback.note == "Veel zorgen, wijkteam belt haar"
+    assert db.get(Listing, callback.listing_id).status == "cancelled"  # referred elsewhere ends the request
 
 
 def test_unknown_outcome_is_refused_clearly(app, mila, db):

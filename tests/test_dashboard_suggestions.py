@@ -81,3 +81,22 @@ def test_a_pair_already_proposed_is_not_suggested_again(app, db):
     other = _offer(app, "+31611111102", "groceries", "2034")
     _match(db, request_id, proposed, "proposed")
     assert [s.listing.id for s in suggestions_for(db, db.get(Listing, request_id))] == [other]
+
+
+def test_opted_out_helpers_and_helpers_busy_with_someone_else_are_left_out(app, db):
+    """An offer stays open after a match, but helps one neighbour at a time; a STOP'd helper cannot be asked."""
+    from models import Resident
+
+    request_id, _ = seed_listing(app, REQUESTER, "request", "groceries", "2034")
+    opted_out = _offer(app, "+31611111101", "groceries", "2034")
+    busy = _offer(app, "+31611111102", "groceries", "2034")
+    helped_before = _offer(app, "+31611111103", "groceries", "2034")
+    db.get(Resident, db.get(Listing, opted_out).resident_id).opted_out = True
+    db.commit()
+    other_request, _ = seed_listing(app, "+31612222201", "request", "groceries", "2034")
+    _match(db, other_request, busy, "confirmed")
+    earlier_request, _ = seed_listing(app, "+31612222202", "request", "groceries", "2034")
+    _match(db, earlier_request, helped_before, "done", days_ago=10)
+
+    found = suggestions_for(db, db.get(Listing, request_id))
+    assert [s.listing.id for s in found] == [helped_before]
