@@ -108,6 +108,19 @@ def next_working_day_at(moment: dt.datetime, hours: BrokerHours = DEFAULT_BROKER
     return (dt.datetime.combine(day, hours[0], tzinfo=zone) + RETRY_AFTER_OPENING).astimezone(dt.timezone.utc)
 
 
+def next_opening_at(moment: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS,
+                    zone: ZoneInfo = DEFAULT_ZONE) -> dt.datetime:
+    """An hour after the brokers start, on ``moment``'s own day if that is still ahead, else the next working day.
+
+    A retry recorded in the night (00:50) lands the same morning, never a day later.
+    """
+    local = moment.astimezone(zone)
+    today = (dt.datetime.combine(local.date(), hours[0], tzinfo=zone) + RETRY_AFTER_OPENING)
+    if is_working_day(local.date()) and local < today:
+        return today.astimezone(dt.timezone.utc)
+    return next_working_day_at(moment, hours, zone)
+
+
 def within_broker_hours(moment: dt.datetime, hours: BrokerHours = DEFAULT_BROKER_HOURS,
                         zone: ZoneInfo = DEFAULT_ZONE) -> bool:
     local = moment.astimezone(zone)
@@ -131,7 +144,7 @@ def retry_time(attempt: int, now: dt.datetime, hours: BrokerHours = DEFAULT_BROK
     """When to try again after ``attempt`` unanswered calls, within the brokers' ``hours``; None: stop calling."""
     if attempt == 1:
         soon = now + RETRY_AFTER
-        return soon if within_broker_hours(soon, hours, zone) else next_working_day_at(now, hours, zone)
+        return soon if within_broker_hours(soon, hours, zone) else next_opening_at(soon, hours, zone)
     if attempt == 2:
-        return next_working_day_at(now, hours, zone)
+        return next_opening_at(now, hours, zone)
     return None

@@ -380,6 +380,16 @@ def test_retry_schedule_is_two_hours_then_next_working_day_at_ten():
     assert retry_time(3, tuesday_11) is None
 
 
+def test_a_retry_recorded_in_the_night_lands_the_same_morning():
+    """00:50 on a Wednesday used to retry on Thursday at 10:00: a whole working day lost."""
+    wednesday_0050 = dt.datetime(2026, 11, 25, 0, 50, tzinfo=AMSTERDAM)
+    wednesday_10 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=AMSTERDAM)
+    assert retry_time(1, wednesday_0050) == wednesday_10
+    assert retry_time(2, wednesday_0050) == wednesday_10
+    saturday_night = dt.datetime(2026, 11, 28, 23, 30, tzinfo=AMSTERDAM)
+    assert retry_time(1, saturday_night) == dt.datetime(2026, 11, 30, 10, 0, tzinfo=AMSTERDAM)  # Monday
+
+
 def test_retries_follow_the_configured_broker_hours():
     late_shift = (dt.time(12), dt.time(20))
     tuesday_17 = dt.datetime(2026, 11, 24, 17, 0, tzinfo=AMSTERDAM)
