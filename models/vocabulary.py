@@ -49,20 +49,21 @@ CALLBACK_STATUSES = ("open", "claimed", "done", "cancelled")
 # An item still in the queue, waiting or held by a broker.
 QUEUED_CALLBACK_STATUSES = ("open", "claimed")
 # Every reason an item is queued for, with its priority (higher is more urgent).
-# A resident who asked for a person, or got stuck, comes before a listing that is merely new.
+# A helper waiting for the broker to confirm and a resident in trouble come first; then a resident
+# who asked for a person or got stuck; a listing that is merely new comes last.
 REASON_PRIORITY = {
+    "match_accepted": 40,
+    "problem_reported": 40,
     "callback_requested": 30,
     "menu_trouble": 30,
     "abandoned_call": 25,
     "notification_failed": 25,
     "bad_number": 20,
-    "problem_reported": 30,
     "match_declined": 20,
     "match_expired": 20,
     "unrecognised_message": 15,
     "not_reached": 10,
     "new_listing": 10,
-    "match_accepted": 10,
     "letter_or_visit": 25,
 }
 QUEUE_REASONS = tuple(REASON_PRIORITY)

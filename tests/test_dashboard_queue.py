@@ -73,6 +73,21 @@ def test_order_is_priority_first_then_longest_waiting(app, db, brokers):
     assert waiting_ids(client.get("/dashboard").get_data(as_text=True)) == [person.id, old_listing, new_listing]
 
 
+def test_a_helper_who_said_yes_and_a_resident_in_trouble_come_before_everything_else(app, db, brokers):
+    """"Helper zei ja: match bevestigen" used to wait behind an SMS nobody understood."""
+    not_understood = queue_callback(db, "unrecognised_message")
+    asked_for_a_person = queue_callback(db, "callback_requested")
+    said_yes = queue_callback(db, "match_accepted")
+    trouble = queue_callback(db, "problem_reported")
+    db.execute(update(Callback).where(Callback.id.in_([not_understood.id, asked_for_a_person.id]))
+               .values(due_at=utcnow() - dt.timedelta(days=1)))
+    db.commit()
+    view = queue_view(db, brokers.mila)
+    db.commit()
+    assert [row.callback.id for row in view.waiting] == [said_yes.id, trouble.id, asked_for_a_person.id,
+                                                        not_understood.id]
+
+
 def test_within_a_priority_as_soon_as_possible_comes_first(app, db, brokers):
     now = utcnow()
     waiting_longest = seed_listing(app, REQUESTER, "request")

@@ -184,7 +184,7 @@ def test_niet_gelukt_goes_to_a_broker(notify_app, webhooks, fake_twilio, session
     assert bodies(fake_twilio, HELPER)[-1].startswith("Jammer dat het niet gelukt is.")
     items = session.scalars(select(Callback).where(Callback.match_id == match_id, Callback.reason == "problem_reported"))
     [item] = items.all()
-    assert item.priority == 30 and item.status == "open"
+    assert item.priority == 40 and item.status == "open"  # a resident in trouble comes first
     assert session.get(Match, match_id).problem_reported_at is not None
 
 
