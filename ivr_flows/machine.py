@@ -240,6 +240,7 @@ def set_timing(ctx: Context, call: Call, option: Option) -> Turn:
 
 
 def read_status(ctx: Context, call: Call, option: Option) -> Turn:
+    remember(call, served="status")
     return ask(call, "main_menu", said=status_lines(ctx, call))
 
 
@@ -261,6 +262,7 @@ def set_language(ctx: Context, call: Call, option: Option) -> Turn:
     resident = resident_of(ctx, call)
     if resident is not None:
         resident.language = language  # used next time they call, and for our SMS
+    remember(call, served="language")
     return ask(call, "main_menu", said=[line(call, "voice.language_set")])
 
 
@@ -390,10 +392,17 @@ def call_ended(ctx: Context, call: Call, twilio_status: str) -> None:
         call.ended_at = ctx.now
     if call.status != IN_PROGRESS:
         return
-    if call.purpose == "relay":
+    if call.purpose == "relay" or _nothing_to_follow_up(call):
         call.status = "finished"
         return
     abandon(ctx, call)
+
+
+def _nothing_to_follow_up(call: Call) -> bool:
+    """The caller came for the language or their status, got it, and hung up: no item for a broker."""
+    if call.listing_id is not None or any(data(call).get(name) for name in ("kind", "category", "postcode", "phone")):
+        return False
+    return call.step == "language_menu" or (call.step == "main_menu" and bool(data(call).get("served")))
 
 
 # --- the status line ('3') -----------------------------------------------------------------------

@@ -38,7 +38,6 @@ def the_call(db, call: SimulatedCall) -> Call:  # type: ignore[no-untyped-def]
 HANG_UP_AT = {
     # step: (caller id, keys before hanging up, the listing kept as (kind, category, postcode, timing) or None)
     "main_menu": (CALLER, [], None),
-    "language_menu": (CALLER, ["9"], None),
     "category": (CALLER, ["1"], None),
     "postcode_entry": (CALLER, ["2", "4"], ("offer", "company", None, None)),
     "postcode_confirm": (CALLER, ["1", "1", "2034"], ("request", "groceries", "2034", None)),
@@ -83,7 +82,7 @@ def test_hanging_up_at_any_step_keeps_what_was_entered_and_queues_abandoned_call
 
 def test_hanging_up_twice_without_leaving_anything_is_one_item_for_a_broker(phone, db):
     phone().hang_up()
-    phone().press("9").hang_up()
+    phone().press("1").hang_up()
     [callback] = rows(db, Callback)
     assert (callback.reason, callback.status, callback.listing_id) == ("abandoned_call", "open", None)
     assert [c.status for c in rows(db, Call)] == ["abandoned", "abandoned"]  # both calls are kept
@@ -91,6 +90,22 @@ def test_hanging_up_twice_without_leaving_anything_is_one_item_for_a_broker(phon
     db.commit()
     phone().hang_up()
     assert [c.status for c in rows(db, Callback)] == ["done", "open"]
+
+
+@pytest.mark.parametrize("keys", [["9"], ["9", "2"], ["3"], ["9", "2", "3"]],
+                         ids=["in the language menu", "after changing language", "after the status",
+                              "after language and status"])
+def test_a_caller_who_came_for_the_language_or_the_status_and_hung_up_is_no_item(phone, db, keys):
+    """Pressing 9, 2 and hanging up (as the README suggests) used to be an "Opgehangen tijdens het menu" item."""
+    call = phone()
+    for key in keys:
+        call.press(key)
+    call.hang_up()
+    assert rows(db, Callback) == []
+    assert (the_call(db, call).status, the_call(db, call).twilio_status) == ("finished", "completed")
+    # Hanging up at the welcome, without anything done, still asks a broker to call back.
+    phone().hang_up()
+    assert [c.reason for c in rows(db, Callback)] == ["abandoned_call"]
 
 
 def test_a_hang_up_that_left_a_request_behind_is_its_own_item(phone, db):
@@ -287,7 +302,7 @@ def test_an_unexpected_error_apologises_in_the_callers_language_and_queues_a_cal
     assert (call.heard[-1].language, call.heard[-1].voice) == ("en-GB", "Polly.Amy")
     assert the_call(db, call).status == "failed"
     reasons = [c.reason for c in rows(db, Callback)]
-    assert reasons.count("menu_trouble") == 1 and "abandoned_call" in reasons  # the first call was abandoned
+    assert reasons == ["menu_trouble"]  # the first call only changed the language: nothing to follow up
     assert "voice webhook /twilio/voice/step failed" in caplog.text
     assert "RuntimeError" in caplog.text and "612345678" not in caplog.text  # the traceback, scrubbed
 
