@@ -12,6 +12,7 @@ from models import Callback, Listing, Match, Resident
 from models.audit import audit
 from models.limits import MAX_ID, bounded_int, has_controls
 from models.phones import InvalidPhoneNumber, parse_phone
+from models.queue_view import item_texts
 from models.vocabulary import CALLBACK_STATUSES, KINDS, LISTING_STATUSES
 
 from .database import get_session
@@ -66,7 +67,8 @@ def listing_json(listing: Listing, phone: str | None) -> dict[str, Any]:
     }
 
 
-def callback_json(callback: Callback, phone: str | None) -> dict[str, Any]:
+def callback_json(callback: Callback, phone: str | None, message: str | None = None) -> dict[str, Any]:
+    """``message``: the texts gathered on an ``unrecognised_message`` item, for a person to read."""
     return {
         "id": callback.id,
         "reason": callback.reason,
@@ -76,6 +78,7 @@ def callback_json(callback: Callback, phone: str | None) -> dict[str, Any]:
         "priority": callback.priority,
         "due_at": iso(callback.due_at),
         "attempts": callback.attempts,
+        "message": message,
     }
 
 
@@ -154,10 +157,13 @@ def list_callbacks():  # type: ignore[no-untyped-def]
     status = _code_arg("status", CALLBACK_STATUSES)
     if status:
         query = query.where(Callback.status == status)
-    callbacks = get_session().scalars(query).all()
+    session = get_session()
+    callbacks = session.scalars(query).all()
     phones = _phones({c.resident_id for c in callbacks if c.resident_id})
+    texts = item_texts(session, [c.id for c in callbacks if c.reason == "unrecognised_message"])
     _audit("api.list_callbacks", "callback", None, len(callbacks))
-    return jsonify(callbacks=[callback_json(c, phones.get(c.resident_id)) for c in callbacks])  # type: ignore[arg-type]
+    return jsonify(callbacks=[callback_json(c, phones.get(c.resident_id), texts.get(c.id))  # type: ignore[arg-type]
+                              for c in callbacks])
 
 
 @bp.get("/residents/<path:phone>")

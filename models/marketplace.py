@@ -74,3 +74,22 @@ def open_items(session: Session, resident_id: int) -> list[Listing]:
             .order_by(Listing.created_at.desc(), Listing.id.desc())
         )
     )
+
+
+# A resident who texts the same request twice (no answer yet, a shaky phone) means it once.
+SAME_TEXT_WINDOW = dt.timedelta(days=1)
+
+
+def same_listing_lately(
+    session: Session, resident_id: int, kind: str, description: str | None, now: dt.datetime
+) -> Listing | None:
+    """The resident's current listing of this kind with this very text, made within the last day."""
+    if not description:
+        return None
+    return session.scalars(
+        select(Listing)
+        .where(Listing.resident_id == resident_id, Listing.kind == kind, Listing.description == description,
+               Listing.status.in_(CURRENT_LISTING_STATUSES), Listing.created_at >= now - SAME_TEXT_WINDOW)
+        .order_by(Listing.id.desc())
+        .limit(1)
+    ).first()

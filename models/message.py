@@ -44,6 +44,9 @@ class Message(Base):
     error_message: Mapped[str | None] = mapped_column(String(500))
     listing_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("listings.id"))
     match_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("matches.id"))
+    # The queue item a broker reads this text on (an SMS nobody could place). No foreign key:
+    # items already point to their first message, and the two tables must stay orderable.
+    callback_id: Mapped[int | None] = mapped_column(IdType, index=True)
     handled_at: Mapped[timestamp]
     sent_at: Mapped[timestamp]
     status_at: Mapped[timestamp]

@@ -15,6 +15,7 @@ from .callback import Callback
 from .leases import return_expired_leases
 from .listing import Listing
 from .match import Match
+from .message import Message
 from .queue import ORDER, QueueFilters, filtered
 from .resident import Resident
 from .vocabulary import QUEUED_CALLBACK_STATUSES
@@ -149,3 +150,27 @@ def resident_history(session: Session, resident_id: int, *, exclude_callback: in
     if exclude_callback is not None:
         query = query.where(Callback.id != exclude_callback)
     return list(session.scalars(query))
+
+
+def resident_texts(session: Session, resident_id: int, *, limit: int = 20) -> list[Message]:
+    """What the resident texted us, newest first: a broker reads their own words."""
+    return list(session.scalars(
+        select(Message)
+        .where(Message.resident_id == resident_id, Message.direction == "inbound")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    ))
+
+
+def item_texts(session: Session, callback_ids: list[int]) -> dict[int, str]:
+    """The texts gathered on each item (oldest first, one per line): what the broker must answer."""
+    if not callback_ids:
+        return {}
+    gathered: dict[int, list[str]] = {}
+    for callback_id, body in session.execute(
+        select(Message.callback_id, Message.body)
+        .where(Message.callback_id.in_(callback_ids), Message.direction == "inbound")
+        .order_by(Message.id)
+    ):
+        gathered.setdefault(callback_id, []).append(body)
+    return {callback_id: "\n".join(bodies) for callback_id, bodies in gathered.items()}

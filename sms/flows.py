@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import texts
-from models import Message, Resident
+from models import Listing, Message, Resident
 from models.base import utcnow
 from models.districts import find_postcode
-from models.marketplace import complete_postcode, open_items, record_listing
+from models.marketplace import complete_postcode, open_items, record_listing, same_listing_lately
 from models.outbox import queue_sms
 from models.phones import try_parse_phone
 from models.queue import queue_callback
@@ -78,6 +78,10 @@ def _listing(kind: str) -> Handler:
             set_postcode(resident, postcode)
             complete_postcode(inbound.session, resident, postcode)
         description = inbound.rest or None
+        repeated = same_listing_lately(inbound.session, resident.id, kind, description, inbound.now)
+        if repeated is not None:  # the same text again: answered as before, stored once
+            inbound.message.listing_id = repeated.id
+            return _received(resident, repeated)
         listing = record_listing(
             inbound.session,
             resident,
@@ -88,14 +92,19 @@ def _listing(kind: str) -> Handler:
             postcode=postcode,
         )
         inbound.message.listing_id = listing.id
-        if listing.postcode is None:
-            resident.conversation = {"awaiting": "postcode", "listing_id": listing.id}
-            kind_word = texts.t(resident.language, f"kind.{kind}").lower()
-            return Reply("sms.ask_postcode", {"kind_lower": kind_word})
-        category = texts.category_name(resident.language, listing.category)
-        return Reply(f"sms.{kind}_received", {"category": category})
+        return _received(resident, listing)
 
     return handle
+
+
+def _received(resident: Resident, listing: Listing) -> Reply:
+    """The answer to a new request or offer: thanks, or the postcode it still lacks."""
+    if listing.postcode is None:
+        resident.conversation = {"awaiting": "postcode", "listing_id": listing.id}
+        kind_word = texts.t(resident.language, f"kind.{listing.kind}").lower()
+        return Reply("sms.ask_postcode", {"kind_lower": kind_word})
+    category = texts.category_name(resident.language, listing.category)
+    return Reply(f"sms.{listing.kind}_received", {"category": category})
 
 
 def handle_status(inbound: Inbound) -> Reply:
@@ -168,13 +177,15 @@ def handle_unrecognised(inbound: Inbound) -> Reply | None:
         complete_postcode(inbound.session, resident, postcode)
         resident.conversation = None
         return Reply("sms.postcode_saved", {"postcode": postcode})
-    queue_callback(
+    # Several texts nobody could place gather on the resident's one open item: one call settles them.
+    item = queue_callback(
         inbound.session,
         "unrecognised_message",
         resident_id=resident.id,
         message_id=inbound.message.id,
-        dedupe_key=f"message:{inbound.message.id}:unrecognised",
+        dedupe_key=f"resident:{resident.id}:unrecognised",
     )
+    inbound.message.callback_id = item.id
     if not inbound.body:
         return Reply("sms.empty")
     return Reply("sms.unrecognised")
@@ -233,12 +244,13 @@ def handle_inbound(session: Session, message_id: int) -> Message | None:
     number = try_parse_phone(message.raw_from)
     if number is None:
         # No number we can answer: a person must look at it.
-        queue_callback(
+        item = queue_callback(
             session,
             "unrecognised_message",
             message_id=message.id,
             dedupe_key=f"message:{message.id}:unrecognised",
         )
+        message.callback_id = item.id
         return message
     resident = resident_for(session, number)
     resident.touch(now)

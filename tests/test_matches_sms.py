@@ -90,7 +90,7 @@ def test_proposal_ja_confirm_reminder_klaar(notify_app, webhooks, fake_twilio, s
     helper_count = len(bodies(fake_twilio, HELPER))
     webhooks.sms(REQUESTER, "Nog een vraag")
     assert len(bodies(fake_twilio, HELPER)) == helper_count
-    assert bodies(fake_twilio, REQUESTER)[-1].startswith("Dank u voor uw bericht. Iemand van BUUV leest het")
+    assert bodies(fake_twilio, REQUESTER)[-1].startswith("Dank u. Iemand van BUUV leest uw bericht")
 
     session.expire_all()
     actions = session.scalars(

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from gateway.database import get_database
 from models import Callback, Listing, Message, Resident
 from tests.conftest import API_TOKEN, GATEWAY_NUMBER, api_get, new_message_sid, parse_twiml
+import texts
 from texts import is_gsm7, segment_count
 
 RESIDENT = "+31612345678"
@@ -112,7 +113,7 @@ def test_help_inside_a_sentence_reaches_a_person(twilio, fake_twilio, db):
     twilio.sms(RESIDENT, "Help, ik ben gevallen en kan niet opstaan")
     [callback] = db.scalars(select(Callback)).all()
     assert callback.reason == "unrecognised_message"
-    assert replies(fake_twilio) == ["Dank u voor uw bericht. Iemand van BUUV leest het en neemt contact met u op."]
+    assert replies(fake_twilio) == [texts.t("nl", "sms.unrecognised")]
 
 
 def test_stop_opts_out_answers_once_and_nothing_is_sent_after(twilio, fake_twilio, db):

@@ -10,14 +10,14 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required
 from sqlalchemy import select
 
-from models import Broker, Call, Callback, Listing, Resident
+from models import Broker, Call, Callback, Listing, Message, Resident
 from models.base import utcnow
 from models.bridge import PURPOSE
 from models.leases import ClaimError, holds, renew_lease
 from models.match_page import MatchView, has_live_match, match_view, matches_of
 from models.outcomes import OutcomeError, record_outcome
 from models.phones import mask
-from models.queue_view import QueueRow, other_open_items, resident_history
+from models.queue_view import QueueRow, other_open_items, resident_history, resident_texts
 from models.suggestions import suggestions_for
 from models.vocabulary import QUEUED_CALLBACK_STATUSES
 
@@ -44,6 +44,7 @@ class ItemPage:
     other_listings: list[Listing] = field(default_factory=list)
     matches: dict[int, list[Any]] = field(default_factory=dict)
     history: list[Callback] = field(default_factory=list)
+    texts: list[Any] = field(default_factory=list)  # what the resident texted, newest first
     suggestions: list[Any] = field(default_factory=list)
     call: Call | None = None
     match: MatchView | None = None
@@ -79,7 +80,10 @@ def _item_page(callback: Callback) -> ItemPage:
             key=lambda x: x.id, reverse=True,
         )
         page.history = resident_history(db, resident.id, exclude_callback=callback.id)
+        page.texts = resident_texts(db, resident.id)
         page.also_open = other_open_items(db, callback, broker.id, now, local_zone_of_app())
+    elif callback.message_id is not None:  # a text from a number we could not read: the text itself
+        page.texts = [db.get(Message, callback.message_id)]
     page.matches = matches_of(db, [x.id for x in page.other_listings] + ([listing.id] if listing else []))
     page.match = match_view(db, callback)
     if page.match is not None and page.match.counterpart is not None:
