@@ -31,6 +31,9 @@ from .parsing import clean_body, detect_category, split_words
 STATUS_MAX_ITEMS = 5
 STATUS_MAX_SEGMENTS = 3
 KEYWORD_LANGUAGES = ("nl", "en")  # the contract's keywords come in these
+# After HELP, STOP or START, this many words more are a sentence a person should read.
+SENTENCE_WORDS = 3
+SENTENCE_COMMANDS = ("help", "stop", "start")
 
 
 @dataclass
@@ -177,13 +180,18 @@ def handle_unrecognised(inbound: Inbound) -> Reply | None:
         complete_postcode(inbound.session, resident, postcode)
         resident.conversation = None
         return Reply("sms.postcode_saved", {"postcode": postcode})
+    return for_a_broker(inbound)
+
+
+def for_a_broker(inbound: Inbound) -> Reply:
+    """Free text a person must read: on the resident's one open item for texts, and the reply says so."""
     # Several texts nobody could place gather on the resident's one open item: one call settles them.
     item = queue_callback(
         inbound.session,
         "unrecognised_message",
-        resident_id=resident.id,
+        resident_id=inbound.resident.id,
         message_id=inbound.message.id,
-        dedupe_key=f"resident:{resident.id}:unrecognised",
+        dedupe_key=f"resident:{inbound.resident.id}:unrecognised",
     )
     inbound.message.callback_id = item.id
     if not inbound.body:
@@ -191,14 +199,33 @@ def handle_unrecognised(inbound: Inbound) -> Reply | None:
     return Reply("sms.unrecognised")
 
 
+def _is_sentence(rest: str) -> bool:
+    return len(rest.split()) >= SENTENCE_WORDS
+
+
+def _with_words_for_a_broker(handler: Handler, *, person_answers: bool = False) -> Handler:
+    """HELP, STOP or START followed by a sentence ("Help, ik ben gevallen en kan niet opstaan"): the
+    keyword acts, and the sentence reaches a person too. With ``person_answers`` the reply says a
+    person will read it (someone who writes "help" and a sentence may be in trouble)."""
+
+    def handle(inbound: Inbound) -> Reply | None:
+        if not _is_sentence(inbound.rest):
+            return handler(inbound)
+        reply = handler(inbound)
+        to_a_person = for_a_broker(inbound)
+        return to_a_person if person_answers else reply
+
+    return handle
+
+
 HANDLERS: dict[str, Handler] = {
     "request": _listing("request"),
     "offer": _listing("offer"),
     "status": handle_status,
     "callback": handle_callback_request,
-    "help": handle_help,
-    "stop": handle_stop,
-    "start": handle_start,
+    "help": _with_words_for_a_broker(handle_help, person_answers=True),
+    "stop": _with_words_for_a_broker(handle_stop),
+    "start": _with_words_for_a_broker(handle_start),
     "yes": answers.handle_yes,
     "no": answers.handle_no,
     "done": answers.handle_done,
@@ -258,7 +285,7 @@ def handle_inbound(session: Session, message_id: int) -> Message | None:
     message.phone = number.e164
 
     words = split_words(body)
-    found = lookup(words.first, words.first_two, words.only_one_word)
+    found = lookup(words.first, words.first_two)
     keyword: Keyword | None = None
     rest = body
     if message.opt_out_type and message.opt_out_type.upper() in OPT_OUT_TYPES:
@@ -276,7 +303,9 @@ def handle_inbound(session: Session, message_id: int) -> Message | None:
     # A Dutch or English keyword tells which of the two the resident writes. Someone
     # who chose Turkish or Arabic (in the phone menu) has only those keywords to
     # text us with: they keep their language.
-    if keyword is not None and keyword.language and resident.language in KEYWORD_LANGUAGES:
+    # "Help, ik ben gevallen": a sentence after the word says more about the language than the word.
+    sentence_follows = keyword is not None and keyword.command in SENTENCE_COMMANDS and _is_sentence(rest)
+    if keyword is not None and keyword.language and resident.language in KEYWORD_LANGUAGES and not sentence_follows:
         resident.language = keyword.language
 
     inbound = Inbound(session, message, resident, body, rest, keyword, now)

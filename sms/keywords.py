@@ -11,9 +11,6 @@ class Keyword:
     # The language the word belongs to (the reply follows it); None when the
     # word is the same in Dutch and English, so the resident's own stays.
     language: str | None
-    # Opt-out words and HELP count only as the whole message, as at Twilio:
-    # "Help, ik ben gevallen" must reach a person, not the keyword list.
-    whole_message_only: bool = False
 
 
 KEYWORDS: dict[str, Keyword] = {
@@ -24,19 +21,19 @@ KEYWORDS: dict[str, Keyword] = {
     "STATUS": Keyword("status", None),
     "BEL": Keyword("callback", "nl"),
     "CALL": Keyword("callback", "en"),
-    "HULP": Keyword("help", "nl", whole_message_only=True),
-    "INFO": Keyword("help", None, whole_message_only=True),
-    "HELP": Keyword("help", "en", whole_message_only=True),
-    "STOP": Keyword("stop", None, whole_message_only=True),
-    "AFMELDEN": Keyword("stop", "nl", whole_message_only=True),
-    "STOPALL": Keyword("stop", "en", whole_message_only=True),
-    "UNSUBSCRIBE": Keyword("stop", "en", whole_message_only=True),
-    "CANCEL": Keyword("stop", "en", whole_message_only=True),
-    "END": Keyword("stop", "en", whole_message_only=True),
-    "QUIT": Keyword("stop", "en", whole_message_only=True),
-    "START": Keyword("start", None, whole_message_only=True),
-    "AANMELDEN": Keyword("start", "nl", whole_message_only=True),
-    "UNSTOP": Keyword("start", "en", whole_message_only=True),
+    "HULP": Keyword("help", "nl"),
+    "INFO": Keyword("help", None),
+    "HELP": Keyword("help", "en"),
+    "STOP": Keyword("stop", None),
+    "AFMELDEN": Keyword("stop", "nl"),
+    "STOPALL": Keyword("stop", "en"),
+    "UNSUBSCRIBE": Keyword("stop", "en"),
+    "CANCEL": Keyword("stop", "en"),
+    "END": Keyword("stop", "en"),
+    "QUIT": Keyword("stop", "en"),
+    "START": Keyword("start", None),
+    "AANMELDEN": Keyword("start", "nl"),
+    "UNSTOP": Keyword("start", "en"),
     "JA": Keyword("yes", "nl"),
     "YES": Keyword("yes", "en"),
     "NEE": Keyword("no", "nl"),
@@ -51,13 +48,11 @@ KEYWORDS: dict[str, Keyword] = {
 OPT_OUT_TYPES: dict[str, str] = {"STOP": "stop", "START": "start", "HELP": "help"}
 
 
-def lookup(first: str, first_two: str, only_one_word: bool) -> tuple[str, Keyword] | None:
-    """The keyword a message starts with, two-word keywords first."""
+def lookup(first: str, first_two: str) -> tuple[str, Keyword] | None:
+    """The keyword a message starts with, two-word keywords first (the contract: the first word counts,
+    opt-out words too: "stop alsjeblieft" opts out)."""
     for word in (first_two, first):
         keyword = KEYWORDS.get(word) if word else None
-        if keyword is None:
-            continue
-        if keyword.whole_message_only and not (only_one_word and word == first):
-            return None
-        return word, keyword
+        if keyword is not None:
+            return word, keyword
     return None

@@ -35,13 +35,12 @@ class Words:
     first_two: str  # normalised first two words, "NIET GELUKT"
     after_first: str  # the text after the first word, as sent
     after_two: str  # the text after the first two words
-    only_one_word: bool
 
 
 def split_words(body: str) -> Words:
     match = _FIRST_WORDS.match(body)
     if not match:
-        return Words("", "", "", "", True)
+        return Words("", "", "", "")
     first, second, tail = match.group(1), match.group(2), match.group(3)
     after_first = body[match.end(1):].lstrip(" \t\r\n:;,.!?-").strip()
     after_two = tail.lstrip(" \t\r\n:;,.!?").strip() if second else ""
@@ -50,7 +49,6 @@ def split_words(body: str) -> Words:
         first_two=f"{normalise_word(first)} {normalise_word(second)}" if second else "",
         after_first=after_first,
         after_two=after_two,
-        only_one_word=second is None and not tail.strip(),
     )
 
 

@@ -114,6 +114,24 @@ def test_help_inside_a_sentence_reaches_a_person(twilio, fake_twilio, db):
     [callback] = db.scalars(select(Callback)).all()
     assert callback.reason == "unrecognised_message"
     assert replies(fake_twilio) == [texts.t("nl", "sms.unrecognised")]
+    assert db.scalars(select(Message).where(Message.direction == "inbound")).one().callback_id == callback.id
+
+
+@pytest.mark.parametrize("body", ["stop alsjeblieft", "Stop!!", "STOP met sms", "afmelden graag"])
+def test_an_opt_out_word_first_opts_out_whatever_follows(twilio, fake_twilio, db, body):
+    """Contract, second wave: the first word counts. "stop alsjeblieft" used to become a broker item."""
+    twilio.sms(RESIDENT, body)
+    assert db.scalars(select(Resident)).one().opted_out
+    assert replies(fake_twilio) == [texts.t("nl", "sms.stopped")]
+    assert db.scalars(select(Callback)).all() == []  # a polite word after STOP is nothing to follow up
+
+
+def test_stop_with_a_whole_sentence_opts_out_and_a_person_reads_the_sentence(twilio, fake_twilio, db):
+    twilio.sms(RESIDENT, "Stop, mijn helper blijft mij berichten sturen")
+    assert db.scalars(select(Resident)).one().opted_out
+    [callback] = db.scalars(select(Callback)).all()
+    assert callback.reason == "unrecognised_message"
+    assert replies(fake_twilio) == [texts.t("nl", "sms.stopped")]
 
 
 def test_stop_opts_out_answers_once_and_nothing_is_sent_after(twilio, fake_twilio, db):

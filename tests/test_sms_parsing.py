@@ -23,7 +23,7 @@ CONTRACT_KEYWORDS = {
 
 def parse(body: str):  # type: ignore[no-untyped-def]
     words = split_words(body)
-    found = lookup(words.first, words.first_two, words.only_one_word)
+    found = lookup(words.first, words.first_two)
     return (found[1].command if found else None), words
 
 
@@ -42,8 +42,12 @@ def test_every_contract_keyword_is_registered(word, command):
         ("AANBOD,klussen", "offer", "klussen"),
         ("Offer - dog walking", "offer", "dog walking"),
         ("niet gelukt, helaas", "problem", None),
-        ("stop met sturen aub", None, None),  # opt-out words count only alone
-        ("Help, ik ben gevallen", None, None),
+        # The first word counts, opt-out and help words too (contract, second wave).
+        ("stop met sturen aub", "stop", None),
+        ("stop alsjeblieft", "stop", None),
+        ("Stop!!", "stop", None),
+        ("STOP met sms", "stop", None),
+        ("Help, ik ben gevallen", "help", "ik ben gevallen"),
         ("Hallo, ik zoek hulp", None, None),
     ],
 )
