@@ -7,8 +7,8 @@ either side. Each word becomes its match action in models.notify.answer_match,
 as a keypress on a notification call does, so an answer counts the same in
 either channel.
 
-The message is stored with its keyword either way; with nothing open to
-answer, the reply says so.
+The message is stored with its keyword either way; with nothing waiting for
+the answer, it is free text a broker reads (contract, second wave), never dropped.
 """
 
 from __future__ import annotations
@@ -90,9 +90,12 @@ def _pick(inbound: "Inbound", candidates: list[Match]) -> tuple[Match | None, "R
     return None, None
 
 
-def _settled_reply(match: Match | None, *, for_proposal: bool) -> "Reply":
+def _settled_reply(inbound: "Inbound", match: Match | None, *, for_proposal: bool) -> "Reply":
     if match is None:
-        return _reply("sms.nothing_to_answer")
+        # Nothing waits for this answer: "Ja ik wil graag hulp met de tuin" is free text for a person.
+        from .flows import for_a_broker
+
+        return for_a_broker(inbound)
     if for_proposal and match.status in ("expired", "cancelled"):
         return _reply("match.too_late")
     return _reply("match.already_answered")
@@ -104,13 +107,14 @@ def _answer_proposal(inbound: "Inbound", accept: bool) -> "Reply":
     if ask is not None:
         return ask
     if match is None:
-        return _settled_reply(_own_recent(inbound, as_helper=True, number=_number(inbound.rest),
-                                           statuses=("accepted", "confirmed", "declined", "expired", "cancelled", "done")), for_proposal=True)
+        return _settled_reply(inbound, _own_recent(inbound, as_helper=True, number=_number(inbound.rest),
+                                                   statuses=("accepted", "confirmed", "declined", "expired",
+                                                             "cancelled", "done")), for_proposal=True)
     inbound.message.match_id = match.id
     try:
         answer = answer_match(session, match, resident, _actor(inbound), "JA" if accept else "NEE")
     except MatchError:  # expired or cancelled while the answer was on its way
-        return _settled_reply(match, for_proposal=True)
+        return _settled_reply(inbound, match, for_proposal=True)
     return _reply(answer.texted)
 
 
@@ -120,8 +124,8 @@ def _answer_outcome(inbound: "Inbound", done: bool) -> "Reply":
     if ask is not None:
         return ask
     if match is None:
-        return _settled_reply(_own_recent(inbound, as_helper=False, number=_number(inbound.rest),
-                                          statuses=("done",)),
+        return _settled_reply(inbound, _own_recent(inbound, as_helper=False, number=_number(inbound.rest),
+                                                   statuses=("done",)),
                               for_proposal=False)
     inbound.message.match_id = match.id
     try:

@@ -163,11 +163,19 @@ def test_twilio_advanced_opt_out_is_honoured_without_a_second_reply(twilio, fake
     assert db.scalars(select(Resident)).one().opted_out is False
 
 
-def test_yes_without_a_proposal_is_stored_and_answered(twilio, fake_twilio, db):
-    twilio.sms(RESIDENT, "JA")
+@pytest.mark.parametrize("body", ["JA", "Ja ik wil graag hulp met de tuin 2034", "nee dank u", "KLAAR", "Done!",
+                                  "yes please call me"])
+def test_an_answer_word_with_nothing_waiting_is_free_text_a_person_reads(twilio, fake_twilio, client, db, body):
+    """It used to get "nothing to answer" and no item: the resident's words were lost."""
+    twilio.sms(RESIDENT, body)
     inbound = db.scalars(select(Message).where(Message.direction == "inbound")).one()
-    assert inbound.keyword == "JA" and inbound.status == "handled"
-    assert replies(fake_twilio) == ["Er staat nu niets open om op te antwoorden. Vragen? Stuur BEL, dan bellen wij u."]
+    assert inbound.status == "handled" and inbound.keyword is not None
+    [callback] = db.scalars(select(Callback)).all()
+    assert (callback.reason, callback.status) == ("unrecognised_message", "open")
+    assert inbound.callback_id == callback.id
+    assert api_get(client, "/api/v1/callbacks")["callbacks"][0]["message"] == body
+    [reply] = replies(fake_twilio)
+    assert reply in (texts.t("nl", "sms.unrecognised"), texts.t("en", "sms.unrecognised"))
 
 
 def test_status_lists_open_items_within_three_segments(twilio, fake_twilio):
