@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .districts import district_map
-from .listing import Listing, listing_values
-from .queue import queue_callback
+from .callback import Callback
+from .listing import Listing, end_listing, listing_values
+from .match import Match
+from .queue import close_callback, queue_callback
 from .resident import Resident
-from .vocabulary import CURRENT_LISTING_STATUSES
+from .vocabulary import CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, WITHDRAWN_OUTCOME
 
 
 
@@ -93,3 +95,38 @@ def same_listing_lately(
         .order_by(Listing.id.desc())
         .limit(1)
     ).first()
+
+
+def match_under_way(session: Session, listing_id: int) -> bool:
+    """Is a match on this listing (either side) proposed, accepted or confirmed?"""
+    return session.scalar(
+        select(Match.id).where(or_(Match.request_id == listing_id, Match.offer_id == listing_id),
+                               Match.status.in_(LIVE_MATCH_STATUSES)).limit(1)
+    ) is not None
+
+
+def withdrawable(session: Session, resident_id: int) -> list[Listing]:
+    """The resident's current listings in a fixed order (oldest first), so "INTREKKEN 2" keeps its meaning."""
+    return list(
+        session.scalars(
+            select(Listing)
+            .where(Listing.resident_id == resident_id, Listing.status.in_(CURRENT_LISTING_STATUSES))
+            .order_by(Listing.created_at, Listing.id)
+        )
+    )
+
+
+def withdraw_listing(session: Session, listing: Listing, now: dt.datetime) -> bool:
+    """The resident withdraws ``listing``: cancelled, and the broker's waiting item about it closes.
+
+    False when a match on it is under way: a neighbour counts on it, so a broker must settle it.
+    """
+    if match_under_way(session, listing.id):
+        return False
+    end_listing(listing, "cancelled", now)
+    for item in session.scalars(
+        select(Callback).where(Callback.listing_id == listing.id, Callback.reason == "new_listing",
+                               Callback.status == "open")
+    ):
+        close_callback(item, WITHDRAWN_OUTCOME)
+    return True

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .base import utcnow
@@ -15,24 +14,19 @@ from .broker import Broker
 from .callback import Callback
 from .leases import ClaimError, holds
 from .listing import Listing, end_listing
+from .marketplace import match_under_way
 from .match import Match
 from .matching import MatchError, propose_match
 from .notify import notify_resident
 from .queue import append_note, close_callback, queue_callback
 from .resident import Resident
-from .vocabulary import LISTING_END_BY_OUTCOME, LIVE_MATCH_STATUSES, OUTCOMES, REFERRALS
+from .vocabulary import LISTING_END_BY_OUTCOME, OUTCOMES, REFERRALS
 from .workdays import broker_hours, local_zone, retry_time
 
 
 def _end_listing(session: Session, listing: Listing | None, outcome: str, now: dt.datetime) -> None:
     """A final outcome ends the item's listing too, unless a match on it is under way (its own flow ends it)."""
-    if listing is None:
-        return
-    under_way = session.scalar(
-        select(Match.id).where(or_(Match.request_id == listing.id, Match.offer_id == listing.id),
-                               Match.status.in_(LIVE_MATCH_STATUSES)).limit(1)
-    )
-    if under_way is None:
+    if listing is not None and not match_under_way(session, listing.id):
         end_listing(listing, LISTING_END_BY_OUTCOME[outcome], now)
 
 

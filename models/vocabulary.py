@@ -76,12 +76,15 @@ REFERRALS = ("sociaal_wijkteam", "huisarts", "other")
 MATCH_OUTCOMES = {"confirm": "match_confirmed", "cancel": "match_cancelled", "done": "match_done"}
 # The outcome of an item that a step of its match made unnecessary ("the helper said yes" once confirmed).
 MATCH_STEP_OUTCOMES = ("confirmed", "done", "cancelled")
+# The outcome of an item whose listing its resident withdrew (INTREKKEN).
+WITHDRAWN_OUTCOME = "withdrawn"
 # Every value Callback.outcome can hold.
 CALLBACK_OUTCOMES = (
     *(outcome for outcome in OUTCOMES if outcome != "referred"),
     *(f"referred_{referral}" for referral in REFERRALS),
     *MATCH_OUTCOMES.values(),
     *MATCH_STEP_OUTCOMES,
+    WITHDRAWN_OUTCOME,
 )
 
 # --- messages ----------------------------------------------------------------------------------

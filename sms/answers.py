@@ -40,7 +40,8 @@ def _reply(key: str, **params: object) -> "Reply":
     return Reply(key, dict(params))
 
 
-def _number(rest: str) -> int | None:
+def number_in(rest: str) -> int | None:
+    """The first number in the text after a keyword ("JA 12", "INTREKKEN 2")."""
     found = _NUMBER.search(rest or "")
     return int(found.group(1)) if found else None
 
@@ -72,7 +73,7 @@ def _own_recent(
 
 def _pick(inbound: "Inbound", candidates: list[Match]) -> tuple[Match | None, "Reply | None"]:
     """The match the answer is about, or the reply that asks which one."""
-    number = _number(inbound.rest)
+    number = number_in(inbound.rest)
     if number is not None:
         chosen = [m for m in candidates if m.id == number]
         if chosen:
@@ -107,7 +108,7 @@ def _answer_proposal(inbound: "Inbound", accept: bool) -> "Reply":
     if ask is not None:
         return ask
     if match is None:
-        return _settled_reply(inbound, _own_recent(inbound, as_helper=True, number=_number(inbound.rest),
+        return _settled_reply(inbound, _own_recent(inbound, as_helper=True, number=number_in(inbound.rest),
                                                    statuses=("accepted", "confirmed", "declined", "expired",
                                                              "cancelled", "done")), for_proposal=True)
     inbound.message.match_id = match.id
@@ -124,7 +125,7 @@ def _answer_outcome(inbound: "Inbound", done: bool) -> "Reply":
     if ask is not None:
         return ask
     if match is None:
-        return _settled_reply(inbound, _own_recent(inbound, as_helper=False, number=_number(inbound.rest),
+        return _settled_reply(inbound, _own_recent(inbound, as_helper=False, number=number_in(inbound.rest),
                                                    statuses=("done",)),
                               for_proposal=False)
     inbound.message.match_id = match.id

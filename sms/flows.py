@@ -18,7 +18,14 @@ import texts
 from models import Listing, Message, Resident
 from models.base import utcnow
 from models.districts import find_postcode
-from models.marketplace import complete_postcode, open_items, record_listing, same_listing_lately
+from models.marketplace import (
+    complete_postcode,
+    open_items,
+    record_listing,
+    same_listing_lately,
+    withdraw_listing,
+    withdrawable,
+)
 from models.outbox import queue_sms
 from models.phones import try_parse_phone
 from models.queue import queue_callback
@@ -138,6 +145,40 @@ def handle_status(inbound: Inbound) -> Reply:
     return Reply(None, text=text)
 
 
+def _listing_words(language: str, listing: Listing) -> dict[str, str]:
+    return {"kind": texts.t(language, f"kind.{listing.kind}"),
+            "category": texts.category_name(language, listing.category)}
+
+
+def handle_withdraw(inbound: Inbound) -> Reply:
+    """INTREKKEN: the one open request or offer, or the one numbered in the list the reply gives."""
+    resident = inbound.resident
+    language = resident.language
+    items = withdrawable(inbound.session, resident.id)
+    if not items:
+        return Reply("sms.withdraw_none")
+    number = answers.number_in(inbound.rest)
+    if number is None and len(items) == 1:
+        chosen = items[0]
+    elif number is not None and 1 <= number <= len(items):
+        chosen = items[number - 1]
+    else:
+        lines = [texts.t(language, "sms.withdraw_unknown")] if number is not None else []
+        lines.append(texts.t(language, "sms.withdraw_which"))
+        lines += [texts.t(language, "sms.withdraw_line", number=n, **_listing_words(language, listing))
+                  for n, listing in enumerate(items[:STATUS_MAX_ITEMS], start=1)]
+        return Reply(None, text="\n".join(lines))
+    inbound.message.listing_id = chosen.id
+    if not withdraw_listing(inbound.session, chosen, inbound.now):
+        queue_callback(
+            inbound.session, "callback_requested", resident_id=resident.id, listing_id=chosen.id,
+            message_id=inbound.message.id, note="Wil intrekken, maar er loopt een match.",
+            dedupe_key=f"resident:{resident.id}:callback_requested",
+        )
+        return Reply("sms.withdraw_match", _listing_words(language, chosen))
+    return Reply("sms.withdrawn", _listing_words(language, chosen))
+
+
 def handle_callback_request(inbound: Inbound) -> Reply:
     queue_callback(
         inbound.session,
@@ -222,6 +263,7 @@ HANDLERS: dict[str, Handler] = {
     "request": _listing("request"),
     "offer": _listing("offer"),
     "status": handle_status,
+    "withdraw": handle_withdraw,
     "callback": handle_callback_request,
     "help": _with_words_for_a_broker(handle_help, person_answers=True),
     "stop": _with_words_for_a_broker(handle_stop),

@@ -40,6 +40,8 @@ KEYWORDS: dict[str, Keyword] = {
     "NO": Keyword("no", "en"),
     "KLAAR": Keyword("done", "nl"),
     "DONE": Keyword("done", "en"),
+    "INTREKKEN": Keyword("withdraw", "nl"),
+    "WITHDRAW": Keyword("withdraw", "en"),
     "NIET GELUKT": Keyword("problem", "nl"),
     "NOT DONE": Keyword("problem", "en"),
 }

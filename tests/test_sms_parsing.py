@@ -143,6 +143,7 @@ def test_a_postcode_in_two_districts_is_refused(tmp_path):
 LONGEST = {
     "category": max((texts.t(lang, f"category.{c}") for lang in ("nl", "en") for c in CATEGORIES), key=len),
     "kind_lower": "aanbod", "postcode": "2034", "count": 12, "kind": "Aanbod", "status": "er is iemand gevonden",
+    "number": 12,
 }
 
 
