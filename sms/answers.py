@@ -17,19 +17,23 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
-from models import Listing, Match
+from models import Listing, Match, Message
 from models.audit import audit
 from models.districts import find_postcode
 from models.matching import Actor, MatchError, active_matches, open_proposals, relay_partner
 from models.notify import answer_match, relay_message
 
+from .keywords import KEYWORDS
+
 if TYPE_CHECKING:
     from .flows import Inbound, Reply
 
 _NUMBER = re.compile(r"(?<!\d)(\d{1,9})(?!\d)")
+# The words that say the help has happened (sms/keywords.py: the "done" command).
+DONE_WORDS = tuple(word for word, keyword in KEYWORDS.items() if keyword.command == "done")
 # A late JA/KLAAR for a match answered this recently gets "already noted", not "nothing open".
 RECENT = dt.timedelta(days=14)
 
@@ -129,11 +133,27 @@ def _answer_outcome(inbound: "Inbound", done: bool) -> "Reply":
                                                    statuses=("done",)),
                               for_proposal=False)
     inbound.message.match_id = match.id
+    if done and _before_the_day(inbound, match):
+        return _reply("match.done_early")
     try:
         answer = answer_match(session, match, resident, _actor(inbound), "KLAAR" if done else "NIET GELUKT")
     except MatchError:
         return _reply("match.already_answered")
     return _reply(answer.texted)
+
+
+def _before_the_day(inbound: "Inbound", match: Match) -> bool:
+    """KLAAR before the agreed day: asked once whether the help has really been; a second KLAAR counts."""
+    if match.meeting_at is None or inbound.now.astimezone(inbound.zone).date() >= (
+            match.meeting_at.astimezone(inbound.zone).date()):
+        return False
+    said_before = inbound.session.scalar(
+        select(func.count(Message.id)).where(
+            Message.direction == "inbound", Message.resident_id == inbound.resident.id,
+            Message.match_id == match.id, Message.keyword.in_(DONE_WORDS), Message.id != inbound.message.id,
+        )
+    )
+    return not said_before
 
 
 def handle_yes(inbound: "Inbound") -> "Reply":

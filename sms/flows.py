@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from models.outbox import queue_sms
 from models.phones import try_parse_phone
 from models.queue import queue_callback
 from models.residents import opt_in, opt_out, resident_for, set_postcode
+from models.workdays import DEFAULT_ZONE
 
 from . import answers
 from .keywords import OPT_OUT_TYPES, Keyword, lookup
@@ -70,6 +72,7 @@ class Inbound:
     rest: str  # the text after the keyword
     keyword: Keyword | None
     now: dt.datetime
+    zone: ZoneInfo = DEFAULT_ZONE  # the app's time zone: "the agreed day" is a local day
 
     @property
     def twilio_answered(self) -> bool:
@@ -303,8 +306,8 @@ def claim_inbound(session: Session, message_id: int) -> Message | None:
     return session.get(Message, message_id)
 
 
-def handle_inbound(session: Session, message_id: int) -> Message | None:
-    """Handle one stored inbound SMS: listing, queue item, opt-out, reply."""
+def handle_inbound(session: Session, message_id: int, *, zone: ZoneInfo = DEFAULT_ZONE) -> Message | None:
+    """Handle one stored inbound SMS: listing, queue item, opt-out, reply (``zone``: the app's time zone)."""
     message = claim_inbound(session, message_id)
     if message is None:
         return None
@@ -350,7 +353,7 @@ def handle_inbound(session: Session, message_id: int) -> Message | None:
     if keyword is not None and keyword.language and resident.language in KEYWORD_LANGUAGES and not sentence_follows:
         resident.language = keyword.language
 
-    inbound = Inbound(session, message, resident, body, rest, keyword, now)
+    inbound = Inbound(session, message, resident, body, rest, keyword, now, zone)
     handler = HANDLERS[keyword.command] if keyword else handle_unrecognised
     reply = handler(inbound)
     if reply is not None:

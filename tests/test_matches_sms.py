@@ -9,6 +9,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
+import texts
 from gateway.database import get_database
 from models import AuditEvent, Callback, Match, Message
 from models.base import utcnow
@@ -80,6 +81,8 @@ def test_proposal_ja_confirm_reminder_klaar(notify_app, webhooks, fake_twilio, s
     # Afterwards: "is het gelukt?" to the neighbour who asked; KLAAR closes the match.
     _sweep_at(notify_app, _local(days=1, hour=19))
     assert bodies(fake_twilio, REQUESTER)[-1].startswith("BUUV: is het gelukt met klussen in en om het huis?")
+    with get_database(notify_app).transaction() as tx:  # the texts below come now: the meeting was earlier
+        tx.get(Match, match_id).meeting_at = utcnow() - dt.timedelta(hours=4)
     webhooks.sms(REQUESTER, "Klaar!")
     assert bodies(fake_twilio, REQUESTER)[-1].startswith("Fijn dat het gelukt is!")
     session.expire_all()
@@ -173,6 +176,24 @@ def test_late_and_repeated_answers_are_told_so(notify_app, webhooks, fake_twilio
     assert bodies(fake_twilio, HELPER)[-1].startswith("Dank u! Deze vraag is al verlopen of gestopt.")
     session.expire_all()
     assert session.get(Match, match_id).status == "accepted"
+
+
+def test_klaar_before_the_agreed_day_is_asked_about_once(notify_app, webhooks, fake_twilio, session):
+    """KLAAR used to close a match whose help was still days away."""
+    request_id = add_listing(notify_app, REQUESTER, "request")
+    offer_id = add_listing(notify_app, HELPER, "offer")
+    match_id = _propose(notify_app, request_id, offer_id)
+    webhooks.sms(HELPER, "JA")
+    with notify_app.app_context(), get_database(notify_app).transaction() as tx:
+        confirm_match(tx, match_id, meeting_at=utcnow() + dt.timedelta(days=3), zone=local_zone(notify_app.config))
+    webhooks.sms(REQUESTER, "KLAAR")
+    assert bodies(fake_twilio, REQUESTER)[-1] == texts.t("nl", "match.done_early")
+    session.expire_all()
+    assert session.get(Match, match_id).status == "confirmed"
+    webhooks.sms(REQUESTER, "klaar")  # yes, really: it happened earlier than planned
+    assert bodies(fake_twilio, REQUESTER)[-1].startswith("Fijn dat het gelukt is!")
+    session.expire_all()
+    assert session.get(Match, match_id).status == "done"
 
 
 def test_niet_gelukt_goes_to_a_broker(notify_app, webhooks, fake_twilio, session):

@@ -19,6 +19,7 @@ from sqlalchemy import select, true
 
 from models import Message
 from models.base import utcnow
+from models.workdays import local_zone
 from models.inbox import handle_job_id
 from models.jobs import HANDLE_INBOUND_SMS, SEND_MESSAGE
 from models.outbox import due_outbound, send_job_id
@@ -43,8 +44,8 @@ def _schedule(app: Flask, retry: Retry | None) -> None:
 @job(HANDLE_INBOUND_SMS, queue="inbound")
 def handle_inbound_sms(message_id: int) -> None:
     """Read an inbound SMS and act on it (listing, queue item, reply)."""
-    with job_transaction() as (_app, session):
-        handle_inbound(session, message_id)
+    with job_transaction() as (app, session):
+        handle_inbound(session, message_id, zone=local_zone(app.config))
 
 
 @job(SEND_MESSAGE)
