@@ -237,6 +237,9 @@ class PlannedContext(Context):
     resident: Resident | None = None
     listing: Listing | None = None
     relay: str | None = None
+    # The first turn knows whether the caller is in a match (the statement that stores the call asks);
+    # a later step does not, and takes the ORM path if it needs to (the announcement before a relay).
+    relay_known: bool = False
     new_listing: Listing | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
 
@@ -253,6 +256,8 @@ class PlannedContext(Context):
         raise NeedsSession("listing")
 
     def relay_number(self, resident: Resident) -> str | None:
+        if not self.relay_known:
+            raise NeedsSession("relay")
         return self.relay
 
     def add_listing(self, call: Call, resident: Resident, **fields: Any) -> Listing:
@@ -363,8 +368,8 @@ def incoming_call(db: Database, settings: Settings, *, call_sid: str, raw_from: 
     if number is None:
         return _insert_call(db, settings, call, None, None, now)
     # Where a caller we know starts when nobody is to be put through: the machine decides.
-    turn = machine.first_turn(PlannedContext(_NoSession(), settings, now), call,  # type: ignore[arg-type]
-                              _loaded_resident(language="nl"))
+    turn = machine.first_turn(PlannedContext(_NoSession(), settings, now, relay_known=True),  # type: ignore[arg-type]
+                              call, _loaded_resident(language="nl"))
     _store(call, turn, 0, settings)
     row = db.autocommit_row(_CONTACT_AND_MENU_CALL, {
         **_MENU_CALL_PARAMS, **_params(_state(call, _MENU_CALL_COLUMNS)),
@@ -380,7 +385,8 @@ def incoming_call(db: Database, settings: Settings, *, call_sid: str, raw_from: 
     if call_id is None:
         return _delivered_before(db, settings, call_sid)
     call.id = call_id
-    turn = machine.first_turn(PlannedContext(_NoSession(), settings, now, resident=resident),  # type: ignore[arg-type]
+    turn = machine.first_turn(PlannedContext(_NoSession(), settings, now, resident=resident,  # type: ignore[arg-type]
+                                             relay_known=True),
                               call, resident)
     return _reply(settings, call, turn, 0, resident, None)
 
@@ -388,7 +394,8 @@ def incoming_call(db: Database, settings: Settings, *, call_sid: str, raw_from: 
 def _insert_call(db: Database, settings: Settings, call: Call, resident: Resident | None, relay: str | None,
                  now: dt.datetime) -> str:
     """Store the call with its first answer: a withheld caller is asked for their number, a match put through."""
-    ctx = PlannedContext(_NoSession(), settings, now, resident=resident, relay=relay)  # type: ignore[arg-type]
+    ctx = PlannedContext(_NoSession(), settings, now, resident=resident, relay=relay,  # type: ignore[arg-type]
+                         relay_known=True)
     turn = machine.first_turn(ctx, call, resident)
     _store(call, turn, 0, settings)
     values = _given(call, CALL_COLUMNS)

@@ -120,16 +120,12 @@ def _callback_resident(ctx: Context, call: Call) -> Resident | None:
 def first_turn(ctx: Context, call: Call, resident: Resident | None) -> Turn:
     """Welcome, then the main menu; a withheld caller first keys in their number.
 
-    A resident in an accepted or confirmed match is put through to the other
-    person instead (our number shows, neither learns the other's).
+    A resident in an accepted or confirmed match hears that they are put through to the
+    other person (our number shows, neither learns the other's), unless they press 0.
     """
     if resident is not None:
-        other = ctx.relay_number(resident)
-        if other:
-            call.purpose = "relay"
-            call.step = RELAY_STEP
-            return Turn(said=[line(call, "voice.relay_connecting")], dial=other)
-        call.step = "main_menu"
+        # In a match: first said who they are put through to, and that 0 reaches BUUV instead.
+        call.step = "relay_announce" if ctx.relay_number(resident) else "main_menu"
     else:
         call.step = "phone_entry"
     return Turn(said=[line(call, WELCOME)], ask=call.step)
@@ -155,6 +151,8 @@ def answer(ctx: Context, call: Call, given: Answer) -> Turn:
 def keyed(ctx: Context, call: Call, step: Step, digits: str) -> Turn:
     """What keys (or silence) do at a menu or digits step, of any call: the step's data decides."""
     if digits == "":
+        if step.on_silence is not None:
+            return ACTIONS[step.on_silence](ctx, call, None)
         return retry(ctx, call, step, step.no_key)
     if "*" in digits or (digits == "#" and step.kind == "menu"):
         # Repeat the question; it does not count as a try. A lone '#' on a one-key
@@ -256,6 +254,17 @@ def broker(ctx: Context, call: Call, option: Option | None) -> Turn:
     return goodbye(call, "voice.callback_today" if today else "voice.callback_next_day")
 
 
+def relay_dial(ctx: Context, call: Call, option: Option | None) -> Turn:
+    """Put the caller through to their match partner; the menu if the match ended meanwhile."""
+    resident = resident_of(ctx, call)
+    other = ctx.relay_number(resident) if resident is not None else None
+    if not other:
+        return ask(call, "main_menu")
+    call.purpose = "relay"
+    call.step = RELAY_STEP
+    return Turn(dial=other)
+
+
 def set_language(ctx: Context, call: Call, option: Option) -> Turn:
     language = option.value or "nl"
     call.language = language
@@ -283,6 +292,7 @@ ACTIONS: dict[str, Callable[[Context, Call, Option], Turn]] = {
     "read_status": read_status,
     "broker": broker,
     "set_language": set_language,
+    "relay_dial": relay_dial,
     "confirm_phone": confirm_phone,
     "trouble": trouble,
 }
@@ -399,10 +409,13 @@ def call_ended(ctx: Context, call: Call, twilio_status: str) -> None:
 
 
 def _nothing_to_follow_up(call: Call) -> bool:
-    """The caller came for the language or their status, got it, and hung up: no item for a broker."""
+    """The caller came for the language or their status, got it, and hung up (or hung up while hearing
+    they would be put through to their match partner): no item for a broker."""
     if call.listing_id is not None or any(data(call).get(name) for name in ("kind", "category", "postcode", "phone")):
         return False
-    return call.step == "language_menu" or (call.step == "main_menu" and bool(data(call).get("served")))
+    if call.step in ("language_menu", "relay_announce"):
+        return True
+    return call.step == "main_menu" and bool(data(call).get("served"))
 
 
 # --- the status line ('3') -----------------------------------------------------------------------

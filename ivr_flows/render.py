@@ -128,7 +128,7 @@ def render(
         else:
             num_digits = f' numDigits="{step.num_digits}"' if step.num_digits else ""
             parts.append(
-                f'<Gather input="dtmf" action="{url}" method="POST" timeout="{settings.gather_timeout}"'
+                f'<Gather input="dtmf" action="{url}" method="POST" timeout="{step.gather_timeout or settings.gather_timeout}"'
                 f'{num_digits} finishOnKey="{escape(step.finish_on_key)}" actionOnEmptyResult="true">'
                 f"{speech}</Gather>"
             )

@@ -62,6 +62,10 @@ class Step:
     other_keys: str | None = None
     # A name in machine.ACTIONS, run after ``max_tries`` silences or wrong keys.
     out_of_tries: str = "trouble"
+    # A name in machine.ACTIONS run when nothing is pressed (None: ask again after ``no_key``).
+    on_silence: str | None = None
+    # Seconds to press a key after the prompt (None: the settings' gather_timeout).
+    gather_timeout: int | None = None
 
     def option(self, digit: str) -> Option | None:
         for option in self.options:
@@ -78,6 +82,12 @@ def _timing_options(codes: tuple[str, ...]) -> tuple[Option, ...]:
 
 
 _STEPS = (
+    # A resident in an accepted or confirmed match: put through to the other person unless they press 0.
+    Step(
+        "relay_announce", "menu", intro="voice.relay_announce",
+        options=(Option("0", None, action="goto", value="main_menu"),),
+        hints=(), on_silence="relay_dial", other_keys="relay_dial", gather_timeout=3,
+    ),
     Step(
         "phone_entry", "digits", intro="voice.phone_entry", num_digits=None, finish_on_key="#",
         zero_is_broker=False, on_digits="phone", hints=(),

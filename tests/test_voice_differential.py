@@ -167,9 +167,10 @@ def withheld_numbers(phone: Phone) -> None:
 
 
 def a_caller_in_a_match(phone: Phone) -> None:
-    call = phone("+31616666661").dial_result("no-answer").press("3").hang_up()  # nobody answered: the menu
+    call = phone("+31616666661").silence().dial_result("no-answer").press("3").hang_up()  # nobody answered
     phone.again(call, back=3)  # the dial's outcome, again
-    phone("+31616666662").dial_result("completed")
+    phone("+31616666662").silence().dial_result("completed")
+    phone("+31616666662").press("0").press("3").hang_up()  # 0 during the announcement: the menu instead
 
 
 def a_match(app: Flask) -> None:

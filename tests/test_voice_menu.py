@@ -404,8 +404,8 @@ def test_status_line_reads_open_items_in_words_with_day_and_appointment(phone, d
                  updated_at=now))
     db.commit()
 
-    # In a confirmed match the call is first put through; nobody answers, so the menu.
-    call = phone().dial_result("no-answer").press("3")
+    # In a confirmed match the call is put through after the announcement; 0 reaches the menu instead.
+    call = phone().press("0").press("3")
     zone = AMSTERDAM
     weekday = t("nl", f"voice.weekday.{('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[days_ago.astimezone(zone).weekday()]}")
     assert "Uw vraag voor boodschappen van vandaag staat nog open." in call.said
@@ -494,7 +494,11 @@ def _accepted_match(db, status: str = "accepted") -> None:  # type: ignore[no-un
 def test_a_matched_resident_is_put_through_to_the_other_with_our_number_showing(phone, db):
     _accepted_match(db)
     call = phone()
-    assert call.said == t("nl", "voice.relay_connecting")
+    # Said first whom the call goes to, and that 0 reaches BUUV; a few seconds of quiet, then through.
+    assert call.said == f'{t("nl", "voice.welcome")} {t("nl", "voice.relay_announce")}'
+    assert call.dialled == []
+    assert call.gather.get("timeout") == "3"
+    call.silence()
     assert call.dialled == ["+31687654321"]
     dial = call._expect("Dial")
     assert dial.get("callerId") == GATEWAY_NUMBER
@@ -505,9 +509,30 @@ def test_a_matched_resident_is_put_through_to_the_other_with_our_number_showing(
     assert [c.reason for c in callbacks(db) if c.reason != "new_listing"] == []
 
 
+@pytest.mark.parametrize("status", ["accepted", "confirmed"])
+def test_a_matched_resident_who_presses_0_reaches_the_menu_not_the_neighbour(phone, db, status):
+    """Every call from a matched resident used to go straight to the other: no way to reach BUUV."""
+    _accepted_match(db, status=status)
+    call = phone().press("0")
+    assert call.dialled == [] and "Wilt u hulp vragen? Druk 1." in call.said
+    call.press("0")  # in the menu, 0 asks for a broker as ever
+    assert [c.reason for c in callbacks(db) if c.reason != "new_listing"] == ["callback_requested"]
+
+
+def test_any_other_key_during_the_announcement_puts_the_caller_through(phone, db):
+    _accepted_match(db)
+    assert phone().press("5").dialled == ["+31687654321"]
+
+
+def test_hanging_up_during_the_announcement_is_no_item(phone, db):
+    _accepted_match(db)
+    phone().hang_up()
+    assert [c.reason for c in callbacks(db) if c.reason != "new_listing"] == []
+
+
 def test_when_the_other_does_not_answer_the_caller_gets_the_menu(phone, db):
     _accepted_match(db, status="confirmed")
-    call = phone().dial_result("no-answer")
+    call = phone().silence().dial_result("no-answer")
     assert call.said.startswith(t("nl", "voice.relay_not_reached"))
     assert "Wilt u hulp vragen? Druk 1." in call.said
     call.press("3")
