@@ -37,6 +37,13 @@ class Suggestion:
     recent_matches: int  # how often the helper was asked lately
 
     @property
+    def by_call(self) -> bool:
+        """Reached by a call, not SMS (a landline, or their wish): the broker sees it before proposing."""
+        from .notify import wants_voice
+
+        return wants_voice(self.resident)
+
+    @property
     def sort_key(self) -> tuple[int, int, int, dt.datetime, int]:
         return (
             0 if self.same_category else 1,

@@ -100,3 +100,29 @@ def test_opted_out_helpers_and_helpers_busy_with_someone_else_are_left_out(app, 
 
     found = suggestions_for(db, db.get(Listing, request_id))
     assert [s.listing.id for s in found] == [helped_before]
+
+
+def test_each_suggestion_shows_the_helpers_language_channel_and_their_spoken_offer(app, db):
+    """An Arabic-speaking or landline helper used to be proposed unseen; a recorded offer could not be played."""
+    from models import Resident
+    from tests.dashboard_support import logged_in, make_brokers, post
+
+    request_id, callback_id = seed_listing(app, REQUESTER, "request", "groceries", "2034")
+    arabic = _offer(app, "+31611111101", "groceries", "2034")
+    landline = _offer(app, "+31235550101", "groceries", "2034")
+    db.get(Resident, db.get(Listing, arabic).resident_id).language = "ar"
+    db.get(Resident, db.get(Listing, landline).resident_id).line_type = "fixed_line"
+    spoken = db.get(Listing, landline)
+    spoken.recording_sid, spoken.recording_duration = "RE" + "ab" * 16, 12
+    db.commit()
+    make_brokers(app)
+    mila = logged_in(app, "mila@buuv.example")
+    post(mila, f"/dashboard/items/{callback_id}/claim")
+    page = mila.get(f"/dashboard/items/{callback_id}").get_data(as_text=True)
+
+    def card(listing_id: int) -> str:
+        return page.split(f'id="suggestion-{listing_id}"', 1)[1].split("</li>", 1)[0]
+
+    assert "Arabisch" in card(arabic) and "sms" in card(arabic) and "<audio" not in card(arabic)
+    assert "wordt gebeld, geen sms" in card(landline)
+    assert f'<audio controls preload="none" src="/recordings/{landline}"' in card(landline)
