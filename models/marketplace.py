@@ -11,8 +11,11 @@ from .base import utcnow
 from .districts import district_map
 from .listing import Listing, listing_values
 from .queue import queue_callback
+from .match import Match
+from .phones import PhoneNumber
 from .resident import Resident
-from .vocabulary import CURRENT_LISTING_STATUSES
+from .residents import resident_for, resident_without_phone, set_postcode
+from .vocabulary import CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES
 
 
 
@@ -74,3 +77,60 @@ def open_items(session: Session, resident_id: int) -> list[Listing]:
             .order_by(Listing.created_at.desc(), Listing.id.desc())
         )
     )
+
+
+def record_marketplace_listing(
+    session: Session,
+    *,
+    kind: str,
+    category: str,
+    description: str,
+    postcode: str,
+    timing: str | None,
+    number: PhoneNumber | None,
+    external_ref: str | None,
+) -> Listing:
+    """A listing the online marketplace posted (channel ``api``).
+
+    With a phone number the resident is found or made as from an SMS, and a broker sees the new
+    listing in the queue; without one the member is a resident of their own, told through events.
+    """
+    if number is not None:
+        resident = resident_for(session, number)
+        if postcode and not resident.postcode:
+            set_postcode(resident, postcode)
+    else:
+        resident = resident_without_phone(session)
+    listing = record_listing(
+        session, resident, kind=kind, channel="api", category=category, description=description,
+        postcode=postcode, timing=timing, queue_for_broker=number is not None,
+    )
+    listing.external_ref = external_ref
+    return listing
+
+
+class ListingChangeRefused(ValueError):
+    pass
+
+
+# The statuses a listing's owner (or the marketplace for them) can close it with.
+CLOSING_STATUSES = ("cancelled", "done")
+
+
+def close_listing(session: Session, listing: Listing, status: str, now: dt.datetime | None = None) -> None:
+    """Close an open listing as ``done`` or ``cancelled``; a closed one, or one with a match under way
+    (which its match's own steps close), is refused."""
+    if status not in CLOSING_STATUSES:
+        raise ListingChangeRefused(f"status must be one of: {', '.join(CLOSING_STATUSES)}")
+    if listing.status not in CURRENT_LISTING_STATUSES:
+        raise ListingChangeRefused(f"the listing is {listing.status} already")
+    live = session.scalars(
+        select(Match.id).where(
+            (Match.request_id == listing.id) | (Match.offer_id == listing.id),
+            Match.status.in_(LIVE_MATCH_STATUSES),
+        ).limit(1)
+    ).first()
+    if live is not None:
+        raise ListingChangeRefused(f"match {live} of this listing is under way; it ends with the match")
+    listing.status = status
+    listing.closed_at = now or utcnow()
