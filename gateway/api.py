@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from sqlalchemy import and_, delete, or_, select
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from models import Callback, Listing, Match, Resident
 from models.api_clients import IdempotentAnswer
@@ -42,13 +42,12 @@ from models.vocabulary import (
 )
 
 from .database import get_session
+from .openapi import DEFAULT_LIMIT, MAX_LIMIT, document, query_parameters
 from .security import ApiCaller, api_caller, csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
 MAX_IDEMPOTENCY_KEY = 255
 # How long a retry waits for the first of two identical requests to finish before answering 409.
 IDEMPOTENCY_WAIT_SECONDS = 10.0
@@ -66,6 +65,10 @@ def _require_token():  # type: ignore[no-untyped-def]
     g.api_caller = caller
     if request.method not in ("GET", "HEAD", "OPTIONS") and not caller.may_write:
         return _error(403, "forbidden", "This token may only read.")
+    if request.url_rule is not None and request.method != "OPTIONS":
+        unknown = sorted(set(request.args) - query_parameters(request.url_rule.rule, request.method))
+        if unknown:  # a misspelt filter would otherwise answer everything, unfiltered
+            return _error(400, "bad_request", f"unknown query parameter(s): {', '.join(unknown)[:200]}")
     return None
 
 
@@ -87,11 +90,24 @@ HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 def json_http_error(error: HTTPException) -> Response:
     """Every HTTP error under /api/ as the contract's JSON error (the app's handler sends others on)."""
     code = error.code or 500
+    if code == 405 and not _routed(request.path):
+        code = 404  # Werkzeug says 405 for an id past BIGINT on a PATCH: there is no such row at all
     message = error.description if code != 404 else "No such thing here."
     response = _error(code, HTTP_ERRORS.get(code, "error"), str(message or ""))
     if code == 405 and error.get_response().headers.get("Allow"):
         response.headers["Allow"] = error.get_response().headers["Allow"]
     return response
+
+
+def _routed(path: str) -> bool:
+    """Whether any of the app's rules takes ``path`` (with some method)."""
+    try:
+        current_app.url_map.bind("localhost").match(path, method="GET")
+    except MethodNotAllowed:
+        return True
+    except HTTPException:
+        return False
+    return True
 
 
 def init_app(app: Any) -> None:
@@ -127,9 +143,9 @@ def _audit(action: str, object_type: str, object_id: Any, count: int | None = No
 def _code_arg(name: str, allowed: tuple[str, ...]) -> str | None:
     """A filter on a code: one of ``allowed``, or absent. A typo answers 400, not an empty list."""
     value = request.args.get(name)
-    if value and value not in allowed:
+    if value is not None and value not in allowed:  # an empty one too: the document says what is allowed
         abort(400, description=f"{name} must be one of: {', '.join(allowed)}")
-    return value or None
+    return value
 
 
 def _text_arg(name: str) -> str | None:
@@ -523,6 +539,4 @@ def create_match():  # type: ignore[no-untyped-def]
 
 @bp.get("/openapi.json")
 def openapi():  # type: ignore[no-untyped-def]
-    from .openapi import document
-
     return jsonify(document())

@@ -97,9 +97,30 @@ def error_json(error: str, message: str) -> dict[str, Any]:
     return {"error": error, "message": message}
 
 
+# The events the marketplace receives (contract: Marketplace integration), each with the shape of its data.
+EVENT_DATA = {
+    "listing.created": "Listing",
+    "listing.updated": "Listing",
+    "match.created": "Match",
+    "match.updated": "Match",
+    "resident.erased": "ResidentErased",
+}
+
+
+def event_json(event_type: str, data: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
+    """An event's body: ``{"type", "timestamp", "data"}``."""
+    if event_type not in EVENT_DATA:
+        raise ValueError(f"no such event type: {event_type}")
+    return {"type": event_type, "timestamp": iso(when), "data": data}
+
+
+def resident_erased_json(listing_ids: list[int], match_ids: list[int]) -> dict[str, Any]:
+    return {"listing_ids": listing_ids, "match_ids": match_ids}
+
+
 # --- the same shapes as JSON Schema (2020-12, as OpenAPI 3.1 uses it) ----------------------
 
-ID = {"type": "integer", "minimum": 1}
+ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 TIME = {"type": "string", "format": "date-time"}
 E164 = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$"}
 POSTCODE = {"type": "string", "pattern": "^[1-9][0-9]{3}$"}
@@ -176,6 +197,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         "required": ["error"],
     },
+    "ResidentErased": _object({
+        "listing_ids": {"type": "array", "items": ID},
+        "match_ids": {"type": "array", "items": ID},
+    }),
     "NewListing": _object({
         "kind": _enum(KINDS),
         "category": _enum(CATEGORIES),
