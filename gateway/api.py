@@ -51,6 +51,8 @@ csrf.exempt(bp)
 MAX_IDEMPOTENCY_KEY = 255
 # How long a retry waits for the first of two identical requests to finish before answering 409.
 IDEMPOTENCY_WAIT_SECONDS = 10.0
+# Errors kept for an Idempotency-Key like successes: they say what state the thing was in.
+KEPT_ERRORS = (409,)
 
 
 @bp.before_request
@@ -372,8 +374,8 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             session.rollback()
             _forget(client, key)
             raise
-        if response.status_code >= 500:
-            _forget(client, key)
+        if response.status_code >= 400 and response.status_code not in KEPT_ERRORS:
+            _forget(client, key)  # bad input changed nothing: the corrected request may use the same key
             return response
         session.rollback()  # nothing of the view's is pending; the answer is stored on its own
         row = session.scalars(select(IdempotentAnswer).where(

@@ -7,11 +7,11 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import CheckConstraint, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import CheckConstraint, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, UTCDateTime, code, created_at, intpk, timestamp, utcnow
-from .vocabulary import API_SCOPES, check_in
+from .vocabulary import API_SCOPES, IDEMPOTENCY_HOURS, check_in
 
 TOKEN_PREFIX = "bl_"
 
@@ -89,3 +89,10 @@ class IdempotentAnswer(Base):
     body: Mapped[str | None] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+def forget_old_answers(session: Session, now: dt.datetime) -> int:
+    """Delete the answers kept longer than IDEMPOTENCY_HOURS (the sweep); returns how many."""
+    result = session.execute(delete(IdempotentAnswer).where(
+        IdempotentAnswer.created_at < now - dt.timedelta(hours=IDEMPOTENCY_HOURS)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -86,6 +86,20 @@ def test_a_key_is_kept_24_hours(app, db):
     assert later.status_code == 201 and later.get_json()["id"] != first["id"]
 
 
+def test_the_sweep_forgets_answers_after_24_hours(app, db):
+    from workers.jobs import SWEEPS, sweep_idempotency_keys
+
+    client = app.test_client()
+    send(client, "POST", "/api/v1/listings", OFFER, "old")
+    send(client, "POST", "/api/v1/listings", OFFER, "new")
+    with get_database(app).transaction() as session:
+        session.execute(update(IdempotentAnswer).where(IdempotentAnswer.key == "old").values(
+            created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=25)))
+    assert sweep_idempotency_keys in SWEEPS
+    sweep_idempotency_keys(app, dt.datetime.now(dt.timezone.utc))
+    assert [row.key for row in db.scalars(select(IdempotentAnswer))] == ["new"]
+
+
 def test_a_refused_request_leaves_the_key_free(app, db):
     client = app.test_client()
     bad = send(client, "POST", "/api/v1/listings", {**OFFER, "category": "gardening"}, "fix-and-retry")
