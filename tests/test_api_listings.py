@@ -167,3 +167,22 @@ def test_bad_patches_get_400_json(app, db, payload):
 def test_unknown_paths_and_methods_answer_json(app, method, path):
     response = app.test_client().open(path, method=method, headers=AUTH)
     assert response.status_code in (404, 405) and response.is_json and response.get_json()["error"]
+
+
+@pytest.mark.parametrize("online_kind", ["offer", "request"])
+def test_a_match_with_a_member_without_a_phone_texts_only_the_phone_side(notify_app, fake_twilio, session,
+                                                                        online_kind):
+    """The member without a number is never texted or called (the marketplace hears through events);
+    the phone resident is asked as always."""
+    phone_kind = "request" if online_kind == "offer" else "offer"
+    phone_listing = add_listing(notify_app, SMS_RESIDENT, phone_kind)
+    client = notify_app.test_client()
+    payload = {**OFFER, "kind": online_kind, "when": None}
+    online_listing = post(client, payload).get_json()["id"]
+    ids = {f"{phone_kind}_id": phone_listing, f"{online_kind}_id": online_listing}
+    response = client.post("/api/v1/matches", json=ids, headers=AUTH)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    sent_to = {message["To"] for message in fake_twilio.messages()}
+    assert not any(number.startswith("online:") for number in sent_to)
+    if phone_kind == "offer":  # the helper is asked first
+        assert sent_to == {SMS_RESIDENT}
