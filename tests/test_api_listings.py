@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from models import AuditEvent, Callback, Listing, Match, Resident
+from models import AuditEvent, Call, Callback, Listing, Match, Message, Resident
 from models.suggestions import suggestions_for
 from tests.conftest import API_TOKEN, api_get
 from tests.delivery_support import add_listing
@@ -184,5 +184,8 @@ def test_a_match_with_a_member_without_a_phone_texts_only_the_phone_side(notify_
     assert response.status_code == 201, response.get_data(as_text=True)
     sent_to = {message["To"] for message in fake_twilio.messages()}
     assert not any(number.startswith("online:") for number in sent_to)
+    online_resident = session.get(Listing, online_listing).resident_id
+    assert session.scalars(select(Message).where(Message.resident_id == online_resident)).all() == []
+    assert session.scalars(select(Call).where(Call.resident_id == online_resident)).all() == []
     if phone_kind == "offer":  # the helper is asked first
         assert sent_to == {SMS_RESIDENT}
