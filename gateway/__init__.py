@@ -32,6 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None, needs: Iterable[str] |
     pages.init_app(app)
 
     from .api import bp as api_bp
+    from .api import init_app as api_init
     from .webhooks_bridge import bp as bridge_bp
     from .webhooks_sms import bp as sms_bp
     from .webhooks_voice import bp as voice_bp
@@ -39,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None, needs: Iterable[str] |
     app.register_blueprint(sms_bp)
     app.register_blueprint(voice_bp)
     app.register_blueprint(api_bp)
+    api_init(app)
     app.register_blueprint(__import__("gateway.recordings", fromlist=["bp"]).bp)  # spoken messages, behind login
     app.register_blueprint(bridge_bp)
     app.register_blueprint(__import__("gateway.webhooks_notify", fromlist=["bp"]).bp)  # calls we make to notify

@@ -87,6 +87,29 @@ def create_broker_command(email: str, name: str, role: str, phone: str | None) -
     click.echo(f"created {role} {broker.email}")
 
 
+@main.command("create-api-client")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["read", "write"]), required=True,
+              help="read: the GET calls; write: also posting listings and matches.")
+def create_api_client_command(name: str, scope: str) -> None:
+    """Create a client of the JSON API; its bearer token is printed this once (only a hash is kept)."""
+    from gateway.config import DATABASE_NEEDS
+    from gateway.database import get_database
+    from models.api_clients import ApiClientError, create_api_client
+    from models.audit import audit
+
+    app = _app(DATABASE_NEEDS)
+    try:
+        with get_database(app).transaction() as session:
+            client, token = create_api_client(session, name, scope)
+            audit(session, "api_client.create", actor_type="system", object_type="api_client", object_id=client.id,
+                  detail={"name": client.name, "scope": scope, "via": "cli"})
+    except ApiClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created API client {client.name!r} ({scope}); its token, shown only now:", err=True)
+    click.echo(token)
+
+
 @main.command()
 @click.option("--every", type=int, default=0,
               help="Keep running: dispatch notifications as they come, and sweep every N seconds (0: sweep once).")

@@ -8,6 +8,7 @@ import functools
 import hashlib
 import hmac
 import logging
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -206,9 +207,41 @@ def twilio_signed(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def api_token_valid() -> bool:
-    expected = current_app.config.get("BUURTLIJN_API_TOKEN")
+@dataclass(frozen=True)
+class ApiCaller:
+    """Who called the API: a client from ``buurtlijn create-api-client``, or the BUURTLIJN_API_TOKEN holder."""
+
+    name: str
+    scope: str
+    client_id: int | None = None
+
+    @property
+    def may_write(self) -> bool:
+        return self.scope == "write"
+
+
+# The name BUURTLIJN_API_TOKEN's holder goes by in the audit log; it may do everything.
+CONFIGURED_TOKEN_CALLER = ApiCaller("BUURTLIJN_API_TOKEN", "write")
+
+
+def api_caller() -> ApiCaller | None:
+    """The caller the bearer token names, or None without a valid one (a revoked client's included)."""
     header = request.headers.get("Authorization", "")
-    if not expected or not header.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(header[len("Bearer "):].strip().encode(), expected.encode())
+    if not header.startswith("Bearer "):
+        return None
+    offered = header[len("Bearer "):].strip()
+    if not offered:
+        return None
+    expected = current_app.config.get("BUURTLIJN_API_TOKEN")
+    if expected and hmac.compare_digest(offered.encode(), expected.encode()):
+        return CONFIGURED_TOKEN_CALLER
+    from models.api_clients import client_for_token
+
+    from .database import get_session
+
+    client = client_for_token(get_session(), offered)
+    return None if client is None else ApiCaller(client.name, client.scope, client.id)
+
+
+def api_token_valid() -> bool:
+    return api_caller() is not None

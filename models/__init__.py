@@ -4,6 +4,7 @@ Tables live one module per domain; services take a SQLAlchemy session so
 that webhooks, the dashboard, the API and the jobs share one implementation.
 """
 
+from .api_clients import ApiClient, IdempotentAnswer
 from .base import Base, utcnow
 from .broker import AuditEvent, Broker
 from .call import Call
@@ -15,6 +16,8 @@ from .resident import Resident
 from .throttle import LoginThrottle
 
 __all__ = [
+    "ApiClient",
+    "IdempotentAnswer",
     "AuditEvent",
     "Base",
     "Broker",

@@ -34,6 +34,7 @@ class Listing(Base):
         CheckConstraint(check_in("kind", KINDS), name="kind"),
         CheckConstraint(check_in("status", LISTING_STATUSES), name="status"),
         Index("ix_listings_status_kind", "status", "kind"),
+        Index("ix_listings_updated_at", "updated_at"),
     )
 
     id: Mapped[intpk]
@@ -53,6 +54,8 @@ class Listing(Base):
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
     closed_at: Mapped[timestamp]
+    # The marketplace's own id of a listing posted through the API.
+    external_ref: Mapped[str | None] = mapped_column(String(120))
 
     resident: Mapped["Resident"] = relationship(back_populates="listings")  # noqa: F821
 

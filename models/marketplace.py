@@ -12,8 +12,10 @@ from .districts import district_map
 from .callback import Callback
 from .listing import Listing, end_listing, listing_values
 from .match import Match
+from .phones import PhoneNumber
 from .queue import close_callback, queue_callback
 from .resident import Resident
+from .residents import resident_for, resident_without_phone, set_postcode
 from .vocabulary import CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, WITHDRAWN_OUTCOME
 
 
@@ -130,3 +132,53 @@ def withdraw_listing(session: Session, listing: Listing, now: dt.datetime) -> bo
     ):
         close_callback(item, WITHDRAWN_OUTCOME)
     return True
+
+
+def record_marketplace_listing(
+    session: Session,
+    *,
+    kind: str,
+    category: str,
+    description: str,
+    postcode: str,
+    timing: str | None,
+    number: PhoneNumber | None,
+    external_ref: str | None,
+) -> Listing:
+    """A listing the online marketplace posted (channel ``api``).
+
+    With a phone number the resident is found or made as from an SMS, and a broker sees the new
+    listing in the queue; without one the member is a resident of their own, told through events.
+    """
+    if number is not None:
+        resident = resident_for(session, number)
+        if postcode and not resident.postcode:
+            set_postcode(resident, postcode)
+    else:
+        resident = resident_without_phone(session)
+    listing = record_listing(
+        session, resident, kind=kind, channel="api", category=category, description=description,
+        postcode=postcode, timing=timing, queue_for_broker=number is not None,
+    )
+    listing.external_ref = external_ref
+    return listing
+
+
+class ListingChangeRefused(ValueError):
+    pass
+
+
+# The statuses a listing's owner (or the marketplace for them) can close it with.
+CLOSING_STATUSES = ("cancelled", "done")
+
+
+def close_listing(session: Session, listing: Listing, status: str, now: dt.datetime | None = None) -> None:
+    """Close an open listing as ``done`` or ``cancelled``; a closed one, or one with a match under way
+    (which its match's own steps close), is refused."""
+    if status not in CLOSING_STATUSES:
+        raise ListingChangeRefused(f"status must be one of: {', '.join(CLOSING_STATUSES)}")
+    if listing.status not in CURRENT_LISTING_STATUSES:
+        raise ListingChangeRefused(f"the listing is {listing.status} already")
+    if match_under_way(session, listing.id):
+        raise ListingChangeRefused("a match of this listing is under way; it ends with the match")
+    end_listing(listing, status, now or utcnow())

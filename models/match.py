@@ -16,6 +16,7 @@ class Match(Base):
         Index("ix_matches_offer_status", "offer_id", "status"),
         # The sweeps look for proposals past respond_by and confirmed matches to remind.
         Index("ix_matches_status_respond_by", "status", "respond_by"),
+        Index("ix_matches_updated_at", "updated_at"),
     )
 
     id: Mapped[intpk]

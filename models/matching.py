@@ -93,6 +93,7 @@ class Actor:
     id: int | None = None
     remote_addr: str | None = None
     channel: str | None = None  # sms | voice, for residents
+    name: str | None = None  # the API client's name
 
     @classmethod
     def broker(cls, broker_id: int | None, remote_addr: str | None = None) -> "Actor":
@@ -423,7 +424,7 @@ def propose_match(
     session.flush()
     audit(session, "match.propose", actor_type=actor.type, actor_id=actor.id, object_type="match",
           object_id=match.id, remote_addr=actor.remote_addr,
-          detail={"request_id": request_id, "offer_id": offer_id})
+          detail={"request_id": request_id, "offer_id": offer_id, **({"client": actor.name} if actor.name else {})})
     _send_proposal(session, match, requester, helper)
     return match
 

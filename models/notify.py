@@ -35,7 +35,7 @@ from .jobs import PLACE_CALL
 from .message import Message
 from .outbox import queue_sms
 from .queue import queue_callback
-from .resident import Resident
+from .resident import NUMBER_NONE, Resident
 from .sql import insert_ignoring_conflict
 from .vocabulary import TWILIO_CALL_UNANSWERED_STATUSES
 from .workdays import local_zone, next_working_day, quiet_until
@@ -119,8 +119,11 @@ def notify_resident(
     ``expects`` ("proposal" or "feedback") makes a phone call ask for a key
     press; ``language`` overrides the resident's for the SMS text (a
     language with no SMS texts). Returns the SMS row, or None when the
-    message goes out as a call.
+    message goes out as a call, or not at all: a marketplace member without
+    a phone hears through the marketplace, which Buurtlijn's events tell.
     """
+    if resident.number_status == NUMBER_NONE:
+        return None
     if wants_voice(resident):
         queue_call(
             session, resident, key, params, purpose=purpose, dedupe_key=dedupe_key, urgent=urgent,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from .resident import NO_PHONE_PREFIX
+
 # What Twilio sends when the caller hides their number.
 WITHHELD_CALLER_IDS = frozenset(
     {"anonymous", "restricted", "unknown", "private", "unavailable",
@@ -67,8 +69,8 @@ def try_parse_phone(raw: str | None, region: str = "NL") -> PhoneNumber | None:
 
 def mask(e164: str | None) -> str:
     """'+31612345678' -> '+31 6 •••• 5678': enough to recognise, not to dial."""
-    if not e164:
-        return "—"
+    if not e164 or e164.startswith(NO_PHONE_PREFIX):
+        return "—"  # no number, or a marketplace member who gave none
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

@@ -11,7 +11,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .base import Base, code, created_at, e164, intpk, timestamp, updated_at
 from .vocabulary import RESIDENT_LANGUAGES as LANGUAGES
 
-__all__ = ["LANGUAGES", "Resident"]
+__all__ = ["LANGUAGES", "NO_PHONE_PREFIX", "NUMBER_NONE", "Resident"]
+
+# A marketplace member who gave no phone number is a resident without one: the phone column holds
+# this prefix and a random tail (unique, never dialled), the number_status says so, and the API and
+# events show no phone. The marketplace hears about such a member's listings through its events.
+NO_PHONE_PREFIX = "online:"
+NUMBER_NONE = "none"
+# Number states whose listings are suggested to brokers: a working phone, or a member reached online.
+SUGGESTABLE_NUMBER_STATUSES = ("ok", NUMBER_NONE)
 
 
 class Resident(Base):
@@ -27,7 +35,7 @@ class Resident(Base):
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     opted_out_at: Mapped[timestamp]
     opted_in_at: Mapped[timestamp]
-    # ok | invalid (Twilio 21211) | not_mobile (Twilio 21614)
+    # ok | invalid (Twilio 21211) | not_mobile (Twilio 21614) | none (a marketplace member without a phone)
     number_status: Mapped[code] = mapped_column(default="ok", server_default="ok")
     # mobile | fixed_line | voip | unknown, from phonenumbers
     line_type: Mapped[code] = mapped_column(default="unknown", server_default="unknown")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from .base import utcnow
 from .districts import district_map
 from .phones import PhoneNumber
-from .resident import Resident, contact_values
+from .resident import NO_PHONE_PREFIX, NUMBER_NONE, Resident, contact_values
 from .sql import insert_ignoring_conflict
 
 
@@ -34,6 +35,16 @@ def new_resident_values(number: PhoneNumber, now: dt.datetime, *, language: str 
         "created_at": now,
         "updated_at": now,
     }
+
+
+def resident_without_phone(session: Session, *, language: str | None = None) -> Resident:
+    """A marketplace member who gave no phone number: a resident of their own, never texted or called."""
+    now = utcnow()
+    resident = Resident(phone=NO_PHONE_PREFIX + secrets.token_hex(6), language=language or "nl",
+                        number_status=NUMBER_NONE, created_at=now, updated_at=now)
+    session.add(resident)
+    session.flush()
+    return resident
 
 
 def find_resident(session: Session, e164: str) -> Resident | None:

@@ -19,7 +19,7 @@ from .base import utcnow
 from .districts import district_map
 from .listing import Listing
 from .match import Match
-from .resident import Resident
+from .resident import SUGGESTABLE_NUMBER_STATUSES, Resident
 from .vocabulary import LIVE_MATCH_STATUSES
 
 RECENT = dt.timedelta(days=30)
@@ -121,7 +121,7 @@ def suggestions_for(
         .where(
             Listing.kind == other_kind,
             Listing.status == "open",
-            Resident.number_status == "ok",
+            Resident.number_status.in_(SUGGESTABLE_NUMBER_STATUSES),
             Resident.opted_out.is_(False),  # they cannot be asked by SMS; a proposal would be refused
             Listing.resident_id.not_in(excluded_residents),
             ~offer_under_way(Listing.id),

@@ -87,6 +87,13 @@ CALLBACK_OUTCOMES = (
     WITHDRAWN_OUTCOME,
 )
 
+# --- the JSON API --------------------------------------------------------------------------
+
+# What an API client may do: read, or read and write.
+API_SCOPES = ("read", "write")
+# How long an Idempotency-Key's first answer is kept and given again.
+IDEMPOTENCY_HOURS = 24
+
 # --- messages ----------------------------------------------------------------------------------
 
 MESSAGE_DIRECTIONS = ("inbound", "outbound")

@@ -299,7 +299,7 @@ def test_api_requires_the_bearer_token(client):
     assert client.get("/api/v1/listings").status_code == 401
     assert client.get("/api/v1/listings", headers={"Authorization": "Bearer wrong"}).status_code == 401
     ok = client.get("/api/v1/listings", headers={"Authorization": f"Bearer {API_TOKEN}"})
-    assert ok.status_code == 200 and ok.get_json() == {"listings": []}
+    assert ok.status_code == 200 and ok.get_json() == {"listings": [], "next_cursor": None}
 
 
 def test_api_resident_lookup_answers_bad_input_clearly(twilio, client):

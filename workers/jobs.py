@@ -177,6 +177,15 @@ def sweep(grace: bool = True) -> int:
         return total
 
 
+def sweep_idempotency_keys(app: Flask, now: dt.datetime) -> int:
+    """Answers kept for an Idempotency-Key past their 24 hours are deleted here, not enqueued."""
+    from models.api_clients import forget_old_answers
+
+    with get_database(app).transaction() as session:
+        forget_old_answers(session, now)
+    return 0
+
+
 # The periodic work, all of it: each step finds its rows that wait too long
 # and enqueues their jobs again. ``sweep`` runs them in this order, every
 # BUURTLIJN_SWEEP_SECONDS in the worker; the messages come first, always.
@@ -185,4 +194,5 @@ SWEEPS: tuple[Callable[[Flask, dt.datetime], int], ...] = (
     match_jobs.sweep_matches,
     notify_jobs.sweep_calls,
     voice_jobs.sweep_voice,
+    sweep_idempotency_keys,
 )

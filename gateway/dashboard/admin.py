@@ -1,4 +1,4 @@
-"""Coordinators only: broker accounts and the audit log."""
+"""Coordinators only: broker accounts, API clients and the audit log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from models import AuditEvent, Broker
+from models import ApiClient, AuditEvent, Broker
+from models.api_clients import revoke_api_client
 from models.accounts import AccountError, create_broker, end_sessions
 from models.broker import ROLES
 from models.phones import InvalidPhoneNumber
@@ -76,6 +77,27 @@ def set_active(broker_id: int):  # type: ignore[no-untyped-def]
     db.commit()
     flash(t("brokers.enabled_done" if active else "brokers.disabled_done", email=broker.email), "ok")
     return redirect(url_for("dashboard.admin.brokers"))
+
+
+@bp.get("/dashboard/api-clients")
+@coordinator_required
+def api_clients():  # type: ignore[no-untyped-def]
+    """The marketplace's (and others') keys to the JSON API; made with ``buurtlijn create-api-client``."""
+    clients = get_session().scalars(select(ApiClient).order_by(ApiClient.revoked_at.is_not(None), ApiClient.name)).all()
+    audit_action("api_clients.view", "api_client", None)
+    get_session().commit()
+    return render_template("dashboard/api_clients.html", clients=clients)
+
+
+@bp.post("/dashboard/api-clients/<int:client_id>/revoke")
+@coordinator_required
+def revoke_client(client_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    client = revoke_api_client(db, client_id) or abort(404)
+    audit_action("api_client.revoke", "api_client", client.id, name=client.name)
+    db.commit()
+    flash(t("api_clients.revoked_done", name=client.name), "ok")
+    return redirect(url_for("dashboard.admin.api_clients"))
 
 
 @bp.get("/dashboard/audit")

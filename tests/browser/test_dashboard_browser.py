@@ -382,9 +382,13 @@ def test_screenshots_of_the_queue_and_an_item(served, browser, base, tmp_path):
 
 
 def test_english_and_coordinator_pages_pass_axe(served, browser, base):
+    from models.api_clients import create_api_client
+
+    with get_database(served).transaction() as session:
+        create_api_client(session, "BUUV marktplaats", "write")
     page = new_page(browser)
     log_in(page, base, "cor@buuv.example")
-    for path in ("/dashboard/brokers", "/dashboard/audit", "/dashboard/new"):
+    for path in ("/dashboard/brokers", "/dashboard/api-clients", "/dashboard/audit", "/dashboard/new"):
         page.goto(base + path)
         assert_accessible(page)
     page.get_by_role("button", name="Switch the dashboard to English").click()

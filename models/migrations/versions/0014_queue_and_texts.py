@@ -2,7 +2,7 @@
 a text nobody could place names the item a broker reads it on.
 
 Revision ID: 0014
-Revises: 0006
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0014'
-down_revision = '0006'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
