@@ -41,7 +41,14 @@ from models.workdays import quiet_until
 from .registry import job
 from .runtime import get_database, get_queue, job_context
 from .sending import MAX_ATTEMPTS, PACER, STALE_SUBMITTING, _allowed_country, backoff
-from .twilio_api import INVALID_NUMBER, NOT_FOUND, is_transient, may_have_reached_twilio, settle_time, twilio_client
+from .twilio_api import (
+    INVALID_NUMBER,
+    NOT_FOUND,
+    is_transient,
+    may_have_reached_twilio,
+    settle_time,
+    twilio_client,
+)
 
 log = logging.getLogger("buurtlijn.calls")
 
@@ -66,8 +73,10 @@ class CallConfirm:
     delay: dt.timedelta
 
 
-def _confirm_later(call_id: int, at: dt.datetime, now: dt.datetime) -> CallConfirm:
-    return CallConfirm(f"confirm-call-{call_id}-{int(at.timestamp())}", call_id, at - now)
+def _confirm_later(call_id: int, settled_at: dt.datetime, now: dt.datetime) -> CallConfirm:
+    """Ask once the request has settled; an id of its own (from ``now``), never the id of the job now running."""
+    return CallConfirm(f"confirm-call-{call_id}-{int(now.timestamp() * 1000)}", call_id,
+                       settled_at - now)
 
 
 def _wait(call: Call, until: dt.datetime, now: dt.datetime) -> CallRetry:

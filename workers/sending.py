@@ -73,8 +73,10 @@ class Confirm:
     delay: dt.timedelta
 
 
-def confirm_job_id(message_id: int, at: dt.datetime) -> str:
-    return f"confirm-{message_id}-{int(at.timestamp())}"
+def _confirm_later(message_id: int, settled_at: dt.datetime, now: dt.datetime) -> Confirm:
+    """Ask once the request has settled; an id of its own (from ``now``), never the id of the job now running."""
+    return Confirm(f"confirm-{message_id}-{int(now.timestamp() * 1000)}", message_id,
+                   settled_at - now)
 
 
 def backoff(config: dict[str, Any], attempt: int) -> dt.timedelta:
@@ -393,7 +395,7 @@ def _not_sent(db: Database, config: dict[str, Any], message_id: int, attempt: in
         )
     settle = settle_time(config)
     log.info("message %s: no answer from Twilio (%s); asking it in %s before sending again", message_id, text, settle)
-    return Confirm(confirm_job_id(message_id, now + settle), message_id, settle)
+    return _confirm_later(message_id, now + settle, now)
 
 
 def _failed(
@@ -500,7 +502,7 @@ def confirm_sent(db: Database, config: dict[str, Any], message_id: int) -> Retry
             return None  # adopted or sent meanwhile
         settled_at = message.updated_at + settle
         if settled_at > now:
-            return Confirm(confirm_job_id(message_id, settled_at), message_id, settled_at - now)
+            return _confirm_later(message_id, settled_at, now)
         to, body, since = message.phone, message.body, message.updated_at - settle
         attempt, code, text = message.attempts, message.error_code, message.error_message or "no answer"
         known = set(session.scalars(
@@ -512,7 +514,7 @@ def confirm_sent(db: Database, config: dict[str, Any], message_id: int) -> Retry
     except Exception as exc:  # Twilio still unreachable: ask again later, never send blind
         log.info("message %s: Twilio could not be asked (%s); asking again in %s", message_id, type(exc).__name__,
                  settle)
-        return Confirm(confirm_job_id(message_id, now + settle), message_id, settle)
+        return _confirm_later(message_id, now + settle, now)
     if found_sid is None:
         log.info("message %s: Twilio does not have it; it is sent again", message_id)
         return _failed(db, config, message_id, attempt, None, code, text)
