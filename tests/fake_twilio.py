@@ -275,6 +275,7 @@ class FakeTwilio:
         self._deleted_recordings: list[str] = []
         self._next_faults: list[_Fault] = []
         self._to_faults: list[_Fault] = []
+        self._generation = 0  # bumped by reset(): a request still hanging from before is dropped
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -379,8 +380,10 @@ class FakeTwilio:
         return sid
 
     def reset(self) -> None:
-        """Forget requests, resources, faults and delay (the server keeps running)."""
+        """Forget requests, resources, faults and delay (the server keeps running). A request still
+        hanging is dropped without being carried out, so it cannot land in the next test."""
         with self._changed:
+            self._generation += 1
             self._requests.clear()
             self._messages.clear()
             self._calls.clear()
@@ -613,10 +616,13 @@ class FakeTwilio:
         return _error_reply(fault.status, fault.code, message)
 
     def _hang(self, fault: _Fault) -> bool:
-        """Wait out a hang; False when the fake was stopped meanwhile."""
+        """Wait out a hang; False when the fake was stopped or reset meanwhile."""
         deadline = time.monotonic() + fault.hang
         with self._changed:
+            generation = self._generation
             while not self._stopping.is_set():
+                if self._generation != generation:
+                    return False
                 if fault.until is not None and fault.until(self):
                     break
                 remaining = deadline - time.monotonic()

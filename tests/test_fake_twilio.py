@@ -434,6 +434,16 @@ def test_stop_ends_a_hang_without_carrying_it_out(fake: FakeTwilio, client: Clie
     assert fake.messages() == []
 
 
+def test_reset_drops_a_hanging_request_without_carrying_it_out(fake: FakeTwilio, client: Client) -> None:
+    fake.hang_next("messages", 10.0)
+    thread = threading.Thread(target=lambda: pytest.raises(requests.exceptions.ConnectionError, send, client))
+    thread.start()
+    assert fake.wait_for(lambda f: len(f.requests) == 1, timeout=2)
+    fake.reset()
+    thread.join(timeout=3)
+    assert not thread.is_alive() and fake.messages() == []
+
+
 def test_stop_refuses_connections_and_start_reuses_the_port(fake: FakeTwilio, client: Client) -> None:
     port, base_url = fake.port, fake.base_url
     send(client)

@@ -125,6 +125,26 @@ def test_transient_twilio_errors_are_retried_with_backoff(app, twilio, fake_twil
     assert message.status == "queued" and message.twilio_sid and message.attempts == 2
 
 
+def test_every_request_to_twilio_gives_up_after_the_timeout(app, fake_twilio):
+    """The client had no timeout: one hung request held the worker, and every message behind it, for minutes."""
+    import time
+
+    import requests
+
+    from workers.twilio_api import twilio_client
+
+    app.config["BUURTLIJN_TWILIO_TIMEOUT_SECONDS"] = 0.3
+    client = twilio_client(app.config)
+    assert client.http_client.logger.name == "twilio.http_client"  # kept at WARNING by gateway/logs.py
+    for resource, request in (("messages", lambda: client.messages.create(to=RESIDENT, from_=GATEWAY_NUMBER, body="x")),
+                              ("calls", lambda: client.calls.list(to=RESIDENT, limit=5))):
+        fake_twilio.hang_next(resource, 3.0)
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.Timeout):
+            request()
+        assert time.monotonic() - started < 2.0
+
+
 def _settle(app, message_id: int) -> None:  # type: ignore[no-untyped-def]
     """As if the settle time after a lost answer had passed."""
     from workers.twilio_api import settle_time
