@@ -136,8 +136,8 @@ def test_every_request_to_twilio_gives_up_after_the_timeout(app, fake_twilio):
     app.config["BUURTLIJN_TWILIO_TIMEOUT_SECONDS"] = 0.3
     client = twilio_client(app.config)
     assert client.http_client.logger.name == "twilio.http_client"  # kept at WARNING by gateway/logs.py
-    for resource, request in (("messages", lambda: client.messages.create(to=RESIDENT, from_=GATEWAY_NUMBER, body="x")),
-                              ("calls", lambda: client.calls.list(to=RESIDENT, limit=5))):
+    create = lambda: client.messages.create(to=RESIDENT, from_=GATEWAY_NUMBER, body="x")  # noqa: E731
+    for resource, request in (("messages", create), ("calls", lambda: client.calls.list(to=RESIDENT, limit=5))):
         fake_twilio.hang_next(resource, 3.0)
         started = time.monotonic()
         with pytest.raises(requests.exceptions.Timeout):

@@ -75,8 +75,7 @@ class CallConfirm:
 
 def _confirm_later(call_id: int, settled_at: dt.datetime, now: dt.datetime) -> CallConfirm:
     """Ask once the request has settled; an id of its own (from ``now``), never the id of the job now running."""
-    return CallConfirm(f"confirm-call-{call_id}-{int(now.timestamp() * 1000)}", call_id,
-                       settled_at - now)
+    return CallConfirm(f"confirm-call-{call_id}-{int(now.timestamp() * 1000)}", call_id, settled_at - now)
 
 
 def _wait(call: Call, until: dt.datetime, now: dt.datetime) -> CallRetry:

@@ -75,8 +75,7 @@ class Confirm:
 
 def _confirm_later(message_id: int, settled_at: dt.datetime, now: dt.datetime) -> Confirm:
     """Ask once the request has settled; an id of its own (from ``now``), never the id of the job now running."""
-    return Confirm(f"confirm-{message_id}-{int(now.timestamp() * 1000)}", message_id,
-                   settled_at - now)
+    return Confirm(f"confirm-{message_id}-{int(now.timestamp() * 1000)}", message_id, settled_at - now)
 
 
 def backoff(config: dict[str, Any], attempt: int) -> dt.timedelta:
@@ -379,7 +378,9 @@ def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | Co
 _TWILIO_START = {"accepted", "scheduled", "queued", "sending", "sent"}
 
 
-def _not_sent(db: Database, config: dict[str, Any], message_id: int, attempt: int, error: Exception) -> Retry | Confirm | None:
+def _not_sent(
+    db: Database, config: dict[str, Any], message_id: int, attempt: int, error: Exception
+) -> Retry | Confirm | None:
     """Twilio's create failed: a refusal is final or retried (``_failed``); a lost answer is asked about first."""
     status, code, text = None, None, type(error).__name__
     if isinstance(error, TwilioRestException):
@@ -394,7 +395,8 @@ def _not_sent(db: Database, config: dict[str, Any], message_id: int, attempt: in
             .values(error_code=code, error_message=text, status_at=now, updated_at=now)
         )
     settle = settle_time(config)
-    log.info("message %s: no answer from Twilio (%s); asking it in %s before sending again", message_id, text, settle)
+    log.info("message %s: no answer from Twilio (%s); asking it in %s before sending again",
+             message_id, text, settle)
     return _confirm_later(message_id, now + settle, now)
 
 

@@ -66,7 +66,7 @@ def may_have_reached_twilio(error: BaseException) -> bool:
         return error.status >= 500
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return False
-    if isinstance(error, requests.exceptions.ConnectionError) and not isinstance(error, requests.exceptions.SSLError):
+    if isinstance(error, requests.exceptions.ConnectionError):
         reason = error.args[0] if error.args else None
         # Refused, or no such host: urllib3 reports these before anything was sent.
         if isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError):

@@ -33,7 +33,8 @@ from tests.fake_twilio import FakeTwilio
 
 BODY = "Uw vraag staat in de lijst. Een makelaar belt u."
 LOST = 30  # of 100 answers
-HANG_LIMIT = 2.5  # seconds a hung request holds at most: less than the settle time, or it would land after Twilio was asked
+# Seconds a hung request holds at most: less than the settle time, or it would land after Twilio was asked.
+HANG_LIMIT = 2.5
 WHILE_HUNG = 10  # messages that must reach Twilio while one hangs
 
 
