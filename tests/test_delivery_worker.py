@@ -117,7 +117,9 @@ def test_busy_twilio_is_retried_with_growing_back_off(delivery_app, delivery_wor
             failures[0].at, lookups[0].at, failures[1].at, lookups[1].at, failures[2].at]
         waits_from = lookups
     gaps = [b.at - a.at for a, b in zip(waits_from, failures[1:])]
-    assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[1] > gaps[0]  # 1 s, then 2 s (BUURTLIJN_SEND_BACKOFF_SECONDS)
+    # 1 s, then 2 s (BUURTLIJN_SEND_BACKOFF_SECONDS); RQ's scheduler runs a delayed job in the whole
+    # second after its time, so each gap may be up to a second or two longer, and not in step.
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9
     assert wait_until(lambda: _message(delivery_app, HELPER).status == "queued", timeout=10)
     assert _message(delivery_app, HELPER).attempts == 3
     assert len(fake_twilio.messages()) == 1

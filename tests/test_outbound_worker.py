@@ -401,7 +401,7 @@ def test_messages_committed_together_travel_as_one_job_and_each_is_sent_once(que
     from tests.conftest import WorkerProcess
 
     phones = [f"+316123400{n:02d}" for n in range(7)]
-    fake_twilio.fail_for_to(phones[3], status=503, code=None)  # busy for this one: retried, the rest go on
+    fake_twilio.fail_for_to(phones[3], status=429, code=20429)  # busy for this one: retried, the rest go on
     ids = _queue_together(queued_app, phones)
 
     queue = queued_app.extensions["buurtlijn.jobs"].rq_queue("outbound")
