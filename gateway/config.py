@@ -49,10 +49,14 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_MATCH_RESPONSE_HOURS": 24,  # a helper's time to answer a proposal; then it expires
     "BUURTLIJN_SEND_BACKOFF_SECONDS": "30,120,600,1800,7200",  # waits before retrying a busy Twilio
     "BUURTLIJN_TRUSTED_PROXIES": 0,  # proxies in front of the web whose X-Forwarded-For is believed
+    # Every request to Twilio: seconds to connect, and to wait for its answer (workers/twilio_api.py).
+    "BUURTLIJN_TWILIO_TIMEOUT_SECONDS": 5.0,
 }
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
          "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
+# Decimal numbers and the range each must lie in.
+_DECIMALS = {"BUURTLIJN_TWILIO_TIMEOUT_SECONDS": (0.1, 60.0)}
 _BOOLS = {"BUURTLIJN_DEMO"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -140,6 +144,18 @@ def _whole_number(name: str, value: Any) -> int:
     least = _INTS[name]
     if number < least:
         raise ConfigError(f"{name} must be at least {least}, not {number}")
+    return number
+
+
+def _decimal(name: str, value: Any) -> float:
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float(
+            str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds like 5 or 2.5, not {value!r}") from None
+    least, most = _DECIMALS[name]
+    if not least <= number <= most:  # also refuses nan
+        raise ConfigError(f"{name} must be between {least:g} and {most:g}, not {value!r}")
     return number
 
 
@@ -269,6 +285,9 @@ def _parse(config: dict[str, Any]) -> None:
     for name in _INTS:
         value = config.get(name)
         config[name] = DEFAULTS[name] if value is None or value == "" else _whole_number(name, value)
+    for name in _DECIMALS:
+        value = config.get(name)
+        config[name] = DEFAULTS[name] if value is None or value == "" else _decimal(name, value)
     for name in _BOOLS:
         config[name] = _switch(name, config.get(name) or False)
     for name, check in _CHECKS.items():

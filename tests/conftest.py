@@ -434,7 +434,8 @@ def new_message_sid() -> str:
 
 # Passed to the delivery worker besides what worker_environment passes.
 EXTRA_WORKER_SETTINGS = ("BUURTLIJN_SEND_BACKOFF_SECONDS", "BUURTLIJN_SMS_PER_SECOND",
-                         "BUURTLIJN_MATCH_RESPONSE_HOURS", "BUURTLIJN_SMS_DAILY_CAP")
+                         "BUURTLIJN_MATCH_RESPONSE_HOURS", "BUURTLIJN_SMS_DAILY_CAP",
+                         "BUURTLIJN_TWILIO_TIMEOUT_SECONDS")
 
 
 class DeliveryWorker(WorkerProcess):
@@ -460,6 +461,8 @@ def delivery_config(database_url: str, fake: FakeTwilio, redis_url: str, **overr
         "BUURTLIJN_SWEEP_SECONDS": 1,
         "PUBLIC_BASE_URL": PUBLIC_BASE,
         "BUURTLIJN_SEND_BACKOFF_SECONDS": "1,2,4,8,16",
+        # A lost answer is asked about after six of these (workers/twilio_api.py SETTLE_TIMEOUTS).
+        "BUURTLIJN_TWILIO_TIMEOUT_SECONDS": 0.5,
         "BUURTLIJN_SMS_PER_SECOND": 50,
         "BUURTLIJN_QUIET_HOURS": far_quiet_hours(),
     }

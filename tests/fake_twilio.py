@@ -136,7 +136,8 @@ def sms_segments(body: str) -> int:
 @dataclass
 class RecordedRequest:
     """One request as the fake received it. ``status`` is filled in once answered
-    (None while delayed, or when the connection was dropped by ``stop()``)."""
+    (None while delayed or hanging, or when the connection was dropped: by ``stop()`` or a
+    ``drop_next``/``hang_next`` fault). ``answered_at``: when the fake answered or dropped it."""
 
     method: str
     path: str
@@ -146,17 +147,22 @@ class RecordedRequest:
     at: float
     resource: str | None = None
     status: int | None = None
+    answered_at: float | None = None
 
 
 @dataclass
 class _Fault:
-    status: int
+    status: int | None  # None: the request's own answer (after a hang)
     code: int | None
     message: str | None
     resource: str | None  # None = messages and calls (for fail_for_to)
     method: str | None = None
     remaining: int | None = None  # None = permanent
     to: str | None = None
+    accept: bool = False  # carried out (message stored, call placed) before the answer goes wrong
+    drop: bool = False  # no answer at all: the connection is closed
+    hang: float = 0.0  # seconds before anything happens
+    until: Callable[[FakeTwilio], bool] | None = None  # ends the hang early
 
 
 @dataclass
@@ -234,7 +240,8 @@ class FakeTwilio:
     """A threaded HTTP server speaking enough of Twilio's REST API for the twilio client.
 
     Every request is recorded in ``requests``; accepted creates in ``messages()``/``calls()``.
-    Faults (``fail_next``, ``fail_for_to``), latency (``delay``) and outages (``stop``/``start``)
+    Faults (``fail_next``, ``fail_for_to``), lost answers (``fail_next(accept=True)``,
+    ``drop_next``), hangs (``hang_next``), latency (``delay``) and outages (``stop``/``start``)
     are scriptable. Thread-safe.
     """
 
@@ -268,6 +275,7 @@ class FakeTwilio:
         self._deleted_recordings: list[str] = []
         self._next_faults: list[_Fault] = []
         self._to_faults: list[_Fault] = []
+        self._generation = 0  # bumped by reset(): a request still hanging from before is dropped
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -292,7 +300,9 @@ class FakeTwilio:
         server, thread = self._server, self._thread
         if server is None:
             return
-        self._stopping.set()
+        with self._changed:  # wakes hanging handlers
+            self._stopping.set()
+            self._changed.notify_all()
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -370,8 +380,10 @@ class FakeTwilio:
         return sid
 
     def reset(self) -> None:
-        """Forget requests, resources, faults and delay (the server keeps running)."""
+        """Forget requests, resources, faults and delay (the server keeps running). A request still
+        hanging is dropped without being carried out, so it cannot land in the next test."""
         with self._changed:
+            self._generation += 1
             self._requests.clear()
             self._messages.clear()
             self._calls.clear()
@@ -406,14 +418,51 @@ class FakeTwilio:
         times: int = 1,
         *,
         method: str | None = None,
+        to: str | None = None,
+        accept: bool = False,
     ) -> None:
         """Answer the next ``times`` requests to ``resource`` ("messages", "calls", "recordings"),
-        optionally only for ``method``, with a Twilio-style error. ``code=None`` leaves the code
-        out (as for 500/503); the twilio lib then reports ``.code == status``."""
+        optionally only for ``method`` and only creates to ``to``, with a Twilio-style error.
+        ``code=None`` leaves the code out (as for 500/503); the twilio lib then reports ``.code == status``.
+
+        ``accept=True``: Twilio carried the request out (the message is stored, the call placed)
+        and only then answered with the error, as when its answer is lost on the way.
+        """
+        self._add_fault(resource, times, method, to, status=status, code=code, message=message, accept=accept)
+
+    def drop_next(
+        self, resource: str, times: int = 1, *, method: str | None = None, to: str | None = None, accept: bool = True
+    ) -> None:
+        """Close the connection of the next ``times`` requests to ``resource`` without an answer.
+        ``accept=True`` (the default): the request was carried out first, so the client cannot
+        know that it was; ``accept=False``: dropped before anything happened."""
+        self._add_fault(resource, times, method, to, status=None, drop=True, accept=accept)
+
+    def hang_next(
+        self,
+        resource: str,
+        seconds: float,
+        times: int = 1,
+        *,
+        method: str | None = None,
+        to: str | None = None,
+        accept: bool = True,
+        until: Callable[[FakeTwilio], bool] | None = None,
+    ) -> None:
+        """Let the next ``times`` requests to ``resource`` hang for ``seconds`` (or until ``until(fake)``
+        holds, whichever comes first; ``stop()`` drops them), then carry them out and answer as usual
+        (``accept=True``), or close the connection without doing anything (``accept=False``).
+        A client whose timeout is shorter has given up by then: it cannot know which happened."""
+        self._add_fault(resource, times, method, to, status=None, hang=seconds, until=until, accept=accept,
+                        drop=not accept)
+
+    def _add_fault(self, resource: str, times: int, method: str | None, to: str | None, **how: Any) -> None:
         self._check_resource(resource)
+        how.setdefault("code", None)
+        how.setdefault("message", None)
         with self._lock:
             self._next_faults.append(
-                _Fault(status, code, message, resource, method=method.upper() if method else None, remaining=times)
+                _Fault(resource=resource, method=method.upper() if method else None, remaining=times, to=to, **how)
             )
 
     def fail_for_to(
@@ -444,7 +493,7 @@ class FakeTwilio:
                     if fault.to == to and fault.resource in (None, resource):
                         return fault
             for fault in self._next_faults:
-                if fault.resource == resource and fault.method in (None, method):
+                if fault.resource == resource and fault.method in (None, method) and fault.to in (None, to):
                     assert fault.remaining is not None
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -484,8 +533,14 @@ class FakeTwilio:
             reply = _json_reply(500, {"message": f"FakeTwilio internal error: {error!r}", "status": 500})
         if record is not None:  # before answering, so a client that got its reply sees the status
             with self._changed:
-                record.status = reply.status
+                record.status = reply.status if reply is not None else None
+                record.answered_at = time.time()
                 self._changed.notify_all()
+        if reply is None:  # a lost answer: the connection closes with nothing said
+            handler.close_connection = True
+            if record is not None and self.on_request is not None:
+                self.on_request(record)
+            return
         try:
             handler.send_response(reply.status)
             handler.send_header("Content-Type", reply.content_type)
@@ -526,7 +581,8 @@ class FakeTwilio:
             return resource, actions[method], params
         return _not_found(path)
 
-    def _dispatch(self, record: RecordedRequest, route: tuple[str, str, dict[str, str]] | _Reply) -> _Reply:
+    def _dispatch(self, record: RecordedRequest, route: tuple[str, str, dict[str, str]] | _Reply) -> _Reply | None:
+        """The answer, or None for none at all (the connection is dropped)."""
         if not record.auth_ok:
             reply = _error_reply(401, 20003, "Authenticate")
             reply.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
@@ -537,14 +593,43 @@ class FakeTwilio:
         if params["account_sid"] != self.account_sid:
             return _not_found(record.path)  # another account's resources are invisible
         fault = self._take_fault(resource, record.method, action, record.form)
-        if fault is not None:
-            to = _first(record.form, "To")
-            message = fault.message
-            if message is None and fault.code == 21211 and to:
-                message = f"The 'To' number {to} is not a valid phone number."
-            return _error_reply(fault.status, fault.code, message)
+        if fault is not None and fault.hang > 0 and not self._hang(fault):
+            return None  # stopped while hanging
+        if fault is not None and not fault.accept:
+            return None if fault.drop else self._fault_reply(fault, record)
         handler: Callable[[RecordedRequest, dict[str, str]], _Reply] = getattr(self, "_" + action)
-        return handler(record, params)
+        reply = handler(record, params)
+        if fault is None or reply.status >= 400:
+            return reply
+        # Carried out; now the answer is lost.
+        if fault.drop:
+            return None
+        return reply if fault.status is None else self._fault_reply(fault, record)
+
+    @staticmethod
+    def _fault_reply(fault: _Fault, record: RecordedRequest) -> _Reply:
+        assert fault.status is not None
+        to = _first(record.form, "To")
+        message = fault.message
+        if message is None and fault.code == 21211 and to:
+            message = f"The 'To' number {to} is not a valid phone number."
+        return _error_reply(fault.status, fault.code, message)
+
+    def _hang(self, fault: _Fault) -> bool:
+        """Wait out a hang; False when the fake was stopped or reset meanwhile."""
+        deadline = time.monotonic() + fault.hang
+        with self._changed:
+            generation = self._generation
+            while not self._stopping.is_set():
+                if self._generation != generation:
+                    return False
+                if fault.until is not None and fault.until(self):
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(min(remaining, 0.05))
+        return not self._stopping.is_set()
 
     # ------------------------------------------------------------------ resources
 

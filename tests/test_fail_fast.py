@@ -110,6 +110,8 @@ def test_gunicorn_without_the_twilio_token_does_not_serve(pg_database_url, tmp_p
     ("BUURTLIJN_TIMEZONE", "Europe/Haarlem"),
     ("BUURTLIJN_SMS_COUNTRIES", "NL,XX"),
     ("BUURTLIJN_SEND_BACKOFF_SECONDS", "30,twee minuten"),
+    ("BUURTLIJN_TWILIO_TIMEOUT_SECONDS", "vijf"),
+    ("BUURTLIJN_TWILIO_TIMEOUT_SECONDS", "0"),
     ("BUURTLIJN_DEMO", "misschien"),
     ("BUURTLIJN_SPEECH_RATE", "langzaam"),
     ("BUURTLIJN_DISTRICTS_FILE", "/nowhere/districts.toml"),

@@ -352,6 +352,98 @@ def test_slow_twilio_times_out_the_client_but_still_accepts(fake: FakeTwilio) ->
     assert len(fake.messages()) == 2
 
 
+# ---------------------------------------------------------------- lost answers and hangs
+
+
+@pytest.mark.parametrize("resource", ["messages", "calls"])
+def test_an_accepted_create_whose_answer_is_a_500(fake: FakeTwilio, client: Client, resource: str) -> None:
+    fake.fail_next(resource, status=500, method="POST", accept=True)
+    create = send if resource == "messages" else _create_call
+    with pytest.raises(TwilioRestException) as error:
+        create(client)
+    assert error.value.status == 500
+    stored = fake.messages() if resource == "messages" else fake.calls()
+    assert len(stored) == 1  # Twilio has it, though the client heard "500"
+    assert [r.status for r in fake.requests] == [500]
+    create(client)  # once only
+    assert len(fake.messages() if resource == "messages" else fake.calls()) == 2
+
+
+@pytest.mark.parametrize("accept", [True, False], ids=["carried-out", "not-carried-out"])
+def test_a_dropped_connection_gives_no_answer(fake: FakeTwilio, client: Client, accept: bool) -> None:
+    fake.drop_next("messages", method="POST", accept=accept)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        send(client)
+    assert len(fake.messages()) == (1 if accept else 0)
+    [request] = fake.requests
+    assert request.status is None and request.answered_at is not None
+    send(client)
+    assert len(fake.messages()) == (2 if accept else 1)
+
+
+def test_faults_for_one_number_leave_the_others_alone(fake: FakeTwilio, client: Client) -> None:
+    fake.fail_next("messages", status=500, method="POST", to=OTHER_TO, accept=True)
+    send(client, to=TO)
+    send(client, to=TO)
+    with pytest.raises(TwilioRestException):
+        send(client, to=OTHER_TO)
+    send(client, to=OTHER_TO)
+    assert [m["To"] for m in fake.messages()] == [TO, TO, OTHER_TO, OTHER_TO]
+    assert [r.status for r in fake.requests] == [201, 201, 500, 201]
+
+
+@pytest.mark.parametrize("accept", [True, False], ids=["then-accepted", "then-dropped"])
+def test_a_hang_outlasts_the_client_then_is_carried_out_or_not(fake: FakeTwilio, accept: bool) -> None:
+    fake.hang_next("messages", 0.6, method="POST", accept=accept)
+    impatient = client_for(fake, timeout=0.1)
+    with pytest.raises(requests.exceptions.Timeout):
+        send(impatient)
+    [hung] = fake.requests
+    assert hung.status is None and fake.messages() == []  # still hanging
+    send(impatient, to=OTHER_TO)  # others are answered meanwhile
+    assert [m["To"] for m in fake.messages()] == [OTHER_TO] and hung.answered_at is None
+    assert fake.wait_for(lambda f: hung.answered_at is not None, timeout=3)
+    assert [m["To"] for m in fake.messages()] == ([OTHER_TO, TO] if accept else [OTHER_TO])
+    assert hung.status == (201 if accept else None)
+
+
+def test_a_hang_ends_when_its_condition_holds(fake: FakeTwilio, client: Client) -> None:
+    fake.hang_next("messages", 10.0, method="POST", to=TO,
+                   until=lambda f: sum(m["To"] == OTHER_TO for m in f.messages()) >= 3)
+    hung = threading.Thread(target=send, args=(client,))
+    hung.start()
+    assert fake.wait_for(lambda f: len(f.requests) == 1, timeout=2)
+    for _ in range(3):
+        send(client, to=OTHER_TO)
+    hung.join(timeout=3)
+    assert not hung.is_alive()
+    assert [m["To"] for m in fake.messages()] == [OTHER_TO] * 3 + [TO]
+    hung_request = fake.requests[0]
+    assert all(r.answered_at <= hung_request.answered_at for r in fake.requests[1:])
+
+
+def test_stop_ends_a_hang_without_carrying_it_out(fake: FakeTwilio, client: Client) -> None:
+    fake.hang_next("messages", 10.0)
+    outcome: list[BaseException] = []
+    thread = threading.Thread(target=lambda: outcome.append(pytest.raises(Exception, send, client).value))
+    thread.start()
+    assert fake.wait_for(lambda f: len(f.requests) == 1, timeout=2)
+    fake.stop()
+    thread.join(timeout=3)
+    assert isinstance(outcome[0], requests.exceptions.ConnectionError)
+    assert fake.messages() == []
+
+
+def test_reset_drops_a_hanging_request_without_carrying_it_out(fake: FakeTwilio, client: Client) -> None:
+    fake.hang_next("messages", 10.0)
+    thread = threading.Thread(target=lambda: pytest.raises(requests.exceptions.ConnectionError, send, client))
+    thread.start()
+    assert fake.wait_for(lambda f: len(f.requests) == 1, timeout=2)
+    fake.reset()
+    thread.join(timeout=3)
+    assert not thread.is_alive() and fake.messages() == []
+
+
 def test_stop_refuses_connections_and_start_reuses_the_port(fake: FakeTwilio, client: Client) -> None:
     port, base_url = fake.port, fake.base_url
     send(client)

@@ -101,9 +101,7 @@ def test_redis_down_loses_nothing_and_the_sweep_catches_up(pg_database_url, fake
         get_database(down).dispose()
 
 
-@pytest.mark.parametrize(
-    ("status", "code"), [(500, None), (503, None), (429, 20429), (400, 21611)], ids=["500", "503", "429", "overflow"]
-)
+@pytest.mark.parametrize(("status", "code"), [(429, 20429), (400, 21611)], ids=["429", "overflow"])
 def test_transient_twilio_errors_are_retried_with_backoff(app, twilio, fake_twilio, db, status, code):
     fake_twilio.fail_next("messages", status=status, code=code, times=1)
     twilio.sms(RESIDENT, "HULP")
@@ -125,6 +123,129 @@ def test_transient_twilio_errors_are_retried_with_backoff(app, twilio, fake_twil
     assert len(fake_twilio.messages()) == 1
     [message] = outbound(db)
     assert message.status == "queued" and message.twilio_sid and message.attempts == 2
+
+
+def test_every_request_to_twilio_gives_up_after_the_timeout(app, fake_twilio):
+    """The client had no timeout: one hung request held the worker, and every message behind it, for minutes."""
+    import time
+
+    import requests
+
+    from workers.twilio_api import twilio_client
+
+    app.config["BUURTLIJN_TWILIO_TIMEOUT_SECONDS"] = 0.3
+    client = twilio_client(app.config)
+    assert client.http_client.logger.name == "twilio.http_client"  # kept at WARNING by gateway/logs.py
+    create = lambda: client.messages.create(to=RESIDENT, from_=GATEWAY_NUMBER, body="x")  # noqa: E731
+    for resource, request in (("messages", create), ("calls", lambda: client.calls.list(to=RESIDENT, limit=5))):
+        fake_twilio.hang_next(resource, 3.0)
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.Timeout):
+            request()
+        assert time.monotonic() - started < 2.0
+
+
+def _settle(app, message_id: int) -> None:  # type: ignore[no-untyped-def]
+    """As if the settle time after a lost answer had passed."""
+    from workers.twilio_api import settle_time
+
+    with get_database(app).transaction() as s:
+        s.execute(update(Message).where(Message.id == message_id).values(
+            updated_at=utcnow() - settle_time(app.config) - dt.timedelta(seconds=1)))
+
+
+def _confirm(app, message_id: int):  # type: ignore[no-untyped-def]
+    from workers.sending import confirm_sent
+
+    with app.app_context():
+        return confirm_sent(get_database(app), app.config, message_id)
+
+
+@pytest.mark.parametrize("lost", ["500", "503", "dropped", "timeout"])
+def test_a_lost_answer_is_asked_about_and_never_sent_twice(app, twilio, fake_twilio, db, lost):
+    """Twilio stored the message but its answer was lost: the row waits, Twilio is asked, its copy is adopted."""
+    from workers.sending import Confirm
+
+    app.config["BUURTLIJN_TWILIO_TIMEOUT_SECONDS"] = 0.2
+    if lost == "dropped":
+        fake_twilio.drop_next("messages", method="POST")
+    elif lost == "timeout":
+        fake_twilio.hang_next("messages", 0.5, method="POST")
+    else:
+        fake_twilio.fail_next("messages", status=int(lost), method="POST", accept=True)
+    twilio.sms(RESIDENT, "HULP")
+
+    [message] = outbound(db)
+    assert (message.status, message.attempts, message.twilio_sid) == ("submitting", 1, None)
+    assert isinstance(_confirm(app, message.id), Confirm)  # too early: the request may still land
+    assert fake_twilio.wait_for(1, timeout=3)
+    _settle(app, message.id)
+    assert _confirm(app, message.id) is None
+    [message] = outbound(db)
+    [copy] = fake_twilio.messages()
+    assert (message.status, message.twilio_sid, message.attempts) == ("queued", copy["sid"], 1)
+    assert message.error_code is None and message.sent_at is not None
+    with app.app_context():
+        from workers.jobs import sweep
+
+        assert sweep() == 0  # nothing left to send
+    assert len(fake_twilio.messages()) == 1
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_5xx_twilio_did_not_keep_is_sent_again_after_asking(app, twilio, fake_twilio, db, status):
+    from workers.sending import Retry
+
+    fake_twilio.fail_next("messages", status=status, times=1)
+    twilio.sms(RESIDENT, "HULP")
+    [message] = outbound(db)
+    assert (message.status, message.attempts, message.error_code) == ("submitting", 1, status)
+
+    _settle(app, message.id)
+    assert isinstance(_confirm(app, message.id), Retry)
+    assert [(r.method, r.status) for r in fake_twilio.requests] == [("POST", status), ("GET", 200)]
+    [message] = outbound(db)
+    assert message.status == "pending" and message.send_after > utcnow()  # Twilio has none: the back-off
+
+    with get_database(app).transaction() as s:
+        s.execute(update(Message).where(Message.id == message.id).values(
+            send_after=utcnow() - dt.timedelta(seconds=1), updated_at=utcnow() - dt.timedelta(minutes=1)))
+    with app.app_context():
+        from workers.jobs import sweep
+
+        assert sweep() == 1
+    [message] = outbound(db)
+    assert message.status == "queued" and message.attempts == 2 and len(fake_twilio.messages()) == 1
+
+
+def test_twilio_still_unreachable_is_asked_again_never_sent_blind(app, twilio, fake_twilio, db):
+    from workers.sending import Confirm
+
+    fake_twilio.fail_next("messages", status=500, method="POST", accept=True)
+    twilio.sms(RESIDENT, "HULP")
+    [message] = outbound(db)
+    _settle(app, message.id)
+    fake_twilio.stop()
+    assert isinstance(_confirm(app, message.id), Confirm)
+    assert outbound(db)[0].status == "submitting"
+    fake_twilio.start()
+    _settle(app, message.id)
+    assert _confirm(app, message.id) is None
+    assert outbound(db)[0].status == "queued" and len(fake_twilio.messages()) == 1
+
+
+def test_a_lost_answer_on_the_last_attempt_still_waits_for_twilio(app, twilio, fake_twilio, db):
+    """At MAX_ATTEMPTS a lost answer is not a failure: Twilio may have it."""
+    from workers.sending import MAX_ATTEMPTS
+
+    fake_twilio.fail_next("messages", status=502, method="POST", accept=True)
+    twilio.sms(RESIDENT, "HULP")
+    [message] = outbound(db)
+    with get_database(app).transaction() as s:
+        s.execute(update(Message).where(Message.id == message.id).values(attempts=MAX_ATTEMPTS))
+    _settle(app, message.id)
+    assert _confirm(app, message.id) is None
+    assert outbound(db)[0].status == "queued" and db.scalar(select(func.count(Callback.id))) == 0
 
 
 def test_twilio_down_is_retried(app, twilio, fake_twilio, db):
@@ -280,7 +401,7 @@ def test_messages_committed_together_travel_as_one_job_and_each_is_sent_once(que
     from tests.conftest import WorkerProcess
 
     phones = [f"+316123400{n:02d}" for n in range(7)]
-    fake_twilio.fail_for_to(phones[3], status=503, code=None)  # busy for this one: retried, the rest go on
+    fake_twilio.fail_for_to(phones[3], status=429, code=20429)  # busy for this one: retried, the rest go on
     ids = _queue_together(queued_app, phones)
 
     queue = queued_app.extensions["buurtlijn.jobs"].rq_queue("outbound")

@@ -29,15 +29,17 @@ from sms.flows import handle_inbound, pending_inbound_ids
 from . import match_jobs, notify_jobs, voice_jobs
 from .registry import job
 from .runtime import get_database, get_queue, job_context, job_transaction
-from .sending import STALE_SUBMITTING, Retry, deliver, reconcile_stale
+from .sending import STALE_SUBMITTING, Confirm, Retry, confirm_sent, deliver, reconcile_stale
 
 log = logging.getLogger("buurtlijn.jobs")
 
 SWEEP_GRACE = dt.timedelta(seconds=20)
 
 
-def _schedule(app: Flask, retry: Retry | None) -> None:
-    if retry is not None:
+def _schedule(app: Flask, retry: Retry | Confirm | None) -> None:
+    if isinstance(retry, Confirm):
+        get_queue(app).enqueue(confirm_message, retry.message_id, job_id=retry.job_id, delay=retry.delay)
+    elif retry is not None:
         get_queue(app).enqueue(send_message, retry.message_id, job_id=retry.job_id, delay=retry.delay)
 
 
@@ -127,6 +129,13 @@ def drain(app: Flask, skip: frozenset[int] | set[int] = frozenset(), seconds: fl
 def reconcile_message(message_id: int) -> None:
     with job_context() as app:
         _schedule(app, reconcile_stale(get_database(app), app.config, message_id))
+
+
+@job()
+def confirm_message(message_id: int) -> None:
+    """Ask Twilio about a message whose answer was lost; send it again only if Twilio has none."""
+    with job_context() as app:
+        _schedule(app, confirm_sent(get_database(app), app.config, message_id))
 
 
 def sweep_messages(app: Flask, now: dt.datetime, grace: dt.timedelta = SWEEP_GRACE) -> int:

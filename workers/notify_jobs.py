@@ -4,7 +4,9 @@ The same pattern as workers/sending.py for SMS: the ``calls`` row is
 claimed (pending -> submitting) and committed before Twilio is asked to
 dial; a worker that dies in between leaves ``submitting``, and
 ``reconcile_call`` asks Twilio whether the call exists before dialling
-again. What the call says is served by gateway/webhooks_notify.py.
+again. A lost answer (a timeout, a dropped connection, a 5xx) leaves
+``submitting`` too, and ``confirm_call`` asks Twilio before dialling again.
+What the call says is served by gateway/webhooks_notify.py.
 """
 
 from __future__ import annotations
@@ -39,7 +41,14 @@ from models.workdays import quiet_until
 from .registry import job
 from .runtime import get_database, get_queue, job_context
 from .sending import MAX_ATTEMPTS, PACER, STALE_SUBMITTING, _allowed_country, backoff
-from .twilio_api import INVALID_NUMBER, NOT_FOUND, is_transient, twilio_client
+from .twilio_api import (
+    INVALID_NUMBER,
+    NOT_FOUND,
+    is_transient,
+    may_have_reached_twilio,
+    settle_time,
+    twilio_client,
+)
 
 log = logging.getLogger("buurtlijn.calls")
 
@@ -53,6 +62,20 @@ class CallRetry:
     job_id: str
     call_id: int
     delay: dt.timedelta
+
+
+@dataclass(frozen=True)
+class CallConfirm:
+    """Twilio may have placed the call without our knowing: ``delay`` from now, ask it (``confirm_call``)."""
+
+    job_id: str
+    call_id: int
+    delay: dt.timedelta
+
+
+def _confirm_later(call_id: int, settled_at: dt.datetime, now: dt.datetime) -> CallConfirm:
+    """Ask once the request has settled; an id of its own (from ``now``), never the id of the job now running."""
+    return CallConfirm(f"confirm-call-{call_id}-{int(now.timestamp() * 1000)}", call_id, settled_at - now)
 
 
 def _wait(call: Call, until: dt.datetime, now: dt.datetime) -> CallRetry:
@@ -72,8 +95,9 @@ def notify_url(config: dict[str, Any], call_id: int, tail: str = "") -> str | No
     return f"{base.rstrip('/')}/twilio/notify/{call_id}{tail}" if base else None
 
 
-def dial(db: Database, config: dict[str, Any], call_id: int) -> CallRetry | None:
-    """Place notification call ``call_id`` if it is due. Returns a CallRetry when it must wait."""
+def dial(db: Database, config: dict[str, Any], call_id: int) -> CallRetry | CallConfirm | None:
+    """Place notification call ``call_id`` if it is due. Returns a CallRetry when it must wait,
+    a CallConfirm when Twilio did not answer and must be asked before dialling again."""
     now = utcnow()
     with db.transaction() as session:
         call = session.get(Call, call_id)
@@ -134,10 +158,8 @@ def dial(db: Database, config: dict[str, Any], call_id: int) -> CallRetry | None
             status_callback_method="POST",
             timeout=RING_SECONDS,
         )
-    except TwilioRestException as exc:
-        return _failed(db, config, call_id, attempt, exc.status, exc.code, str(exc.msg)[:500])
-    except Exception as exc:  # network down, timeout: Twilio never answered
-        return _failed(db, config, call_id, attempt, None, None, type(exc).__name__)
+    except Exception as exc:  # refused, or the answer lost: see _not_placed
+        return _not_placed(db, config, call_id, attempt, exc)
     _adopt(db, call_id, created.sid, created.status)
     return None
 
@@ -153,6 +175,30 @@ def _adopt(db: Database, call_id: int, sid: str, twilio_status: str | None) -> N
             call.status = "dialling"
         call.data = {**(call.data or {}), "sids": [*(call.data or {}).get("sids", []), sid]}
         call.updated_at = utcnow()
+
+
+def _not_placed(
+    db: Database, config: dict[str, Any], call_id: int, attempt: int, error: Exception
+) -> CallRetry | CallConfirm | None:
+    """Twilio's create failed: a refusal is final or retried (``_failed``); a lost answer is asked about first."""
+    status, code, text = None, None, type(error).__name__
+    if isinstance(error, TwilioRestException):
+        status, code, text = error.status, error.code, str(error.msg)[:500]
+    if not may_have_reached_twilio(error):
+        return _failed(db, config, call_id, attempt, status, code, text)
+    now = utcnow()
+    with db.transaction() as session:
+        call = session.get(Call, call_id)
+        assert call is not None
+        if call.status != "submitting":
+            return None  # Twilio's answer webhook came first: the call is under way
+        # Still 'submitting', as after a worker's death; from now on the settle time runs.
+        call.error_code = code
+        call.data = {**(call.data or {}), "error": text}
+        call.updated_at = now
+    settle = settle_time(config)
+    log.info("call %s: no answer from Twilio (%s); asking it in %s before dialling again", call_id, text, settle)
+    return _confirm_later(call_id, now + settle, now)
 
 
 def _failed(
@@ -196,13 +242,7 @@ def reconcile_call(db: Database, config: dict[str, Any], call_id: int) -> CallRe
     found = None
     if config.get("SENDS_FOR_REAL"):
         try:
-            for placed in twilio_client(config).calls.list(to=to, from_=config["TWILIO_PHONE_NUMBER"], limit=50):
-                created = placed.date_created
-                if placed.sid in known:
-                    continue
-                if created is None or created >= claimed_at - dt.timedelta(minutes=1):
-                    found = placed
-                    break
+            found = _twilio_call(config, to, claimed_at, known)
         except Exception as exc:  # Twilio unreachable: look again at the next sweep
             log.info("reconcile of call %s postponed: %s", call_id, type(exc).__name__)
             return None
@@ -217,6 +257,51 @@ def reconcile_call(db: Database, config: dict[str, Any], call_id: int) -> CallRe
     if moved is None:
         return None
     return CallRetry(place_call_job_id(call_id, moved), call_id, dt.timedelta(0))
+
+
+def _twilio_call(config: dict[str, Any], to: str, since: dt.datetime, known: set[str]) -> Any | None:
+    """Twilio's call to ``to`` made since ``since`` that no row of ours holds, or None when Twilio has none.
+    Raises when Twilio cannot be asked. Filtered here on the creation time: a call still queued or
+    ringing has no StartTime yet, so a StartTime filter would miss it."""
+    for placed in twilio_client(config).calls.list(to=to, from_=config["TWILIO_PHONE_NUMBER"], limit=50):
+        created = placed.date_created
+        if placed.sid in known:
+            continue
+        if created is None or created >= since - dt.timedelta(minutes=1):
+            return placed
+    return None
+
+
+def confirm_call(db: Database, config: dict[str, Any], call_id: int) -> CallRetry | CallConfirm | None:
+    """A call whose answer from Twilio was lost: ask Twilio whether it placed it, once the request
+    has settled. Twilio's call is adopted; only when Twilio has none is it dialled again (after the
+    usual back-off, or handed to a broker after MAX_ATTEMPTS)."""
+    now = utcnow()
+    settle = settle_time(config)
+    with db.transaction() as session:
+        call = session.get(Call, call_id)
+        if not is_notification(call) or call.status != "submitting":  # type: ignore[union-attr]
+            return None  # adopted, or answered, meanwhile
+        assert call is not None
+        settled_at = call.updated_at + settle
+        if settled_at > now:
+            return _confirm_later(call_id, settled_at, now)
+        resident = session.get(Resident, call.resident_id)
+        assert resident is not None
+        to, since, attempt = resident.phone, call.updated_at - settle, call.attempts
+        code, text = call.error_code, str((call.data or {}).get("error") or "no answer")
+        known = set(session.scalars(select(Call.call_sid).where(Call.resident_id == resident.id)))
+    try:
+        found = _twilio_call(config, to, since, known)
+    except Exception as exc:  # Twilio still unreachable: ask again later, never dial blind
+        log.info("call %s: Twilio could not be asked (%s); asking again in %s", call_id, type(exc).__name__, settle)
+        return _confirm_later(call_id, now + settle, now)
+    if found is None:
+        log.info("call %s: Twilio does not have it; it is dialled again", call_id)
+        return _failed(db, config, call_id, attempt, None, code, text)
+    _adopt(db, call_id, found.sid, found.status)
+    log.info("call %s: Twilio had it; not dialled again", call_id)
+    return None
 
 
 def check_silent_call(db: Database, config: dict[str, Any], call_id: int) -> None:
@@ -250,8 +335,10 @@ def check_silent_call(db: Database, config: dict[str, Any], call_id: int) -> Non
 # --- jobs ------------------------------------------------------------------------------
 
 
-def _schedule(app: Flask, retry: CallRetry | None) -> None:
-    if retry is not None:
+def _schedule(app: Flask, retry: CallRetry | CallConfirm | None) -> None:
+    if isinstance(retry, CallConfirm):
+        get_queue(app).enqueue(confirm_placed_call, retry.call_id, job_id=retry.job_id, delay=retry.delay or None)
+    elif retry is not None:
         get_queue(app).enqueue(place_call, retry.call_id, job_id=retry.job_id, delay=retry.delay or None)
 
 
@@ -266,6 +353,13 @@ def place_call(call_id: int) -> None:
 def reconcile_stale_call(call_id: int) -> None:
     with job_context() as app:
         _schedule(app, reconcile_call(get_database(app), app.config, call_id))
+
+
+@job()
+def confirm_placed_call(call_id: int) -> None:
+    """Ask Twilio about a call whose answer was lost; dial again only if Twilio has none."""
+    with job_context() as app:
+        _schedule(app, confirm_call(get_database(app), app.config, call_id))
 
 
 @job(queue="maintenance")

@@ -147,7 +147,8 @@ class JobQueue:
         try:
             rq_queue = self.rq_queue(queue or job.queue)
             if delay:
-                rq_queue.enqueue_in(delay, job.path, *args, **{k: v for k, v in options.items() if k != "unique"})
+                rq_queue.enqueue_at(run_not_before(delay), job.path, *args,
+                                    **{k: v for k, v in options.items() if k != "unique"})
             else:
                 rq_queue.enqueue_call(job.path, args=args, **options)
             return True
@@ -175,6 +176,14 @@ for i, job_id in ipairs(ARGV) do
 end
 return dropped
 """
+
+
+def run_not_before(delay: dt.timedelta) -> dt.datetime:
+    """When a delayed job is due, rounded up to a whole second: RQ's scheduler keeps whole seconds
+    and cuts the fraction off, so a job at 12:00:03.7 would run at 12:00:03, early; the job then
+    finds its row not yet due and waits again."""
+    due = dt.datetime.now(dt.timezone.utc) + delay
+    return due if due.microsecond == 0 else due.replace(microsecond=0) + dt.timedelta(seconds=1)
 
 
 def run_now(job: RegisteredJob, args: tuple[Any, ...]) -> bool:

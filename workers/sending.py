@@ -4,6 +4,8 @@ The row is claimed (pending -> submitting) and committed *before* Twilio is
 called. If the worker dies while Twilio answers, the row stays
 ``submitting``; the sweep then asks Twilio whether it went out before
 sending again, so a killed worker neither loses nor doubles a message.
+A request whose answer is lost (a timeout, a dropped connection, a 5xx)
+leaves the row ``submitting`` the same way, and ``confirm_sent`` asks Twilio.
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ from models.outbox import due_outbound, send_job_id
 from models.queue import queue_callback
 from models.workdays import quiet_until
 
-from .twilio_api import INVALID_NUMBER, NOT_MOBILE, OPTED_OUT, callback_url, is_transient, twilio_client
+from .twilio_api import (
+    INVALID_NUMBER,
+    NOT_MOBILE,
+    OPTED_OUT,
+    callback_url,
+    is_transient,
+    may_have_reached_twilio,
+    settle_time,
+    twilio_client,
+)
 
 log = logging.getLogger("buurtlijn.sending")
 
@@ -51,6 +62,20 @@ class Retry:
     job_id: str
     message_id: int
     delay: dt.timedelta
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """Twilio may have the message without our knowing: ``delay`` from now, ask it (``confirm_sent``)."""
+
+    job_id: str
+    message_id: int
+    delay: dt.timedelta
+
+
+def _confirm_later(message_id: int, settled_at: dt.datetime, now: dt.datetime) -> Confirm:
+    """Ask once the request has settled; an id of its own (from ``now``), never the id of the job now running."""
+    return Confirm(f"confirm-{message_id}-{int(now.timestamp() * 1000)}", message_id, settled_at - now)
 
 
 def backoff(config: dict[str, Any], attempt: int) -> dt.timedelta:
@@ -291,8 +316,9 @@ def _claim_with_session(db: Database, config: dict[str, Any], message_id: int, n
         return Claimed(message.phone, message.body, message.attempts + 1, pause)
 
 
-def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | None:
-    """Send message ``message_id`` if it is still due. Returns a Retry when it must wait."""
+def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | Confirm | None:
+    """Send message ``message_id`` if it is still due. Returns a Retry when it must wait,
+    a Confirm when Twilio did not answer and must be asked before it is sent again."""
     now = utcnow()
     # 1. Checks and the claim, committed before Twilio is called.
     claim = _claim_fast if db.is_postgresql else _claim_with_session
@@ -322,10 +348,8 @@ def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | No
             body=body,
             status_callback=callback_url(config, "/twilio/sms/status"),
         )
-    except TwilioRestException as exc:
-        return _failed(db, config, message_id, attempt, exc.status, exc.code, str(exc.msg)[:500])
-    except Exception as exc:  # network down, timeout: Twilio never answered
-        return _failed(db, config, message_id, attempt, None, None, type(exc).__name__)
+    except Exception as exc:  # refused, or the answer lost: see _not_sent
+        return _not_sent(db, config, message_id, attempt, exc)
     status = (sent.status or "queued") if sent.status in _TWILIO_START else "queued"
     if db.is_postgresql:
         # Need not wait for the disk: were this commit lost in a crash, the
@@ -352,6 +376,28 @@ def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | No
 
 
 _TWILIO_START = {"accepted", "scheduled", "queued", "sending", "sent"}
+
+
+def _not_sent(
+    db: Database, config: dict[str, Any], message_id: int, attempt: int, error: Exception
+) -> Retry | Confirm | None:
+    """Twilio's create failed: a refusal is final or retried (``_failed``); a lost answer is asked about first."""
+    status, code, text = None, None, type(error).__name__
+    if isinstance(error, TwilioRestException):
+        status, code, text = error.status, error.code, str(error.msg)[:500]
+    if not may_have_reached_twilio(error):
+        return _failed(db, config, message_id, attempt, status, code, text)
+    now = utcnow()
+    with db.transaction() as session:
+        # Still 'submitting', as after a worker's death; from now on the settle time runs.
+        session.execute(
+            update(Message).where(Message.id == message_id, Message.status == "submitting")
+            .values(error_code=code, error_message=text, status_at=now, updated_at=now)
+        )
+    settle = settle_time(config)
+    log.info("message %s: no answer from Twilio (%s); asking it in %s before sending again",
+             message_id, text, settle)
+    return _confirm_later(message_id, now + settle, now)
 
 
 def _failed(
@@ -409,13 +455,7 @@ def reconcile_stale(db: Database, config: dict[str, Any], message_id: int) -> Re
     found_sid, found_status = None, None
     if config.get("SENDS_FOR_REAL"):
         try:
-            for sent in twilio_client(config).messages.list(to=to, from_=config["TWILIO_PHONE_NUMBER"], limit=50):
-                created = sent.date_created
-                if sent.sid in known:
-                    continue
-                if sent.body == body and (created is None or created >= claimed_at - dt.timedelta(minutes=1)):
-                    found_sid, found_status = sent.sid, sent.status
-                    break
+            found_sid, found_status = _twilio_copy(config, to, body, claimed_at, known)
         except Exception as exc:  # Twilio unreachable: look again at the next sweep
             log.info("reconcile of message %s postponed: %s", message_id, type(exc).__name__)
             return None
@@ -432,3 +472,60 @@ def reconcile_stale(db: Database, config: dict[str, Any], message_id: int) -> Re
             message.send_after = None
         message.updated_at = now
         return None if found_sid else Retry(send_job_id(message_id, message.attempts), message_id, dt.timedelta(0))
+
+
+def _twilio_copy(
+    config: dict[str, Any], to: str, body: str, since: dt.datetime, known: set[str | None]
+) -> tuple[str | None, str | None]:
+    """Twilio's copy of a message with this body to ``to``, made since ``since``, that no row of ours
+    holds yet: (sid, status), or (None, None) when Twilio has none. Raises when Twilio cannot be asked.
+
+    Twilio's list for the number, newest first (the daily cap keeps it short), filtered here on the
+    creation time: a message still queued at Twilio has no DateSent yet, so a DateSent filter would miss it.
+    """
+    for sent in twilio_client(config).messages.list(to=to, from_=config["TWILIO_PHONE_NUMBER"], limit=50):
+        created = sent.date_created
+        if sent.sid in known:
+            continue
+        if sent.body == body and (created is None or created >= since - dt.timedelta(minutes=1)):
+            return sent.sid, sent.status
+    return None, None
+
+
+def confirm_sent(db: Database, config: dict[str, Any], message_id: int) -> Retry | Confirm | None:
+    """A message whose answer from Twilio was lost: ask Twilio whether it has it, once the
+    request has settled. Twilio's copy is adopted; only when Twilio has none is it sent again
+    (after the usual back-off, or given up after MAX_ATTEMPTS)."""
+    now = utcnow()
+    settle = settle_time(config)
+    with db.transaction() as session:
+        message = session.get(Message, message_id)
+        if message is None or message.status != "submitting":
+            return None  # adopted or sent meanwhile
+        settled_at = message.updated_at + settle
+        if settled_at > now:
+            return _confirm_later(message_id, settled_at, now)
+        to, body, since = message.phone, message.body, message.updated_at - settle
+        attempt, code, text = message.attempts, message.error_code, message.error_message or "no answer"
+        known = set(session.scalars(
+            select(Message.twilio_sid).where(Message.phone == to, Message.direction == "outbound",
+                                             Message.twilio_sid.is_not(None))
+        ))
+    try:
+        found_sid, found_status = _twilio_copy(config, to or "", body, since, known)
+    except Exception as exc:  # Twilio still unreachable: ask again later, never send blind
+        log.info("message %s: Twilio could not be asked (%s); asking again in %s", message_id, type(exc).__name__,
+                 settle)
+        return _confirm_later(message_id, now + settle, now)
+    if found_sid is None:
+        log.info("message %s: Twilio does not have it; it is sent again", message_id)
+        return _failed(db, config, message_id, attempt, None, code, text)
+    with db.transaction() as session:
+        session.execute(
+            update(Message).where(Message.id == message_id, Message.status == "submitting")
+            .values(twilio_sid=found_sid, status=found_status if found_status in _TWILIO_START else "queued",
+                    sent_at=func.coalesce(Message.sent_at, now), status_at=now, updated_at=now,
+                    error_code=None, error_message=None)
+        )
+    log.info("message %s: Twilio had it; not sent again", message_id)
+    return None
