@@ -6,6 +6,7 @@ import datetime as dt
 import subprocess
 import sys
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -303,3 +304,37 @@ def test_twilio_webhooks_neither_read_nor_set_the_session_cookie(client, brokers
     assert "Set-Cookie" not in response.headers
     # The dashboard session is untouched by the webhook.
     assert client.get("/dashboard").status_code == 200
+
+
+def test_the_audit_log_reads_as_sentences_with_a_date_filter_and_a_csv_for_excel(client, brokers, db):
+    """It used to show codes only ("callback.view broker #3"), without dates to narrow it or an export."""
+    from models import AuditEvent
+    from models.base import utcnow
+
+    now = utcnow()
+    db.add_all([
+        AuditEvent(at=now, actor_type="broker", actor_id=brokers.mila, action="callback.view",
+                   object_type="callback", object_id=6, result="ok"),
+        AuditEvent(at=now - dt.timedelta(days=40), actor_type="broker", actor_id=brokers.mila,
+                   action="recording.stream", object_type="listing", object_id=9, result="ok"),
+        AuditEvent(at=now, actor_type="api", action="match.propose", object_type="match", object_id=4,
+                   result="refused"),
+    ])
+    db.commit()
+    login(client, "cor@buuv.example")
+    page = client.get("/dashboard/audit").get_data(as_text=True)
+    assert "Mila bekeek item 6" in page
+    assert "Mila luisterde het ingesproken bericht bij vraag of aanbod 9 af" in page
+    assert "De API stelde match 4 voor (geweigerd)" in page
+
+    today = now.astimezone(ZoneInfo("Europe/Amsterdam")).date().isoformat()
+    narrowed = client.get(f"/dashboard/audit?from={today}&to={today}").get_data(as_text=True)
+    assert "Mila bekeek item 6" in narrowed and "vraag of aanbod 9" not in narrowed
+    assert "Schrijf hem als 2026-12-31" in client.get("/dashboard/audit?from=31-12-2026").get_data(as_text=True)
+
+    export = client.get(f"/dashboard/audit.csv?from={today}&action=callback")
+    assert export.mimetype == "text/csv" and "attachment" in export.headers["Content-Disposition"]
+    body = export.get_data().decode("utf-8")
+    assert body.startswith("\ufeffWanneer;Wat;Actie;Object;Resultaat;Vanaf\r\n")
+    assert ";Mila bekeek item 6;callback.view;callback 6;ok;" in body and "match.propose" not in body
+    assert client.get("/dashboard/audit?broker=99999999999999999999999").status_code == 200
