@@ -434,7 +434,8 @@ def new_message_sid() -> str:
 
 # Passed to the delivery worker besides what worker_environment passes.
 EXTRA_WORKER_SETTINGS = ("BUURTLIJN_SEND_BACKOFF_SECONDS", "BUURTLIJN_SMS_PER_SECOND",
-                         "BUURTLIJN_MATCH_RESPONSE_HOURS", "BUURTLIJN_SMS_DAILY_CAP")
+                         "BUURTLIJN_MATCH_RESPONSE_HOURS", "BUURTLIJN_SMS_DAILY_CAP",
+                         "BUURTLIJN_SMS_DAILY_TOTAL_CAP", "BUURTLIJN_CALL_DAILY_CAP", "BUURTLIJN_CALL_DAILY_TOTAL_CAP")
 
 
 class DeliveryWorker(WorkerProcess):
