@@ -20,6 +20,7 @@ import texts
 from models import Call, Listing, Match, Resident
 from models.call import IN_PROGRESS
 from models.marketplace import open_items, record_listing
+from models.destinations import number_refusal
 from models.matching import relay_number_for
 from models.phones import InvalidPhoneNumber, parse_phone
 from models.queue import queue_callback
@@ -121,15 +122,18 @@ def first_turn(ctx: Context, call: Call, resident: Resident | None) -> Turn:
     """Welcome, then the main menu; a withheld caller first keys in their number.
 
     A resident in an accepted or confirmed match is put through to the other
-    person instead (our number shows, neither learns the other's).
+    person instead (our number shows, neither learns the other's), when the
+    outbound policy lets us dial that number; else they hear why, then the menu.
     """
     if resident is not None:
         other = ctx.relay_number(resident)
-        if other:
+        if other and number_refusal(other, ctx.settings.destinations) is None:
             call.purpose = "relay"
             call.step = RELAY_STEP
             return Turn(said=[line(call, "voice.relay_connecting")], dial=other)
         call.step = "main_menu"
+        if other:
+            return Turn(said=[line(call, "voice.relay_refused")], ask=call.step)
     else:
         call.step = "phone_entry"
     return Turn(said=[line(call, WELCOME)], ask=call.step)
@@ -294,6 +298,9 @@ def phone_keyed(ctx: Context, call: Call, digits: str) -> Turn:
         number = parse_phone(digits)
     except InvalidPhoneNumber:
         return retry(ctx, call, STEPS["phone_entry"], "voice.phone_invalid")
+    if number_refusal(number.e164, ctx.settings.destinations) is not None:
+        # A number we may not text or call back (0900, abroad, ...) never becomes the caller's.
+        return retry(ctx, call, STEPS["phone_entry"], "voice.phone_refused")
     remember(call, phone=number.e164, number=digits)
     return ask(call, "phone_confirm")
 

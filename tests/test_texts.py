@@ -30,12 +30,12 @@ DUTCH_ON_PURPOSE = {
             "accepted_helper", "accepted_requester", "already_answered", "cancelled", "confirmed",
             "confirmed_no_time", "declined_thanks", "done_thanks", "feedback", "problem_noted", "proposal",
             "proposal_numbered", "proposal_withdrawn", "relay", "reminder_today", "reminder_tomorrow",
-            "requester_searching", "too_late", "which_one",
+            "requester_searching", "too_late", "which_one", "not_yet_sent",
         )),
     },
 }
 # The bridge's lines are spoken to a broker, in a dashboard language (nl, en), never to a resident.
-BROKERS_ONLY = {"bridge.connecting", "bridge.not_answered", "bridge.unknown"}
+BROKERS_ONLY = {"bridge.connecting", "bridge.not_answered", "bridge.unknown", "bridge.refused"}
 # The contract's category table (contract.md, "Categories and districts"): what the flyers print.
 CONTRACT_DUTCH = {
     "groceries": "boodschappen",
