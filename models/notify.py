@@ -37,7 +37,7 @@ from .outbox import queue_sms
 from .queue import queue_callback
 from .resident import Resident
 from .sql import insert_ignoring_conflict
-from .vocabulary import TWILIO_CALL_UNANSWERED_STATUSES
+from .vocabulary import ANSWERED_CALL_STATUSES, REACHED_OUTBOUND, TWILIO_CALL_UNANSWERED_STATUSES
 from .workdays import local_zone, next_working_day, quiet_until
 
 if TYPE_CHECKING:
@@ -76,9 +76,15 @@ def answer_match(session: Session, match: Match, resident: Resident, actor: Acto
     """The one place an answer becomes a match action, whichever channel it came by.
 
     Raises models.matching.MatchError when the match can no longer take it
-    (expired, cancelled, already answered).
+    (expired, cancelled, already answered), and its ProposalNotReached for a
+    JA to a proposal that never reached the helper.
     """
-    from .matching import accept_match, complete_match, decline_match, report_problem  # it imports this module
+    from .matching import (  # it imports this module
+        ProposalNotReached, accept_match, complete_match, decline_match, report_problem,
+    )
+
+    if word == "JA" and not proposal_reached(session, match.id, resident.id):
+        raise ProposalNotReached(f"match {match.id}: the proposal has not reached the helper")
 
     actions = {
         "JA": lambda: accept_match(session, match, actor),
@@ -89,6 +95,19 @@ def answer_match(session: Session, match: Match, resident: Resident, actor: Acto
     answer = MATCH_ANSWERS[word]
     actions[word]()
     return answer
+
+
+def proposal_reached(session: Session, match_id: int, helper_id: int) -> bool:
+    """Did the proposal of this match reach the helper: its SMS sent or delivered, or its call answered?"""
+    key = match_dedupe_key(match_id, "proposal", helper_id)
+    if session.scalar(select(Message.status).where(Message.dedupe_key == key)) in REACHED_OUTBOUND:
+        return True
+    return session.scalar(select(Call.status).where(Call.dedupe_key == key)) in ANSWERED_CALL_STATUSES
+
+
+def match_dedupe_key(match_id: int, intent: str, resident_id: int) -> str:
+    """The one message (or call) that tells ``resident_id`` this about a match ("proposal", "accepted", ...)."""
+    return f"match:{match_id}:{intent}:{resident_id}"
 
 
 def wants_voice(resident: Resident) -> bool:
