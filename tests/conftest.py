@@ -277,6 +277,13 @@ class TwilioWebhooks:
             params["ErrorCode"] = error_code
         return self.post("/twilio/sms/status", params)
 
+    def delivered(self, fake: Any, to: str) -> None:
+        """Twilio's 'delivered' callback for every message the fake Twilio took for ``to`` so far:
+        a proposal can be answered only once it reached the phone."""
+        for message in fake.messages():
+            if message["To"] == to:
+                assert self.sms_status(message["sid"], "delivered").status_code == 200
+
 
 @pytest.fixture
 def twilio(client: FlaskClient) -> TwilioWebhooks:
