@@ -55,7 +55,7 @@ def connect(call_id: int):  # type: ignore[no-untyped-def]
     advance_status(call, "in-progress")
     refused = number_refusal(resident.phone, current_app.config)
     if refused is not None:  # checked at the click too; the number may have changed since
-        call.data = {**(call.data or {}), "resident_status": "blocked", "blocked": refused}
+        call.data = {**(call.data or {}), "blocked": refused}
         session.commit()
         return twiml(render_line("bridge_refused", language=language, settings=voice_settings()))
     call.data = {**(call.data or {}), "broker_answered_at": utcnow().isoformat()}

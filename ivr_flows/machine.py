@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 import texts
 from models import Call, Listing, Match, Resident
 from models.call import IN_PROGRESS
-from models.marketplace import open_items, record_listing
 from models.destinations import number_refusal
+from models.marketplace import open_items, record_listing
 from models.matching import relay_number_for
 from models.phones import InvalidPhoneNumber, parse_phone
 from models.queue import queue_callback

@@ -91,11 +91,16 @@ def _propose(app, request_id: int, offer_id: int) -> int:  # type: ignore[no-unt
     return response.get_json()["id"]
 
 
-def test_a_proposal_is_never_a_call_to_a_premium_number(notify_app, fake_twilio, session):
+@pytest.mark.parametrize("why_a_call", ["21614", "prefers_voice"])
+def test_a_proposal_is_never_a_call_to_a_premium_number(notify_app, fake_twilio, session, why_a_call):
     """A 21614 made a 0900 helper a 'landline' and the proposal a call to it: now nothing is dialled."""
     helper = "+319001234567"
     request_id = add_listing(notify_app, REQUESTER, "request")
-    offer_id = add_listing(notify_app, helper, "offer", prefers_voice=True)
+    offer_id = add_listing(notify_app, helper, "offer", prefers_voice=why_a_call == "prefers_voice")
+    if why_a_call == "21614":  # what Twilio's 21614 leaves on the resident (workers/sending.py)
+        session.execute(update(Resident).where(Resident.phone == helper)
+                        .values(number_status="not_mobile", line_type="fixed_line"))
+        session.commit()
     match_id = _propose(notify_app, request_id, offer_id)
 
     assert _to(fake_twilio, helper) == [] and fake_twilio.calls() == []
