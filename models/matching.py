@@ -34,7 +34,7 @@ from .callback import Callback
 from .districts import district_map
 from .listing import Listing
 from .match import Match
-from .notify import match_dedupe_key, notify_resident, wants_voice
+from .notify import notify_resident, wants_voice
 from .queue import close_callback, queue_callback
 from .resident import Resident
 from .vocabulary import AGREED_MATCH_STATUSES, CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, QUEUED_CALLBACK_STATUSES
@@ -270,7 +270,7 @@ def _tell(
         key,
         values,
         purpose="match",
-        dedupe_key=match_dedupe_key(match.id, intent, resident.id),
+        dedupe_key=f"match:{match.id}:{intent}:{resident.id}",
         urgent=urgent,
         match_id=match.id,
         listing_id=match.request_id,

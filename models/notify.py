@@ -98,16 +98,15 @@ def answer_match(session: Session, match: Match, resident: Resident, actor: Acto
 
 
 def proposal_reached(session: Session, match_id: int, helper_id: int) -> bool:
-    """Did the proposal of this match reach the helper: its SMS sent or delivered, or its call answered?"""
-    key = match_dedupe_key(match_id, "proposal", helper_id)
-    if session.scalar(select(Message.status).where(Message.dedupe_key == key)) in REACHED_OUTBOUND:
-        return True
-    return session.scalar(select(Call.status).where(Call.dedupe_key == key)) in ANSWERED_CALL_STATUSES
+    """Did the proposal of this match reach the helper: its SMS sent or delivered, or its call answered?
 
-
-def match_dedupe_key(match_id: int, intent: str, resident_id: int) -> str:
-    """The one message (or call) that tells ``resident_id`` this about a match ("proposal", "accepted", ...)."""
-    return f"match:{match_id}:{intent}:{resident_id}"
+    While a match is proposed, what we sent the helper about it is its proposal.
+    """
+    texted = select(Message.id).where(Message.resident_id == helper_id, Message.match_id == match_id,
+                                      Message.direction == "outbound", Message.status.in_(REACHED_OUTBOUND))
+    called = select(Call.id).where(Call.resident_id == helper_id, Call.match_id == match_id,
+                                   Call.status.in_(ANSWERED_CALL_STATUSES))
+    return session.scalar(select(texted.exists())) or bool(session.scalar(select(called.exists())))
 
 
 def wants_voice(resident: Resident) -> bool:
