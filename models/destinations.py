@@ -41,7 +41,7 @@ Channel = Literal["sms", "call"]
 # A person's line: the only kinds of number we text or dial.
 ALLOWED_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 # Numbers phonenumbers counts as mobile that belong to machines: Dutch 097 (M2M) numbers.
-MACHINE_PREFIXES = ("+3197",)
+MACHINE_PREFIXES = {31: ("97",)}
 DEFAULT_COUNTRIES = "NL,BE,DE"
 DAY = dt.timedelta(hours=24)
 
@@ -84,7 +84,8 @@ def number_refusal(phone: str | None, config: Mapping[str, Any]) -> str | None:
         return "number_invalid"
     if phonenumbers.region_code_for_number(number) not in _countries(config):
         return "country_not_allowed"
-    if phonenumbers.number_type(number) not in ALLOWED_TYPES or phone.startswith(MACHINE_PREFIXES):
+    if phonenumbers.number_type(number) not in ALLOWED_TYPES or str(number.national_number).startswith(
+            MACHINE_PREFIXES.get(number.country_code, ())):
         return "number_not_allowed"
     return None
 
@@ -137,7 +138,8 @@ def call_counts(session: Session, resident_id: int, now: dt.datetime, config: Ma
         Call.direction == "outbound", Call.purpose.in_(CAPPED_CALL_PURPOSES), Call.attempts > 0,
         Call.created_at >= since,
     )
-    to_number = _bounded_count(session, placed.where(Call.resident_id == resident_id), 10_000)
+    per_number, _in_total = CAP_SETTINGS["call"]
+    to_number = _bounded_count(session, placed.where(Call.resident_id == resident_id), _cap(config, per_number))
     return to_number, _bounded_count(session, placed, total_cap(config, "call"))
 
 

@@ -166,7 +166,8 @@ def test_the_bridge_says_no_when_the_number_changed_after_the_click(notify_app, 
 
 def test_the_bridge_counts_towards_the_days_calls(notify_app, mila, session, fake_twilio):
     notify_app.config.update(BUURTLIJN_CALL_DAILY_TOTAL_CAP=1)
-    _propose(notify_app, add_listing(notify_app, REQUESTER, "request"), add_listing(notify_app, LANDLINE_HELPER, "offer"))
+    _propose(notify_app, add_listing(notify_app, REQUESTER, "request"),
+             add_listing(notify_app, LANDLINE_HELPER, "offer"))
     assert len(fake_twilio.calls()) == 1
     _, callback_id = seed_listing(notify_app, "+31612345677")
     post(mila, f"/dashboard/items/{callback_id}/claim")
