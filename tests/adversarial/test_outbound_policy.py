@@ -10,14 +10,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
+import texts
 from models import AuditEvent, Call, Callback, Match, Message, Resident
 from models.destinations import number_refusal, refusal
 from tests.call_simulator import SimulatedCall, flask_poster
 from tests.conftest import ACCOUNT_SID, GATEWAY_NUMBER, PUBLIC_BASE, TwilioWebhooks, parse_twiml
 from tests.dashboard_support import MILA_PHONE, post, seed_listing
 from tests.delivery_support import LANDLINE_HELPER, REQUESTER, add_listing, bodies, post_match
-
-import texts
 
 # number -> what the policy says (None: allowed). The numbers of the attacks in issue 12.
 NUMBERS = {
