@@ -98,7 +98,8 @@ class Run:
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_PHONE_NUMBER": GATEWAY,
             "TWILIO_API_BASE_URL": fake.base_url, "PUBLIC_BASE_URL": "http://127.0.0.1:9",
             "BUURTLIJN_QUEUE_PREFIX": f"bench-{uuid.uuid4().hex[:8]}", "BUURTLIJN_QUIET_HOURS": far_quiet_hours(),
-            "BUURTLIJN_SMS_PER_SECOND": 100000, "BUURTLIJN_SMS_DAILY_CAP": 1000000, "BUURTLIJN_SWEEP_SECONDS": 30,
+            "BUURTLIJN_SMS_PER_SECOND": 100000, "BUURTLIJN_SMS_DAILY_CAP": 1000000,
+            "BUURTLIJN_SMS_DAILY_TOTAL_CAP": 1000000, "BUURTLIJN_SWEEP_SECONDS": 30,
         }
         self.app = create_app(dict(self.config))
 

@@ -39,9 +39,12 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_QUIET_HOURS": "21:00-09:00",
     # When brokers call back: weekdays, local time.
     "BUURTLIJN_BROKER_HOURS": "09:00-17:00",
-    # SMS pumping guard: destination countries and a daily cap per number.
-    "BUURTLIJN_SMS_COUNTRIES": "NL,BE,DE",
+    # The outbound policy (models/destinations.py): countries we text and call, daily caps per number and in all.
+    "BUURTLIJN_DESTINATION_COUNTRIES": "NL,BE,DE",
     "BUURTLIJN_SMS_DAILY_CAP": 20,
+    "BUURTLIJN_SMS_DAILY_TOTAL_CAP": 2000,
+    "BUURTLIJN_CALL_DAILY_CAP": 6,
+    "BUURTLIJN_CALL_DAILY_TOTAL_CAP": 300,
     "BUURTLIJN_SMS_PER_SECOND": 10,
     "BUURTLIJN_RECORDING_RETENTION_DAYS": 90,
     "BUURTLIJN_QUEUE_PREFIX": "buurtlijn",
@@ -53,11 +56,14 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_TWILIO_TIMEOUT_SECONDS": 5.0,
 }
 # Whole numbers and the least each may be.
-_INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
+_INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_DAILY_TOTAL_CAP": 0, "BUURTLIJN_CALL_DAILY_CAP": 0,
+         "BUURTLIJN_CALL_DAILY_TOTAL_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
          "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
 # Decimal numbers and the range each must lie in.
 _DECIMALS = {"BUURTLIJN_TWILIO_TIMEOUT_SECONDS": (0.1, 60.0)}
 _BOOLS = {"BUURTLIJN_DEMO"}
+# Former names still read when the new one is not set.
+_FORMER_NAMES = {"BUURTLIJN_DESTINATION_COUNTRIES": "BUURTLIJN_SMS_COUNTRIES"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 # The signing token the demo and its simulator share; never a real account.
@@ -91,6 +97,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     config: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
         raw = environ.get(key)
+        if (raw is None or raw == "") and key in _FORMER_NAMES:
+            raw = environ.get(_FORMER_NAMES[key])
         config[key] = default if raw is None or raw == "" else raw
     return config
 
@@ -270,7 +278,7 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "BUURTLIJN_TIMEZONE": _check_zone,
     "BUURTLIJN_QUIET_HOURS": _check_hours,
     "BUURTLIJN_BROKER_HOURS": _check_broker_hours,
-    "BUURTLIJN_SMS_COUNTRIES": _check_countries,
+    "BUURTLIJN_DESTINATION_COUNTRIES": _check_countries,
     "BUURTLIJN_SEND_BACKOFF_SECONDS": _check_backoff,
 }
 # Read from the environment where they are used (the phone's voice, the district map): checked here too.

@@ -9,7 +9,7 @@ broker's language and its voice.
 
 from __future__ import annotations
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, current_app, request, url_for
 
 from ivr_flows import CallParams, Turn, render, render_line
 from models import Broker, Call, Resident
@@ -17,6 +17,7 @@ from models.audit import audit
 from models.base import utcnow
 from models.bridge import PURPOSE, advance_status
 from models.call import adopt_call_sid
+from models.destinations import number_refusal
 
 from .database import get_session
 from .security import twilio_signed
@@ -52,6 +53,11 @@ def connect(call_id: int):  # type: ignore[no-untyped-def]
         return twiml(render_line("bridge_unknown", language=language, settings=voice_settings()))
     _adopt_sid(call, params)
     advance_status(call, "in-progress")
+    refused = number_refusal(resident.phone, current_app.config)
+    if refused is not None:  # checked at the click too; the number may have changed since
+        call.data = {**(call.data or {}), "blocked": refused}
+        session.commit()
+        return twiml(render_line("bridge_refused", language=language, settings=voice_settings()))
     call.data = {**(call.data or {}), "broker_answered_at": utcnow().isoformat()}
     audit(session, "call.bridge_connect", actor_type="system", object_type="call", object_id=call.id,
           detail={"callback_id": call.callback_id, "broker_id": call.broker_id})

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 import texts
 from models import Call, Listing, Match, Resident
 from models.call import IN_PROGRESS
+from models.destinations import number_refusal
 from models.marketplace import open_items, record_listing
 from models.matching import relay_number_for
 from models.phones import InvalidPhoneNumber, parse_phone
@@ -121,11 +122,16 @@ def first_turn(ctx: Context, call: Call, resident: Resident | None) -> Turn:
     """Welcome, then the main menu; a withheld caller first keys in their number.
 
     A resident in an accepted or confirmed match hears that they are put through to the
-    other person (our number shows, neither learns the other's), unless they press 0.
+    other person (our number shows, neither learns the other's), unless they press 0 — when the
+    outbound policy lets us dial that number; else they hear why, then the menu.
     """
     if resident is not None:
+        other = ctx.relay_number(resident)
+        if other and number_refusal(other, ctx.settings.destinations) is not None:
+            call.step = "main_menu"
+            return Turn(said=[line(call, "voice.relay_refused")], ask=call.step)
         # In a match: first said who they are put through to, and that 0 reaches BUUV instead.
-        call.step = "relay_announce" if ctx.relay_number(resident) else "main_menu"
+        call.step = "relay_announce" if other else "main_menu"
     else:
         call.step = "phone_entry"
     return Turn(said=[line(call, WELCOME)], ask=call.step)
@@ -260,6 +266,8 @@ def relay_dial(ctx: Context, call: Call, option: Option | None) -> Turn:
     other = ctx.relay_number(resident) if resident is not None else None
     if not other:
         return ask(call, "main_menu")
+    if number_refusal(other, ctx.settings.destinations) is not None:
+        return ask(call, "main_menu", said=[line(call, "voice.relay_refused")])
     call.purpose = "relay"
     call.step = RELAY_STEP
     return Turn(dial=other)
@@ -306,6 +314,9 @@ def phone_keyed(ctx: Context, call: Call, digits: str) -> Turn:
         number = parse_phone(digits)
     except InvalidPhoneNumber:
         return retry(ctx, call, STEPS["phone_entry"], "voice.phone_invalid")
+    if number_refusal(number.e164, ctx.settings.destinations) is not None:
+        # A number we may not text or call back (0900, abroad, ...) never becomes the caller's.
+        return retry(ctx, call, STEPS["phone_entry"], "voice.phone_refused")
     remember(call, phone=number.e164, number=digits)
     return ask(call, "phone_confirm")
 

@@ -49,6 +49,8 @@ class Settings:
     record_max_seconds: int = 120
     record_silence_seconds: int = 5
     dial_timeout: int = 25
+    # Where a call may be put through, and which number a caller may key in as theirs (models/destinations.py).
+    destinations: Mapping[str, Any] = field(default_factory=dict)
     # Seals the call's state into its step URLs (tokens.py); None: every step reads the row.
     tokens: CallTokens | None = field(default=None, compare=False, repr=False)
 
@@ -83,4 +85,5 @@ def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] |
         broker_hours=broker_hours(config),
         zone=local_zone(config),
         tokens=CallTokens(str(config["SECRET_KEY"])) if config.get("SECRET_KEY") else None,
+        destinations={"BUURTLIJN_DESTINATION_COUNTRIES": config.get("BUURTLIJN_DESTINATION_COUNTRIES")},
     )

@@ -204,5 +204,6 @@ LINES: dict[str, Line] = {
         Line("bridge_connecting", "bridge.connecting", then="dial", dial_timeout=30),
         Line("bridge_not_answered", "bridge.not_answered"),
         Line("bridge_unknown", "bridge.unknown"),
+        Line("bridge_refused", "bridge.refused"),
     )
 }

@@ -85,6 +85,10 @@ class MatchError(ValueError):
         self.kind = kind
 
 
+class ProposalNotReached(MatchError):
+    """A JA for a proposal that never reached the helper (not sent yet, or not delivered): it accepts nothing."""
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who moves a match, for the audit trail."""

@@ -17,6 +17,8 @@ class Message(Base):
         CheckConstraint(check_in("direction", MESSAGE_DIRECTIONS), name="direction"),
         Index("ix_messages_pending", "direction", "status"),
         Index("ix_messages_phone_created", "phone", "created_at"),
+        # The outbound policy counts the day's SMS in all (models/destinations.py).
+        Index("ix_messages_sent", "sent_at"),
     )
 
     id: Mapped[intpk]

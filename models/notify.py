@@ -37,7 +37,7 @@ from .outbox import queue_sms
 from .queue import queue_callback
 from .resident import NUMBER_NONE, Resident
 from .sql import insert_ignoring_conflict
-from .vocabulary import TWILIO_CALL_UNANSWERED_STATUSES
+from .vocabulary import ANSWERED_CALL_STATUSES, REACHED_OUTBOUND, TWILIO_CALL_UNANSWERED_STATUSES
 from .workdays import local_zone, next_working_day, quiet_until
 
 if TYPE_CHECKING:
@@ -76,9 +76,15 @@ def answer_match(session: Session, match: Match, resident: Resident, actor: Acto
     """The one place an answer becomes a match action, whichever channel it came by.
 
     Raises models.matching.MatchError when the match can no longer take it
-    (expired, cancelled, already answered).
+    (expired, cancelled, already answered), and its ProposalNotReached for a
+    JA to a proposal that never reached the helper.
     """
-    from .matching import accept_match, complete_match, decline_match, report_problem  # it imports this module
+    from .matching import (  # it imports this module
+        ProposalNotReached, accept_match, complete_match, decline_match, report_problem,
+    )
+
+    if word == "JA" and not proposal_reached(session, match.id, resident.id):
+        raise ProposalNotReached(f"match {match.id}: the proposal has not reached the helper")
 
     actions = {
         "JA": lambda: accept_match(session, match, actor),
@@ -89,6 +95,18 @@ def answer_match(session: Session, match: Match, resident: Resident, actor: Acto
     answer = MATCH_ANSWERS[word]
     actions[word]()
     return answer
+
+
+def proposal_reached(session: Session, match_id: int, helper_id: int) -> bool:
+    """Did the proposal of this match reach the helper: its SMS sent or delivered, or its call answered?
+
+    While a match is proposed, what we sent the helper about it is its proposal.
+    """
+    texted = select(Message.id).where(Message.resident_id == helper_id, Message.match_id == match_id,
+                                      Message.direction == "outbound", Message.status.in_(REACHED_OUTBOUND))
+    called = select(Call.id).where(Call.resident_id == helper_id, Call.match_id == match_id,
+                                   Call.status.in_(ANSWERED_CALL_STATUSES))
+    return session.scalar(select(texted.exists())) or bool(session.scalar(select(called.exists())))
 
 
 def wants_voice(resident: Resident) -> bool:

@@ -118,6 +118,21 @@ OUTBOUND_STATUS_RANK = {
 }
 # No callback moves a message out of these; "delivered" may still become "read".
 FINAL_OUTBOUND = frozenset(s for s, r in OUTBOUND_STATUS_RANK.items() if r == 9) | {"read"}
+# An outbound message that reached the phone (or, in the demo, was shown): a proposal in it can be answered.
+REACHED_OUTBOUND = ("sent", "delivered", "read", "shown")
+
+# --- the outbound policy (models/destinations.py) ---------------------------------------------
+
+# Why a text or call may not go to a number; a blocked message's error_message, a blocked call's data["blocked"].
+DESTINATION_REFUSALS = (
+    "number_invalid",  # not a valid number
+    "country_not_allowed",  # not in BUURTLIJN_DESTINATION_COUNTRIES
+    "number_not_allowed",  # not a person's line: premium rate, shared cost, UAN, VoIP, M2M, toll-free, ...
+    "daily_cap",  # this number's share of the day is used up
+    "daily_total_cap",  # the day's total is used up
+)
+# The calls we place that count towards the daily call caps.
+CAPPED_CALL_PURPOSES = ("notification", "broker_bridge")
 
 # --- calls -------------------------------------------------------------------------------------
 
@@ -134,6 +149,8 @@ CALL_OVER_STATUSES = ("finished", "abandoned", "failed")
 TWILIO_CALL_ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # Of those, the ones where nobody answered.
 TWILIO_CALL_UNANSWERED_STATUSES = TWILIO_CALL_ENDED_STATUSES - {"completed"}
+# Call.status of a call we placed that someone picked up: what it said reached them.
+ANSWERED_CALL_STATUSES = ("answered", "finished")
 # Twilio's CallStatus values in the order a call goes through them ("pending": ours, before it is placed),
 # every way of ending last. A call's twilio_status only moves forward along it: a late or repeated status
 # callback ("ringing" after "completed") changes nothing.

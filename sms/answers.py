@@ -23,8 +23,9 @@ from sqlalchemy.orm import aliased
 from models import Listing, Match, Message
 from models.audit import audit
 from models.districts import find_postcode
-from models.matching import Actor, MatchError, active_matches, open_proposals, relay_partner
+from models.matching import Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_partner
 from models.notify import answer_match, relay_message
+from models.queue import queue_callback
 
 from .keywords import KEYWORDS
 
@@ -118,6 +119,10 @@ def _answer_proposal(inbound: "Inbound", accept: bool) -> "Reply":
     inbound.message.match_id = match.id
     try:
         answer = answer_match(session, match, resident, _actor(inbound), "JA" if accept else "NEE")
+    except ProposalNotReached:  # a JA to a question they never got: a broker reads it as written
+        queue_callback(session, "unrecognised_message", resident_id=resident.id, message_id=inbound.message.id,
+                       match_id=match.id, dedupe_key=f"message:{inbound.message.id}:unrecognised")
+        return _reply("match.not_yet_sent")
     except MatchError:  # expired or cancelled while the answer was on its way
         return _settled_reply(inbound, match, for_proposal=True)
     return _reply(answer.texted)

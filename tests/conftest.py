@@ -277,6 +277,13 @@ class TwilioWebhooks:
             params["ErrorCode"] = error_code
         return self.post("/twilio/sms/status", params)
 
+    def delivered(self, fake: Any, to: str) -> None:
+        """Twilio's 'delivered' callback for every message the fake Twilio took for ``to`` so far:
+        a proposal can be answered only once it reached the phone."""
+        for message in fake.messages():
+            if message["To"] == to:
+                assert self.sms_status(message["sid"], "delivered").status_code == 200
+
 
 @pytest.fixture
 def twilio(client: FlaskClient) -> TwilioWebhooks:
@@ -435,7 +442,8 @@ def new_message_sid() -> str:
 # Passed to the delivery worker besides what worker_environment passes.
 EXTRA_WORKER_SETTINGS = ("BUURTLIJN_SEND_BACKOFF_SECONDS", "BUURTLIJN_SMS_PER_SECOND",
                          "BUURTLIJN_MATCH_RESPONSE_HOURS", "BUURTLIJN_SMS_DAILY_CAP",
-                         "BUURTLIJN_TWILIO_TIMEOUT_SECONDS")
+                         "BUURTLIJN_TWILIO_TIMEOUT_SECONDS", "BUURTLIJN_SMS_DAILY_TOTAL_CAP",
+                         "BUURTLIJN_CALL_DAILY_CAP", "BUURTLIJN_CALL_DAILY_TOTAL_CAP")
 
 
 class DeliveryWorker(WorkerProcess):

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 
 from gateway.database import get_database
-from models import AuditEvent, Call, Callback, Listing, Match, Resident
+from models import AuditEvent, Call, Callback, Listing, Match, Message, Resident
 from models.base import utcnow
 from models.matching import cancel_match
 from models.phones import mask
@@ -52,6 +52,9 @@ def _accepted(app, webhooks, session, **pair) -> tuple[int, int, Callback]:  # t
     """A proposal the helper said JA to by SMS: (request id, match id, the match_accepted item)."""
     request_id, offer_id, _other = _pair(app, **pair)
     match_id = _propose(app, request_id, offer_id)
+    session.expire_all()
+    for sid in session.scalars(select(Message.twilio_sid).where(Message.phone == HELPER, Message.twilio_sid.is_not(None))):
+        webhooks.sms_status(sid, "delivered")  # the proposal reached the helper: a JA can answer it
     assert webhooks.sms(HELPER, "JA").status_code == 200
     return request_id, match_id, _item(session, match_id, "match_accepted")
 

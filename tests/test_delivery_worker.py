@@ -48,6 +48,7 @@ def test_sms_cycle_through_the_worker(delivery_app, delivery_worker, fake_twilio
     _request_id, _offer_id, match_id = _propose(delivery_app)
     assert fake_twilio.wait_for(2, timeout=20), delivery_worker.log()  # proposal + "we are looking"
 
+    webhooks.delivered(fake_twilio, HELPER)
     webhooks.sms(HELPER, "JA")
     assert fake_twilio.wait_for(4, timeout=20), delivery_worker.log()  # the JA's reply + good news
     webhooks.sms(REQUESTER, "Dank u! Tot zaterdag.")
@@ -146,12 +147,18 @@ def test_permanent_errors_stop_and_show(delivery_app, delivery_worker, fake_twil
     attempts = [r for r in fake_twilio.requests if r.method == "POST" and r.form.get("To") == HELPER]
     assert len(attempts) == 1  # not retried
     assert len(fake_twilio.messages()) == 1 and bodies(fake_twilio, HELPER) == []
-    if code == 21610:  # nothing is sent to them again
+    if code == 21610:  # nothing is sent to them again, and a JA to the proposal they never got accepts nothing
         webhooks = TwilioWebhooks(delivery_app.test_client())
         webhooks.sms(HELPER, "JA")
-        assert wait_until(lambda: _match_status(delivery_app, match_id) == "accepted", timeout=20)
-        assert fake_twilio.wait_for(2, timeout=20)  # only the requester's good news
-        assert bodies(fake_twilio, HELPER) == []
+        assert wait_until(lambda: _reasons(delivery_app, HELPER) == ["unrecognised_message"], timeout=20)
+        assert _match_status(delivery_app, match_id) == "proposed"
+        assert len(fake_twilio.messages()) == 1 and bodies(fake_twilio, HELPER) == []
+
+
+def _reasons(app, phone: str) -> list[str]:  # type: ignore[no-untyped-def]
+    with get_database(app).transaction() as session:
+        helper = session.scalars(select(Resident).where(Resident.phone == phone)).one()
+        return list(session.scalars(select(Callback.reason).where(Callback.resident_id == helper.id)))
 
 
 def _match_status(app, match_id: int) -> str:  # type: ignore[no-untyped-def]

@@ -42,6 +42,7 @@ def test_proposal_ja_confirm_reminder_klaar(notify_app, webhooks, fake_twilio, s
     [searching] = bodies(fake_twilio, REQUESTER)
     assert searching.startswith("BUUV zoekt een buur die u helpt met klussen")
 
+    webhooks.delivered(fake_twilio, HELPER)
     webhooks.sms(HELPER, "ja")
     assert bodies(fake_twilio, HELPER)[-1].startswith("Dank u wel! Iemand van BUUV belt u")
     assert bodies(fake_twilio, REQUESTER)[-1].startswith("Goed nieuws! Een buur wil u helpen met klussen")
@@ -147,6 +148,7 @@ def test_several_open_proposals_are_numbered_and_plain_ja_asks_which(notify_app,
     assert proposals[0].endswith("Antwoord JA of NEE.")
     assert proposals[1].startswith(f"BUUV ({second}): ") and proposals[1].endswith(f"JA {second} of NEE {second}.")
 
+    webhooks.delivered(fake_twilio, HELPER)
     webhooks.sms(HELPER, "JA")
     assert bodies(fake_twilio, HELPER)[-1] == (f"U heeft meer vragen open: {first}, {second}. Over welke gaat het? "
                                                f"Stuur bijvoorbeeld JA {first}.")
@@ -163,6 +165,7 @@ def test_several_open_proposals_are_numbered_and_plain_ja_asks_which(notify_app,
 def test_late_and_repeated_answers_are_told_so(notify_app, webhooks, fake_twilio, session):
     request_id, offer_id = _pair(notify_app)
     match_id = _propose(notify_app, request_id, offer_id)
+    webhooks.delivered(fake_twilio, HELPER)
     webhooks.sms(HELPER, "JA")
     webhooks.sms(HELPER, "JA")
     assert bodies(fake_twilio, HELPER)[-1].startswith("Dank u, uw antwoord hadden we al.")
@@ -199,6 +202,7 @@ def test_klaar_before_the_agreed_day_is_asked_about_once(notify_app, webhooks, f
 def test_niet_gelukt_goes_to_a_broker(notify_app, webhooks, fake_twilio, session):
     request_id, offer_id = _pair(notify_app)
     match_id = _propose(notify_app, request_id, offer_id)
+    webhooks.delivered(fake_twilio, HELPER)
     webhooks.sms(HELPER, "JA")
     webhooks.sms(HELPER, "niet gelukt")
 

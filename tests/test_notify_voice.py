@@ -93,6 +93,7 @@ def test_landline_requester_is_told_by_phone_and_answers_feedback(notify_app, we
     offer_id = add_listing(notify_app, "+31612345001", "offer", category="company")
     match_id = _propose(notify_app, request_id, offer_id)
     assert fake_twilio.calls() == []  # "we are looking" is worth a text, not a phone call
+    webhooks.delivered(fake_twilio, "+31612345001")
     webhooks.sms("+31612345001", "JA")
     told = placed_call(fake_twilio, session, webhooks, LANDLINE_REQUESTER)
     root = told.answer()

@@ -22,7 +22,7 @@ from texts import DASHBOARD, RESIDENTS
 # every text in the language they chose.
 DUTCH_ON_PURPOSE: dict[str, set[str]] = {}
 # The bridge's lines are spoken to a broker, in a dashboard language (nl, en), never to a resident.
-BROKERS_ONLY = {"bridge.connecting", "bridge.not_answered", "bridge.unknown"}
+BROKERS_ONLY = {"bridge.connecting", "bridge.not_answered", "bridge.unknown", "bridge.refused"}
 # The contract's category table (contract.md, "Categories and districts"): what the flyers print.
 CONTRACT_DUTCH = {
     "groceries": "boodschappen",

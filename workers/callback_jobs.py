@@ -17,6 +17,7 @@ from models import Broker, Call
 from models.base import utcnow
 from models.bridge import PURPOSE, advance_status
 from models.db import Database
+from models.destinations import number_refusal
 from models.jobs import PLACE_BRIDGE_CALL
 
 from .registry import job
@@ -65,6 +66,10 @@ def place(db: Database, config: dict[str, Any], call_id: int) -> None:
         to = broker.phone if broker is not None else None
     if not to:
         _fail(db, call_id, "no_broker_phone")
+        return
+    refused = number_refusal(to, config)
+    if refused is not None:  # the broker's own phone is dialled first: the same policy holds
+        _fail(db, call_id, refused)
         return
     if not config.get("SENDS_FOR_REAL"):
         with db.transaction() as session:

@@ -24,6 +24,7 @@ from twilio.base.exceptions import TwilioRestException
 from models import Call, Resident
 from models.base import utcnow
 from models.db import Database
+from models.destinations import NUMBER_REFUSALS, call_counts, refusal, report_refused_number
 from models.notify import (
     PENDING_SID_PREFIX,
     call_finished,
@@ -40,7 +41,7 @@ from models.workdays import quiet_until
 
 from .registry import job
 from .runtime import get_database, get_queue, job_context
-from .sending import MAX_ATTEMPTS, PACER, STALE_SUBMITTING, _allowed_country, backoff
+from .sending import MAX_ATTEMPTS, PACER, STALE_SUBMITTING, backoff
 from .twilio_api import (
     INVALID_NUMBER,
     NOT_FOUND,
@@ -115,11 +116,18 @@ def dial(db: Database, config: dict[str, Any], call_id: int) -> CallRetry | Call
         if resident.opted_out:
             _block(call, "opted_out", now)
             return None
-        if resident.number_status == "invalid":
-            _block(call, "number_invalid", now)
+        if resident.number_status in ("invalid", "refused"):
+            _block(call, f"number_{resident.number_status}", now)
             return None
-        if not _allowed_country(resident.phone, config):
-            _block(call, "country_not_allowed", now)
+        to_number_today, in_total_today = call_counts(session, resident.id, now, config)
+        refused = refusal(resident.phone, config, "call", to_number_today=to_number_today,
+                          in_total_today=in_total_today)
+        if refused is not None:
+            log.warning("call %s refused by the outbound policy: %s", call.id, refused)
+            # Never dialled: a proposal goes back to a broker, the resident's number is shown to one.
+            _block(call, refused, now)
+            report_refused_number(session, resident, refused, call_id=call.id)
+            give_up(session, call, "bad_number" if refused in NUMBER_REFUSALS else refused, status="blocked")
             return None
         wake = None if data.get("urgent") else quiet_until(now, config)
         if wake is not None:

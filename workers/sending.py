@@ -17,8 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
@@ -27,6 +26,7 @@ from twilio.base.exceptions import TwilioRestException
 from models import Message, Resident
 from models.base import utcnow
 from models.db import Database
+from models.destinations import NUMBER_REFUSALS, refusal, report_refused_number, sms_counts, total_cap
 from models.outbox import due_outbound, send_job_id
 from models.queue import queue_callback
 from models.workdays import quiet_until
@@ -161,25 +161,6 @@ class Pacer:
 PACER = Pacer()
 
 
-def _allowed_country(phone: str, config: dict[str, Any]) -> bool:
-    allowed = {c.strip().upper() for c in str(config.get("BUURTLIJN_SMS_COUNTRIES", "NL")).split(",") if c.strip()}
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
-    except phonenumbers.NumberParseException:
-        return False
-    return region in allowed
-
-
-def _sent_today(session: Session, phone: str, now: dt.datetime) -> int:
-    return session.scalar(
-        select(func.count(Message.id)).where(
-            Message.direction == "outbound",
-            Message.phone == phone,
-            Message.sent_at >= now - dt.timedelta(hours=24),
-        )
-    ) or 0
-
-
 def _claim(session: Session, message_id: int, now: dt.datetime) -> bool:
     claimed = session.execute(
         update(Message)
@@ -198,19 +179,17 @@ def _block(message: Message, reason: str, now: dt.datetime) -> None:
 
 def _block_reason(
     config: dict[str, Any], message_id: int, *, phone: str | None, purpose: str | None, opted_out: bool,
-    number_status: str | None, sent_today: int,
+    number_status: str | None, sent_today: tuple[int, int],
 ) -> str | None:
     """Why a message may not go out at all, or None: the same checks on both claim paths."""
     if opted_out and purpose not in ALLOWED_WHEN_OPTED_OUT:
         return "opted_out"
     if number_status is not None and number_status != "ok":
         return f"number_{number_status}"
-    if not phone or not _allowed_country(phone, config):
-        return "country_not_allowed"
-    if sent_today >= int(config.get("BUURTLIJN_SMS_DAILY_CAP", 20)):
-        log.warning("daily SMS cap reached for message %s", message_id)
-        return "daily_cap"
-    return None
+    reason = refusal(phone, config, "sms", to_number_today=sent_today[0], in_total_today=sent_today[1])
+    if reason is not None:
+        log.warning("message %s refused by the outbound policy: %s", message_id, reason)
+    return reason
 
 
 def _pace(config: dict[str, Any]) -> float:
@@ -240,7 +219,10 @@ RETURNING m.phone, m.body, m.attempts, m.purpose,
   (SELECT r.opted_out FROM residents r WHERE r.id = m.resident_id),
   (SELECT r.number_status FROM residents r WHERE r.id = m.resident_id),
   (SELECT count(*) FROM messages s
-    WHERE s.direction = 'outbound' AND s.phone = m.phone AND s.sent_at >= %(since)s)
+    WHERE s.direction = 'outbound' AND s.phone = m.phone AND s.sent_at >= %(since)s),
+  (SELECT count(*) FROM (SELECT 1 FROM messages s
+    WHERE s.direction = 'outbound' AND s.sent_at >= %(since)s LIMIT %(total_cap)s) AS sent),
+  m.resident_id
 """
 # Gives a claimed message back: blocked for good, or pending until later.
 _UNCLAIM = """
@@ -260,20 +242,23 @@ def _claim_fast(db: Database, config: dict[str, Any], message_id: int, now: dt.d
     """PostgreSQL: the checks and the claim in one statement; the session path when it is not simply due."""
     row = db.autocommit_row(_CLAIM_DUE, {
         "id": message_id, "now": now, "quiet": quiet_until(now, config) is not None,
-        "since": now - dt.timedelta(hours=24),
+        "since": now - dt.timedelta(hours=24), "total_cap": max(total_cap(config, "sms"), 1),
     })
     if row is None:
         return _claim_with_session(db, config, message_id, now)
-    to, body, attempts, purpose, opted_out, number_status, sent_today = row
+    to, body, attempts, purpose, opted_out, number_status, to_number_today, in_total_today, resident_id = row
 
     def unclaim(status: str, reason: str | None = None, send_after: dt.datetime | None = None) -> None:
         db.autocommit_row(_UNCLAIM, {"id": message_id, "status": status, "blocked": status == "blocked",
                                      "reason": reason, "send_after": send_after, "now": now})
 
     reason = _block_reason(config, message_id, phone=to, purpose=purpose, opted_out=bool(opted_out),
-                           number_status=number_status, sent_today=sent_today)
+                           number_status=number_status, sent_today=(to_number_today, in_total_today))
     if reason is not None:
         unclaim("blocked", reason)
+        if reason in NUMBER_REFUSALS and resident_id is not None:
+            with db.transaction() as session:
+                report_refused_number(session, session.get(Resident, resident_id), reason, message_id=message_id)
         return None
     pause = _pace(config)
     if pause < 0:  # the burst is long: wait in the queue, not in this worker
@@ -297,10 +282,11 @@ def _claim_with_session(db: Database, config: dict[str, Any], message_id: int, n
             config, message.id, phone=message.phone, purpose=message.purpose,
             opted_out=resident is not None and resident.opted_out,
             number_status=resident.number_status if resident is not None else None,
-            sent_today=_sent_today(session, message.phone, now) if message.phone else 0,
+            sent_today=sms_counts(session, message.phone, now, config) if message.phone else (0, 0),
         )
         if reason is not None:
             _block(message, reason, now)
+            report_refused_number(session, resident, reason, message_id=message.id)
             return None
         wake = None if message.urgent else quiet_until(now, config)
         if wake is not None:

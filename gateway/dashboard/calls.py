@@ -7,12 +7,13 @@ import re
 import secrets
 from typing import Any
 
-from flask import Blueprint, flash, jsonify, redirect, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import login_required
 
-from models import Call
+from models import Call, Resident
 from models.base import utcnow
 from models.bridge import PURPOSE, request_bridge_call
+from models.destinations import call_counts, refusal
 from models.vocabulary import TWILIO_CALL_ENDED_STATUSES
 from models.leases import holds, renew_lease
 from models.match_page import match_view
@@ -57,6 +58,15 @@ def call(callback_id: int):  # type: ignore[no-untyped-def]
             return redirect(url_for("dashboard.item.show", callback_id=callback_id))
         callee_id = found.counterpart.id
         nonce = f"{nonce}-counterpart"  # its own call, not a repeat of the click on the resident's button
+    callee = db.get(Resident, callee_id)
+    to_number, in_total = call_counts(db, callee_id, utcnow(), current_app.config)
+    refused = refusal(callee.phone if callee else None, current_app.config, "call",
+                      to_number_today=to_number, in_total_today=in_total)
+    if refused is not None:  # the outbound policy: nothing is dialled, the broker sees why
+        audit_action("call.bridge_request", "callback", callback_id, result="refused", why=refused)
+        db.commit()
+        flash(t("call.refused"), "error")
+        return redirect(url_for("dashboard.item.show", callback_id=callback_id))
     renew_lease(db, callback_id, broker.id)
     placed = request_bridge_call(db, callback, broker, nonce)
     # The bridge dials the call's resident: for the counterpart, that is the other person in the match.

@@ -29,13 +29,13 @@ from werkzeug.serving import make_server
 from gateway import create_app
 from gateway.database import get_database
 from gateway.twilio_sim import post_signed, sms_params
-from models import Callback, Match
+from models import Callback, Match, Message
 from models.base import utcnow
 from models.marketplace import record_listing
 from models.phones import parse_phone
 from models.queue import queue_callback
 from models.residents import resident_for, set_postcode
-from tests.conftest import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, GATEWAY_NUMBER, ROOT, app_config
+from tests.conftest import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, GATEWAY_NUMBER, ROOT, app_config, wait_until
 from tests.dashboard_support import BRAM_PHONE, MILA_PHONE, PASSWORD, make_brokers, seed_listing
 from tests.fake_twilio import FakeTwilio
 
@@ -148,6 +148,19 @@ def helper_said_ja(app: Flask, base: str, request_description: str, offer_descri
         headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(proposal, timeout=10) as response:
         match_id = json.load(response)["id"]
+
+    def proposal_sid() -> str | None:
+        with get_database(app).transaction() as session:
+            return session.scalar(select(Message.twilio_sid).where(Message.phone == helper,
+                                                                   Message.match_id == match_id))
+
+    # Twilio says the proposal reached the helper's phone: only then does a JA accept it.
+    assert wait_until(lambda: proposal_sid() is not None, timeout=10)
+    sid = proposal_sid()
+    status, _twiml = post_signed(f"{base}/twilio/sms/status", {
+        "MessageSid": sid, "SmsSid": sid, "MessageStatus": "delivered", "SmsStatus": "delivered",
+        "AccountSid": ACCOUNT_SID, "From": GATEWAY_NUMBER, "To": helper, "ApiVersion": "2010-04-01"}, AUTH_TOKEN)
+    assert status == 200
     status, _twiml = post_signed(f"{base}/twilio/sms", sms_params(account_sid=ACCOUNT_SID, from_=helper,
                                                                   to=GATEWAY_NUMBER, body="JA"), AUTH_TOKEN)
     assert status == 200
