@@ -71,9 +71,12 @@ REFERRALS = ("sociaal_wijkteam", "huisarts", "other")
 MATCH_OUTCOMES = {"confirm": "match_confirmed", "cancel": "match_cancelled", "done": "match_done"}
 # The outcome of an item that a step of its match made unnecessary ("the helper said yes" once confirmed).
 MATCH_STEP_OUTCOMES = ("confirmed", "done", "cancelled")
+# The outcome of an item closed because its resident had everything about them erased.
+ERASED_OUTCOME = "erased"
 # Every value Callback.outcome can hold.
 CALLBACK_OUTCOMES = (
     *(outcome for outcome in OUTCOMES if outcome != "referred"),
+    ERASED_OUTCOME,
     *(f"referred_{referral}" for referral in REFERRALS),
     *MATCH_OUTCOMES.values(),
     *MATCH_STEP_OUTCOMES,
