@@ -206,6 +206,21 @@ def export_resident(session: Session, resident: Resident) -> dict[str, Any]:
     }
 
 
+def live_matches(session: Session, resident_id: int) -> list[Match]:
+    """The resident's matches still going (proposed, accepted, confirmed), on either side."""
+    listings = select(Listing.id).where(Listing.resident_id == resident_id).scalar_subquery()
+    return list(session.scalars(select(Match).where(
+        or_(Match.request_id.in_(listings), Match.offer_id.in_(listings)),
+        Match.status.in_(LIVE_MATCH_STATUSES)).order_by(Match.id)))
+
+
+def holds_anything(session: Session, resident: Resident, *, besides_message: int | None = None) -> bool:
+    """Whether there is anything about ``resident`` beyond their row (and the message ``besides_message``)."""
+    held = holdings(session, resident)
+    return bool(held.listings or held.calls or held.callbacks or resident.name or resident.postcode
+                or resident.notes or set(held.messages) - {besides_message})
+
+
 # --- erasure --------------------------------------------------------------------------------------
 
 
@@ -289,8 +304,7 @@ def erase_resident(
 
     # The other person of a live match is told it is off; their own data stays.
     partners = 0
-    for match in session.scalars(select(Match).where(Match.id.in_(held.matches or [-1]),
-                                                     Match.status.in_(LIVE_MATCH_STATUSES))):
+    for match in live_matches(session, resident.id):
         leave_match(session, match, resident.id)
         partners += 1
     session.flush()

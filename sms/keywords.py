@@ -44,6 +44,8 @@ KEYWORDS: dict[str, Keyword] = {
     "KLAAR": Keyword("done", "nl"),
     "DONE": Keyword("done", "en"),
     "NIET GELUKT": Keyword("problem", "nl"),
+    "VERGEET MIJ": Keyword("forget", "nl"),
+    "FORGET ME": Keyword("forget", "en"),
     "NOT DONE": Keyword("problem", "en"),
 }
 
