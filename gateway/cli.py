@@ -37,6 +37,9 @@ def main() -> None:
     except ConfigError as error:
         raise click.ClickException(str(error)) from error
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gateway.logs import install_scrubber
+
+    install_scrubber()
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
