@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import null, or_, select, update
+from sqlalchemy import delete, func, null, or_, select, update
 from sqlalchemy.orm import Session
 
 import texts
@@ -376,3 +376,72 @@ def forget_sent_farewells(session: Session) -> int:
         .values(phone=None, raw_from=None, body="", error_message=None),
         execution_options={"synchronize_session": False},
     ).rowcount or 0
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+# Login throttle rows (dashboard staff, by address or e-mail) are kept this long after their window,
+# unless still locked: long enough to lock out a guesser, no longer.
+LOGIN_THROTTLE_KEEP = dt.timedelta(days=1)
+CLOSED_LISTING_STATUSES = ("done", "cancelled", "expired")
+CLOSED_CALLBACK_STATUSES = ("done", "cancelled")
+CLOSED_MATCH_STATUSES = ("declined", "expired", "done", "cancelled")
+# Someone with nothing going on and no contact for the retention period is forgotten entirely.
+RETENTION_RESIDENTS_PER_RUN = 500
+
+
+def apply_retention(session: Session, now: dt.datetime, keep: dt.timedelta) -> dict[str, int]:
+    """Erase, by the rules above, what is older than ``keep``: the content of closed listings, queue
+    items and matches, old messages and calls, and residents with nothing going on and no contact
+    since; old login throttles are deleted. Safe to run any time; returns what it did, per kind."""
+    from .throttle import LoginThrottle  # staff data: its own rule, not COLUMNS
+
+    cutoff = now - keep
+    done: dict[str, int] = {}
+    old_listings = session.execute(select(Listing.id, Listing.resident_id).where(
+        Listing.status.in_(CLOSED_LISTING_STATUSES), func.coalesce(Listing.closed_at, Listing.updated_at) < cutoff,
+        or_(Listing.description.is_not(None), Listing.postcode.is_not(None), Listing.recording_url.is_not(None),
+            Listing.recording_sid.is_not(None) & Listing.recording_deleted_at.is_(None)))).all()
+    for listing_id, resident_id in old_listings:
+        erase_listing_content(session, [listing_id], resident_id)
+    done["listings"] = len(old_listings)
+    done["callbacks"] = _clear_old(session, "callbacks", Callback, Callback.status.in_(CLOSED_CALLBACK_STATUSES),
+                                   Callback.closed_at < cutoff, Callback.note.is_not(None))
+    done["matches"] = _clear_old(session, "matches", Match, Match.status.in_(CLOSED_MATCH_STATUSES),
+                                 Match.updated_at < cutoff, Match.note.is_not(None))
+    done["messages"] = _clear_old(session, "messages", Message, Message.created_at < cutoff,
+                                  Message.status.not_in(("pending", "submitting", "received")),
+                                  or_(Message.body != "", Message.phone.is_not(None), Message.raw_from.is_not(None)))
+    done["calls"] = _clear_old(session, "calls", Call, Call.created_at < cutoff,
+                               Call.status.not_in(("pending", "submitting", "dialling", "answered", "in_progress")),
+                               or_(Call.raw_from.is_not(None), Call.reply_twiml.is_not(None)))
+    busy = or_(
+        Listing.status.in_(CURRENT_LISTING_STATUSES),
+        Listing.id.in_(select(Match.request_id).where(Match.status.in_(LIVE_MATCH_STATUSES))),
+        Listing.id.in_(select(Match.offer_id).where(Match.status.in_(LIVE_MATCH_STATUSES))),
+    )
+    quiet = list(session.scalars(
+        select(Resident).where(
+            ~Resident.phone.startswith(ERASED_PHONE_PREFIX),
+            func.coalesce(Resident.last_contact_at, Resident.created_at) < cutoff,
+            ~Resident.id.in_(select(Listing.resident_id).where(busy)),
+            ~Resident.id.in_(select(Callback.resident_id).where(Callback.status.in_(QUEUED_CALLBACK_STATUSES),
+                                                                Callback.resident_id.is_not(None))),
+        ).order_by(Resident.id).limit(RETENTION_RESIDENTS_PER_RUN)))
+    for resident in quiet:
+        erase_resident(session, resident, actor_type="system", via="retention")
+    done["residents"] = len(quiet)
+    done["login_throttles"] = session.execute(
+        delete(LoginThrottle).where(LoginThrottle.window_started_at < now - LOGIN_THROTTLE_KEEP,
+                                    or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now)),
+        execution_options={"synchronize_session": False}).rowcount or 0
+    done["farewells"] = forget_sent_farewells(session)
+    return done
+
+
+def _clear_old(session: Session, table: str, model: Any, *conditions: Any) -> int:
+    """Apply ``COLUMNS[table]`` to the rows matching ``conditions`` (their own resident's id is not
+    needed: no PHONE rule outside ``residents``)."""
+    ids = _ids(session, select(model.id).where(*conditions))
+    _overwrite(table, model.id, ids, session, resident_id=0)
+    return len(ids)
