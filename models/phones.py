@@ -68,7 +68,7 @@ def try_parse_phone(raw: str | None, region: str = "NL") -> PhoneNumber | None:
 
 def mask(e164: str | None) -> str:
     """'+31612345678' -> '+31 6 •••• 5678': enough to recognise, not to dial."""
-    if not e164:
+    if not e164 or not e164.startswith("+"):  # none, or erased (models.privacy): nothing to show
         return "—"
     try:
         number = phonenumbers.parse(e164, None)
