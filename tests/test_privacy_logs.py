@@ -117,3 +117,49 @@ def test_a_whole_flow_logs_no_number_in_any_form(notify_app, webhooks, caplog):
     assert "twilio" in caplog.text.lower() or caplog.records  # something was logged
     assert "looked up [phone …78]" in caplog.text
     assert not any(form in caplog.text for form in FORMS), caplog.text
+
+
+def test_gunicorns_access_log_writes_no_number(pg_database_url, fake_twilio, tmp_path):
+    """The Procfile's web process: gunicorn's own access log passes the filter too (its logger does not
+    hand records to the root logger, so a filter there alone would miss it)."""
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, GATEWAY_NUMBER, ROOT, wait_until
+    from tests.live import free_port
+
+    port, access_log = free_port(), tmp_path / "access.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "BUURTLIJN_", "REDIS_"))}
+    env.update(DATABASE_URL=pg_database_url, SECRET_KEY="logs-test", PYTHONPATH=str(ROOT),
+               TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_PHONE_NUMBER=GATEWAY_NUMBER,
+               TWILIO_API_BASE_URL=fake_twilio.base_url, BUURTLIJN_API_TOKEN=API_TOKEN)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "--access-logfile", str(access_log), "gateway:create_app()"],  # gunicorn's default format: the request line
+        cwd=ROOT, env=env, stdout=(tmp_path / "gunicorn.out").open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> int:
+        request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {API_TOKEN}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return 0
+
+    try:
+        assert wait_until(lambda: get("/readyz") == 200, timeout=30), (tmp_path / "gunicorn.out").read_text()
+        assert get(f"/api/v1/residents/{RESIDENT}") == 404
+        assert get("/api/v1/residents/%2B31612345678?from=0612345678") == 404
+        assert wait_until(lambda: "residents" in access_log.read_text(), timeout=5)
+    finally:
+        process.terminate()
+        process.wait(15)
+    written = access_log.read_text()
+    assert "GET /api/v1/residents/[phone …78]" in written
+    assert not any(form in written for form in FORMS), written
