@@ -37,8 +37,10 @@ if TYPE_CHECKING:
 _NUMBER = re.compile(r"(?<!\d)(\d{1,9})(?!\d)")
 # A late JA/KLAAR for a match answered this recently gets "already noted", not "nothing open".
 RECENT = dt.timedelta(days=14)
-# VERGEET MIJ is confirmed with JA within this time; a later JA asks again.
+# VERGEET MIJ is confirmed with JA within this time; a later JA asks again, until the request
+# lapses: after that a JA answers whatever else waits (a proposal that came since), as if never asked.
 FORGET_CONFIRM_WITHIN = dt.timedelta(hours=24)
+FORGET_REQUEST_LAPSES = dt.timedelta(days=7)
 FORGET = "forget"
 
 
@@ -156,7 +158,13 @@ def handle_forget(inbound: "Inbound") -> "Reply | None":
 def waiting_for(inbound: "Inbound") -> str | None:
     """What a JA or NEE from this resident answers: their own request to be forgotten, else a proposal (None)."""
     pending = inbound.resident.conversation or {}
-    return FORGET if pending.get("awaiting") == FORGET else None
+    if pending.get("awaiting") != FORGET:
+        return None
+    return FORGET if inbound.now - _asked_at(pending) <= FORGET_REQUEST_LAPSES else None
+
+
+def _asked_at(pending: dict[str, object]) -> dt.datetime:
+    return dt.datetime.fromisoformat(str(pending.get("asked_at")))
 
 
 def _answer_forget(inbound: "Inbound", yes: bool) -> "Reply | None":
@@ -166,8 +174,7 @@ def _answer_forget(inbound: "Inbound", yes: bool) -> "Reply | None":
         audit(session, "resident.erase_requested", actor_type="resident", actor_id=resident.id,
               object_type="resident", object_id=resident.id, result="withdrawn", detail={"via": "sms"})
         return _reply("sms.forget_kept")
-    asked_at = dt.datetime.fromisoformat(str((resident.conversation or {}).get("asked_at")))
-    if inbound.now - asked_at > FORGET_CONFIRM_WITHIN:
+    if inbound.now - _asked_at(resident.conversation or {}) > FORGET_CONFIRM_WITHIN:
         return handle_forget(inbound)  # too late to count: ask again, with a new 24 hours
     erase_resident(session, resident, actor_type="resident", actor_id=resident.id, via="sms",
                    farewell_key="sms.forget_done")

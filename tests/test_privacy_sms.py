@@ -131,3 +131,17 @@ def test_a_proposal_is_still_answered_by_ja_without_a_forget_request(notify_app,
     assert session.get(Match, match_id).status == "accepted"
     assert session.scalar(select(func.count()).select_from(Message).where(
         Message.purpose == "erasure_confirmation")) == 0
+
+
+def test_a_forget_request_left_for_a_week_no_longer_takes_the_ja_of_a_later_proposal(notify_app, webhooks,
+                                                                                     fake_twilio, session):
+    request_id = add_listing(notify_app, REQUESTER, "request", category="chores")
+    offer_id = add_listing(notify_app, HELPER, "offer", category="chores", postcode="2011")
+    webhooks.sms(HELPER, "VERGEET MIJ")
+    with get_database(notify_app).transaction() as tx:
+        find_resident(tx, HELPER).conversation = {
+            "awaiting": "forget", "asked_at": (utcnow() - dt.timedelta(days=8)).isoformat()}
+    match_id = post_match(notify_app.test_client(), request_id, offer_id).get_json()["id"]
+    webhooks.sms(HELPER, "JA")
+    session.expire_all()
+    assert session.get(Match, match_id).status == "accepted" and find_resident(session, HELPER) is not None
