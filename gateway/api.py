@@ -21,6 +21,7 @@ from models.api_clients import IdempotentAnswer
 from models.audit import audit
 from models.limits import MAX_ID, bounded_int, has_controls
 from models.phones import InvalidPhoneNumber, parse_phone
+from models.privacy import ERASED_PHONE_PREFIX, is_erased
 from models.queue_view import item_texts
 from models.shapes import (
     MAX_DESCRIPTION,
@@ -163,7 +164,8 @@ def _phones(resident_ids: set[int]) -> dict[int, str]:
     if not resident_ids:
         return {}
     rows = get_session().execute(select(Resident.id, Resident.phone).where(Resident.id.in_(resident_ids)))
-    return {resident_id: phone for resident_id, phone in rows}
+    # An erased resident's rows stay for the counts, without a number.
+    return {resident_id: phone for resident_id, phone in rows if not phone.startswith(ERASED_PHONE_PREFIX)}
 
 
 # --- paging: keyset, so that rows inserted while a client pages are neither skipped nor repeated ----------
@@ -287,14 +289,21 @@ def list_callbacks():  # type: ignore[no-untyped-def]
                    next_cursor=next_cursor)
 
 
-@bp.get("/residents/<path:phone>")
-def get_resident(phone: str):  # type: ignore[no-untyped-def]
-    try:
-        e164 = parse_phone(phone).e164
-    except InvalidPhoneNumber:
-        abort(400, description="not a phone number: give it in E.164, e.g. +31612345678")
+@bp.get("/residents/<path:ref>")
+def get_resident(ref: str):  # type: ignore[no-untyped-def]
+    """A resident by E.164 phone or by id (so integrations need not put numbers in URLs)."""
     session = get_session()
-    resident = session.scalars(select(Resident).where(Resident.phone == e164)).one_or_none() or abort(404)
+    if ref.isdigit() and not ref.startswith("0"):
+        resident_id = bounded_int(ref, MAX_ID, 1)
+        resident = session.get(Resident, resident_id) if resident_id is not None else None
+    else:
+        try:
+            e164 = parse_phone(ref).e164
+        except InvalidPhoneNumber:
+            abort(400, description="not a phone number or id: give the phone in E.164, e.g. +31612345678")
+        resident = session.scalars(select(Resident).where(Resident.phone == e164)).one_or_none()
+    if resident is None or is_erased(resident):
+        abort(404)
     listing_ids = session.scalars(
         select(Listing.id).where(Listing.resident_id == resident.id).order_by(Listing.id)
     ).all()

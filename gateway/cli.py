@@ -37,6 +37,9 @@ def main() -> None:
     except ConfigError as error:
         raise click.ClickException(str(error)) from error
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gateway.logs import install_scrubber
+
+    install_scrubber()
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
@@ -274,6 +277,71 @@ def purge_recordings() -> None:
     click.echo(f"deleted {deleted} recording(s)" + (f", {failed} failed (see the log)" if failed else ""))
     if failed:
         raise SystemExit(1)
+
+
+def _e164(phone: str) -> str:
+    """PHONE in E.164; a clear error (exit 1) for what is not a number, before anything else is needed."""
+    from models.phones import InvalidPhoneNumber, parse_phone
+
+    try:
+        return parse_phone(phone).e164
+    except InvalidPhoneNumber as error:
+        raise click.ClickException(f"not a phone number: {phone!r} ({error})") from error
+
+
+def _resident_by_phone(session, e164: str):  # type: ignore[no-untyped-def]
+    from models.residents import find_resident
+
+    resident = find_resident(session, e164)
+    if resident is None:
+        raise click.ClickException("no resident with that number (or erased already)")
+    return resident
+
+
+@main.command("export-resident")
+@click.argument("phone")
+def export_resident_command(phone: str) -> None:
+    """Print everything Buurtlijn holds about the resident with PHONE, as JSON."""
+    import json
+
+    from gateway.config import DATABASE_NEEDS
+    from gateway.database import get_database
+    from models.audit import audit
+    from models.privacy import export_resident
+
+    e164 = _e164(phone)
+    app = _app(DATABASE_NEEDS)
+    with get_database(app).transaction() as session:
+        resident = _resident_by_phone(session, e164)
+        exported = export_resident(session, resident)
+        audit(session, "resident.export", actor_type="system", object_type="resident", object_id=resident.id,
+              detail={"via": "cli"})
+    click.echo(json.dumps(exported, ensure_ascii=False, indent=2, sort_keys=True))
+
+
+@main.command("erase-resident")
+@click.argument("phone")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase_resident_command(phone: str, yes: bool) -> None:
+    """Erase everything Buurtlijn holds about the resident with PHONE (recordings at Twilio too)."""
+    from gateway.database import get_database
+    from models.privacy import erase_resident, holdings
+
+    e164 = _e164(phone)
+    app = _app()  # as purge-recordings: it deletes recordings at Twilio and tells match partners
+    database = get_database(app)
+    with database.transaction() as session:
+        held = holdings(session, _resident_by_phone(session, e164))
+        summary = (f"{len(held.listings)} listing(s), {len(held.messages)} message(s), {len(held.calls)} call(s), "
+                   f"{len(held.callbacks)} queue item(s), {len(held.matches)} match(es)")
+    if not yes and not click.confirm(f"Erase this resident: their number, name, postcode, notes and the words of "
+                                     f"{summary}, and their recordings? This cannot be undone", err=True):
+        raise click.ClickException("nothing erased")
+    with app.app_context(), database.transaction() as session:
+        erasure = erase_resident(session, _resident_by_phone(session, e164), actor_type="system", via="cli")
+    assert erasure is not None
+    click.echo(f"erased resident {erasure.resident_id}: {summary}; "
+               f"{erasure.recordings} recording(s) to delete, {erasure.partners_told} match partner(s) told")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_CALL_DAILY_TOTAL_CAP": 300,
     "BUURTLIJN_SMS_PER_SECOND": 10,
     "BUURTLIJN_RECORDING_RETENTION_DAYS": 90,
+    # Personal content of items closed longer ago than this is erased (models/privacy.py).
+    "BUURTLIJN_RETENTION_DAYS": 365,
     "BUURTLIJN_QUEUE_PREFIX": "buurtlijn",
     "BUURTLIJN_SWEEP_SECONDS": 30,
     "BUURTLIJN_MATCH_RESPONSE_HOURS": 24,  # a helper's time to answer a proposal; then it expires
@@ -58,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_DAILY_TOTAL_CAP": 0, "BUURTLIJN_CALL_DAILY_CAP": 0,
          "BUURTLIJN_CALL_DAILY_TOTAL_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
+         "BUURTLIJN_RETENTION_DAYS": 1,
          "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
 # Decimal numbers and the range each must lie in.
 _DECIMALS = {"BUURTLIJN_TWILIO_TIMEOUT_SECONDS": (0.1, 60.0)}

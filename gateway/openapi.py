@@ -146,12 +146,13 @@ def _paths() -> dict[str, Any]:
                               **_errors("400", "401")},
             },
         },
-        "/residents/{phone}": {
+        "/residents/{ref}": {
             "get": {
                 "operationId": "getResident",
-                "parameters": [{"name": "phone", "in": "path", "required": True,
+                "parameters": [{"name": "ref", "in": "path", "required": True,
                                 "schema": {"type": "string", "minLength": 1},
-                                "description": "The resident's number in E.164, e.g. +31612345678."}],
+                                "description": "The resident's number in E.164 (e.g. +31612345678) or their id, "
+                                               "so that an integration need not put numbers in URLs."}],
                 "responses": {"200": _ok("The resident.", _ref("Resident")), **_errors("400", "401", "404")},
             },
         },

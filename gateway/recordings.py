@@ -2,7 +2,8 @@
 
 ``GET /recordings/<listing_id>`` streams a listing's recording from Twilio
 (HTTP basic auth with our account) to a logged-in broker or an API client
-with the bearer token. Recordings are personal data: there is no public link,
+with the bearer token. A broker hears it only while holding an item of that
+resident; coordinators always. Recordings are personal data: there is no public link,
 the Twilio URL never leaves the server, and every attempt is audited. In the
 demo nothing is at Twilio: the phone simulator stores its "recordings" in
 the instance folder and they are streamed from there.
@@ -21,7 +22,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, session
 
-from models import Listing
+from sqlalchemy import select
+
+from models import Broker, Callback, Listing
+from models.base import utcnow
+from models.privacy import is_erased
 from models.audit import audit
 from models.recordings import local_recording_path
 
@@ -66,6 +71,25 @@ def _actor_id(user: Any) -> int | None:
         return None
 
 
+def may_hear(broker_id: int | None, listing: Listing) -> bool:
+    """A coordinator; the broker who holds (a live claim on) an item of this resident; or a broker matching:
+    one who holds an item about a listing of the other kind hears an open listing they may propose."""
+    db = get_session()
+    broker = db.get(Broker, broker_id) if broker_id is not None else None
+    if broker is None or not broker.active:
+        return False
+    if broker.is_coordinator:
+        return True
+    holding = (Callback.claimed_by_id == broker.id) & (Callback.status == "claimed") & (
+        Callback.lease_expires_at > utcnow())
+    if db.scalar(select(Callback.id).where(holding, Callback.resident_id == listing.resident_id).limit(1)) is not None:
+        return True
+    if listing.status != "open":
+        return False
+    return db.scalar(select(Callback.id).join(Listing, Listing.id == Callback.listing_id).where(
+        holding, Listing.kind != listing.kind).limit(1)) is not None
+
+
 def _refuse(status: int, listing_id: int, actor_type: str, actor_id: int | None, result: str) -> Response:
     session = get_session()
     audit(session, "recording.stream", actor_type=actor_type, actor_id=actor_id, object_type="listing",
@@ -94,8 +118,10 @@ def stream_recording(listing_id: int):  # type: ignore[no-untyped-def]
         actor_type, actor_id = "broker", _actor_id(user)
 
     listing = get_session().get(Listing, listing_id)
-    if listing is None or not listing.has_recording or not listing.recording_sid:
+    if listing is None or not listing.has_recording or not listing.recording_sid or is_erased(listing.resident):
         return _refuse(404, listing_id, actor_type, actor_id, "not_found")
+    if actor_type == "broker" and not may_hear(actor_id, listing):
+        return _refuse(403, listing_id, actor_type, actor_id, "not_holding")
     wanted = request.args.get("format", "mp3")
     extension = wanted if wanted in FORMATS else "mp3"
 

@@ -23,6 +23,7 @@ from models.destinations import number_refusal
 from models.marketplace import open_items, record_listing
 from models.matching import relay_number_for
 from models.phones import InvalidPhoneNumber, parse_phone
+from models.privacy import erase_resident, live_matches
 from models.queue import queue_callback
 from models.residents import resident_for, set_postcode
 from models.vocabulary import AGREED_MATCH_STATUSES
@@ -245,7 +246,23 @@ def set_timing(ctx: Context, call: Call, option: Option) -> Turn:
 
 def read_status(ctx: Context, call: Call, option: Option) -> Turn:
     remember(call, served="status")
-    return ask(call, "main_menu", said=status_lines(ctx, call))
+    # Someone we know also hears they can have everything about them forgotten (8).
+    return ask(call, "status_menu" if call.resident_id else "main_menu", said=status_lines(ctx, call))
+
+
+def ask_forget(ctx: Context, call: Call, option: Option) -> Turn:
+    """'8' after the status: read back what goes (and that a match partner will hear it is off), 1 confirms."""
+    warn = call.resident_id is not None and bool(live_matches(ctx.session, call.resident_id))
+    return ask(call, "forget_confirm", said=[line(call, "voice.forget.match_warning")] if warn else [])
+
+
+def forget(ctx: Context, call: Call, option: Option) -> Turn:
+    """Confirmed with 1: everything about the caller is erased (models.privacy), and the call says goodbye."""
+    session = ctx.session  # no one-statement step: the fast path hands this one to the ORM path
+    resident = session.get(Resident, call.resident_id) if call.resident_id is not None else None
+    if resident is not None:
+        erase_resident(session, resident, actor_type="resident", actor_id=resident.id, via="voice")
+    return goodbye(call, "voice.forget.done")
 
 
 def broker(ctx: Context, call: Call, option: Option | None) -> Turn:
@@ -298,6 +315,8 @@ ACTIONS: dict[str, Callable[[Context, Call, Option], Turn]] = {
     "keep_postcode": keep_postcode,
     "set_timing": set_timing,
     "read_status": read_status,
+    "ask_forget": ask_forget,
+    "forget": forget,
     "broker": broker,
     "set_language": set_language,
     "relay_dial": relay_dial,

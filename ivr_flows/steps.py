@@ -81,6 +81,15 @@ def _timing_options(codes: tuple[str, ...]) -> tuple[Option, ...]:
     )
 
 
+# The main menu's keys: printed on flyers, fixed by the contract.
+_MAIN_OPTIONS = (
+    Option("1", "voice.main.ask", action="start_listing", value="request"),
+    Option("2", "voice.main.offer", action="start_listing", value="offer"),
+    Option("3", "voice.main.status", action="read_status"),
+    Option("0", "voice.main.callback", action="broker"),
+    Option("9", "voice.main.language", value="language_menu"),
+)
+
 _STEPS = (
     # A resident in an accepted or confirmed match: put through to the other person unless they press 0.
     Step(
@@ -99,16 +108,19 @@ _STEPS = (
             Option("2", "voice.confirm.again", value="phone_entry"),
         ),
     ),
+    Step("main_menu", "menu", options=_MAIN_OPTIONS, foreign_hint=("voice.language_choice", "9")),
+    # After option 3 has read out what is open: the same menu, and 8 to have everything forgotten.
     Step(
-        "main_menu", "menu",
-        options=(
-            Option("1", "voice.main.ask", action="start_listing", value="request"),
-            Option("2", "voice.main.offer", action="start_listing", value="offer"),
-            Option("3", "voice.main.status", action="read_status"),
-            Option("0", "voice.main.callback", action="broker"),
-            Option("9", "voice.main.language", value="language_menu"),
-        ),
+        "status_menu", "menu",
+        options=(*_MAIN_OPTIONS[:3], Option("8", "voice.forget.offer", action="ask_forget"), *_MAIN_OPTIONS[3:]),
         foreign_hint=("voice.language_choice", "9"),
+    ),
+    Step(
+        "forget_confirm", "menu", intro="voice.forget.confirm",
+        options=(
+            Option("1", "voice.forget.yes", action="forget"),
+            Option("2", "voice.forget.no", value="main_menu"),
+        ),
     ),
     Step(
         "language_menu", "menu",

@@ -584,6 +584,27 @@ def cancel_match(
     return match
 
 
+def leave_match(session: Session, match: Match, leaving_id: int) -> Resident:
+    """A resident who is being erased leaves a live match: it is cancelled, and only the other person
+    is told (the one leaving hears it in their own last message). A broker gets an item to help the
+    other person on; their listing opens again. Returns the other person."""
+    was = match.status
+    _move(session, match, "cancelled", SYSTEM, reason="erased")
+    requester, helper = parties(session, match)
+    other = helper if requester.id == leaving_id else requester
+    if was == "confirmed":
+        _set_listings(session, match, "open", only_from=("matched",))
+    key = "match.proposal_withdrawn" if was == "proposed" and other is helper else "match.cancelled"
+    _tell(session, match, other, key, intent="cancelled")
+    _close_items(session, match, ("match_accepted",), "cancelled")
+    queue_callback(
+        session, "match_declined", resident_id=other.id,
+        listing_id=match.offer_id if other is helper else match.request_id, match_id=match.id,
+        dedupe_key=f"match:{match.id}:partner_erased",
+    )
+    return other
+
+
 # --- the sweeps' side ------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -69,8 +70,8 @@ def try_parse_phone(raw: str | None, region: str = "NL") -> PhoneNumber | None:
 
 def mask(e164: str | None) -> str:
     """'+31612345678' -> '+31 6 •••• 5678': enough to recognise, not to dial."""
-    if not e164 or e164.startswith(NO_PHONE_PREFIX):
-        return "—"  # no number, or a marketplace member who gave none
+    if not e164 or not e164.startswith("+"):  # none, a marketplace member who gave none, or erased
+        return "—"
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
@@ -78,3 +79,25 @@ def mask(e164: str | None) -> str:
     national = str(number.national_number)
     prefix = national[:1] if national.startswith("6") else national[:2]
     return f"+{number.country_code} {prefix} •••• {national[-4:]}"
+
+
+# A phone number in any form it reaches a log line or a stored text in: E.164 (+31612345678), with the
+# international 00 or 31 only, URL-encoded (%2B31612345678, in a query string or a path), national
+# (0612345678, 06-12345678, 023 512 3456). A number may follow a '/' or '=' (inside a URL), but not a
+# letter or digit: a Twilio SID's hex digits are not a number.
+_NUMBER = re.compile(
+    r"""
+    (?:
+        (?:\+|%2[Bb]|(?<![0-9A-Za-z])00)\d(?:[ \-.]?\d){7,14}   # international
+      | (?<![0-9A-Za-z])31[1-9]\d{8}                          # international without its +
+      | (?<![0-9A-Za-z])0[1-9](?:[ \-.]?\d){8}                 # national
+    )
+    (?![0-9A-Za-z])
+    """,
+    re.VERBOSE,
+)
+
+
+def scrub_numbers(text: str) -> str:
+    """``text`` with every phone number in it replaced by ``[phone …78]`` (its last two digits)."""
+    return _NUMBER.sub(lambda m: "[phone …" + re.sub(r"\D", "", m.group(0))[-2:] + "]", text)

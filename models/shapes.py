@@ -86,6 +86,7 @@ def match_json(match: Match) -> dict[str, Any]:
 
 def resident_json(resident: Resident, listing_ids: list[int]) -> dict[str, Any]:
     return {
+        "id": resident.id,
         "phone": public_phone(resident.phone),
         "language": resident.language,
         "opted_out": resident.opted_out,
@@ -177,6 +178,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "message": _nullable({"type": "string", "description": "the texts of an unrecognised_message item"}),
     }),
     "Resident": _object({
+        "id": ID,
         "phone": E164,
         "language": _enum(RESIDENT_LANGUAGES),
         "opted_out": {"type": "boolean"},

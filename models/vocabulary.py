@@ -78,9 +78,12 @@ MATCH_OUTCOMES = {"confirm": "match_confirmed", "cancel": "match_cancelled", "do
 MATCH_STEP_OUTCOMES = ("confirmed", "done", "cancelled")
 # The outcome of an item whose listing its resident withdrew (INTREKKEN).
 WITHDRAWN_OUTCOME = "withdrawn"
+# The outcome of an item closed because its resident had everything about them erased.
+ERASED_OUTCOME = "erased"
 # Every value Callback.outcome can hold.
 CALLBACK_OUTCOMES = (
     *(outcome for outcome in OUTCOMES if outcome != "referred"),
+    ERASED_OUTCOME,
     *(f"referred_{referral}" for referral in REFERRALS),
     *MATCH_OUTCOMES.values(),
     *MATCH_STEP_OUTCOMES,

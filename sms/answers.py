@@ -1,4 +1,4 @@
-"""JA / NEE / KLAAR / NIET GELUKT, and texts passed on between matched neighbours.
+"""JA / NEE / KLAAR / NIET GELUKT, VERGEET MIJ, and texts passed on between matched neighbours.
 
 ``JA`` and ``NEE`` answer the helper's open proposal; ``JA 12`` picks
 proposal 12 when several are open, and a plain ``JA`` then asks which one.
@@ -6,6 +6,10 @@ proposal 12 when several are open, and a plain ``JA`` then asks which one.
 either side. Each word becomes its match action in models.notify.answer_match,
 as a keypress on a notification call does, so an answer counts the same in
 either channel.
+
+``JA`` and ``NEE`` answer whatever waits for them (``waiting_for``, the one place that decides):
+a request to be forgotten (``VERGEET MIJ``) the resident made themselves comes first, then a
+match proposal.
 
 The message is stored with its keyword either way; with nothing waiting for
 the answer, it is free text a broker reads (contract, second wave), never dropped.
@@ -25,6 +29,7 @@ from models.audit import audit
 from models.districts import find_postcode
 from models.matching import Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_partner
 from models.notify import answer_match, relay_message
+from models.privacy import erase_resident, holds_anything, live_matches
 from models.queue import queue_callback
 
 from .keywords import KEYWORDS
@@ -37,6 +42,11 @@ _NUMBER = re.compile(r"(?<!\d)(\d{1,9})(?!\d)")
 DONE_WORDS = tuple(word for word, keyword in KEYWORDS.items() if keyword.command == "done")
 # A late JA/KLAAR for a match answered this recently gets "already noted", not "nothing open".
 RECENT = dt.timedelta(days=14)
+# VERGEET MIJ is confirmed with JA within this time; a later JA asks again, until the request
+# lapses: after that a JA answers whatever else waits (a proposal that came since), as if never asked.
+FORGET_CONFIRM_WITHIN = dt.timedelta(hours=24)
+FORGET_REQUEST_LAPSES = dt.timedelta(days=7)
+FORGET = "forget"
 
 
 def _reply(key: str, **params: object) -> "Reply":
@@ -161,11 +171,55 @@ def _before_the_day(inbound: "Inbound", match: Match) -> bool:
     return not said_before
 
 
-def handle_yes(inbound: "Inbound") -> "Reply":
+def handle_forget(inbound: "Inbound") -> "Reply | None":
+    """VERGEET MIJ: ask to confirm with JA within 24 hours. Someone we hold nothing about is told so,
+    and this message, the one thing we held, is erased at once."""
+    session, resident = inbound.session, inbound.resident
+    if not holds_anything(session, resident, besides_message=inbound.message.id):
+        erase_resident(session, resident, actor_type="resident", actor_id=resident.id, via="sms",
+                       farewell_key="sms.forget_nothing")
+        return None
+    resident.conversation = {"awaiting": FORGET, "asked_at": inbound.now.isoformat()}
+    audit(session, "resident.erase_requested", actor_type="resident", actor_id=resident.id,
+          object_type="resident", object_id=resident.id, detail={"via": "sms"})
+    return _reply("sms.forget_confirm_match" if live_matches(session, resident.id) else "sms.forget_confirm")
+
+
+def waiting_for(inbound: "Inbound") -> str | None:
+    """What a JA or NEE from this resident answers: their own request to be forgotten, else a proposal (None)."""
+    pending = inbound.resident.conversation or {}
+    if pending.get("awaiting") != FORGET:
+        return None
+    return FORGET if inbound.now - _asked_at(pending) <= FORGET_REQUEST_LAPSES else None
+
+
+def _asked_at(pending: dict[str, object]) -> dt.datetime:
+    return dt.datetime.fromisoformat(str(pending.get("asked_at")))
+
+
+def _answer_forget(inbound: "Inbound", yes: bool) -> "Reply | None":
+    session, resident = inbound.session, inbound.resident
+    if not yes:
+        resident.conversation = None
+        audit(session, "resident.erase_requested", actor_type="resident", actor_id=resident.id,
+              object_type="resident", object_id=resident.id, result="withdrawn", detail={"via": "sms"})
+        return _reply("sms.forget_kept")
+    if inbound.now - _asked_at(resident.conversation or {}) > FORGET_CONFIRM_WITHIN:
+        return handle_forget(inbound)  # too late to count: ask again, with a new 24 hours
+    erase_resident(session, resident, actor_type="resident", actor_id=resident.id, via="sms",
+                   farewell_key="sms.forget_done")
+    return None  # the farewell is the last message; nothing else is sent
+
+
+def handle_yes(inbound: "Inbound") -> "Reply | None":
+    if waiting_for(inbound) == FORGET:
+        return _answer_forget(inbound, yes=True)
     return _answer_proposal(inbound, accept=True)
 
 
-def handle_no(inbound: "Inbound") -> "Reply":
+def handle_no(inbound: "Inbound") -> "Reply | None":
+    if waiting_for(inbound) == FORGET:
+        return _answer_forget(inbound, yes=False)
     return _answer_proposal(inbound, accept=False)
 
 

@@ -275,6 +275,7 @@ HANDLERS: dict[str, Handler] = {
     "no": answers.handle_no,
     "done": answers.handle_done,
     "problem": answers.handle_problem,
+    "forget": answers.handle_forget,
 }
 
 

@@ -43,6 +43,8 @@ KEYWORDS: dict[str, Keyword] = {
     "INTREKKEN": Keyword("withdraw", "nl"),
     "WITHDRAW": Keyword("withdraw", "en"),
     "NIET GELUKT": Keyword("problem", "nl"),
+    "VERGEET MIJ": Keyword("forget", "nl"),
+    "FORGET ME": Keyword("forget", "en"),
     "NOT DONE": Keyword("problem", "en"),
 }
 

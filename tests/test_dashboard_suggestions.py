@@ -126,3 +126,6 @@ def test_each_suggestion_shows_the_helpers_language_channel_and_their_spoken_off
     assert "Arabisch" in card(arabic) and "sms" in card(arabic) and "<audio" not in card(arabic)
     assert "wordt gebeld, geen sms" in card(landline)
     assert f'<audio controls preload="none" src="/recordings/{landline}"' in card(landline)
+    # Mila, matching, may hear the spoken offer she may propose; Bram, holding nothing, may not.
+    assert mila.get(f"/recordings/{landline}").status_code != 403
+    assert logged_in(app, "bram@buuv.example").get(f"/recordings/{landline}").status_code == 403

@@ -36,6 +36,7 @@ from models import Base, Match
 from models.base import utcnow
 from models.marketplace import record_listing
 from models.phones import parse_phone
+from models.privacy import ERASED_PHONE_PREFIX
 from models.residents import resident_for
 from tests import call_simulator
 from tests.call_simulator import SimulatedCall, flask_poster, without_state_token
@@ -173,6 +174,12 @@ def a_caller_in_a_match(phone: Phone) -> None:
     phone("+31616666662").press("0").press("3").hang_up()  # 0 during the announcement: the menu instead
 
 
+def forgetting_oneself(phone: Phone) -> None:
+    phone("+31617777771").press("1").press("1").press("2034").press("1").press("1").record(3)
+    call = phone("+31617777771").press("3").press("8").press("2")  # read back, then back to the menu
+    call.press("3").press("8").press("1")  # confirmed: everything about the caller is erased
+
+
 def a_match(app: Flask) -> None:
     with get_database(app).transaction() as session:
         asker = resident_for(session, parse_phone("+31616666661"))
@@ -190,7 +197,7 @@ CORPUS: list[Callable[[Phone], None]] = [
     a_request_retried_at_every_step, an_offer_from_a_caller_we_know, another_postcode_keyed_twice,
     wrong_keys_and_silence, silence_until_a_broker_calls_back, a_broker_from_each_menu, every_language,
     every_category_and_timing, a_hang_up_at_every_step, stale_deliveries, the_status_line, withheld_numbers,
-    a_caller_in_a_match,
+    a_caller_in_a_match, forgetting_oneself,
 ]
 SET_UP = {a_caller_in_a_match: a_match}
 # What the machine does at a step that is not a menu (a message recorded, a call put through), and on a hang-up.
@@ -219,8 +226,19 @@ def _rows(app: Flask) -> dict[str, list[dict[str, Any]]]:
             return DEDUPE_ID.sub(lambda found: f"{found[1]}:{order[found[1] + 's'][int(found[2])]}", value)
         return "<time>" if isinstance(value, dt.datetime) else value
 
-    return {table.name: [{column.name: plain(column, row[column.name]) for column in table.columns}
+    rows = {table.name: [{column.name: plain(column, row[column.name]) for column in table.columns}
                          for row in stored[table.name]] for table in Base.metadata.sorted_tables}
+    # Ids written as values, not keys: an erased resident's phone column, the audit log's actor and object.
+    for resident in rows["residents"]:
+        if resident["phone"].startswith(ERASED_PHONE_PREFIX):
+            resident["phone"] = f"{ERASED_PHONE_PREFIX}{resident['id']}"
+    for event in rows["audit_events"]:
+        if event["actor_type"] == "resident" and event["actor_id"] is not None:
+            event["actor_id"] = order["residents"][event["actor_id"]]
+        table = f"{event['object_type']}s"
+        if event["object_id"] is not None and event["object_id"].isdigit() and table in order:
+            event["object_id"] = str(order[table][int(event["object_id"])])
+    return rows
 
 
 @dataclass

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from twilio.base.exceptions import TwilioRestException
 
 from gateway.database import get_database
-from models import AuditEvent, Listing
+from models import AuditEvent, Callback, Listing
 from models.accounts import create_broker
 from models.base import utcnow
 from tests.call_simulator import SimulatedCall, flask_poster
@@ -100,8 +100,15 @@ def _log_in(app, client, db, *, seen_ago: float = 0.0) -> int:  # type: ignore[n
     return broker.id
 
 
+def _hold_item_of(db, listing: Listing, broker_id: int) -> None:  # type: ignore[no-untyped-def]
+    db.execute(update(Callback).where(Callback.resident_id == listing.resident_id).values(
+        status="claimed", claimed_by_id=broker_id, lease_expires_at=utcnow() + dt.timedelta(minutes=15)))
+    db.commit()
+
+
 def test_a_logged_in_broker_can_listen_and_is_audited(app, client, recorded, db):
     broker_id = _log_in(app, client, db)
+    _hold_item_of(db, recorded, broker_id)
     response = client.get(f"/recordings/{recorded.id}")
     assert (response.status_code, response.data) == (200, RECORDING_WAV)
     [event] = audits(db)
@@ -225,3 +232,33 @@ def test_purge_recordings_command(database_url, recorded, db, fake_twilio):
     assert result.returncode == 0, result.stderr
     assert "deleted 1 recording(s)" in result.stdout
     assert fake_twilio.deleted_recordings() == [recorded.recording_sid]
+
+
+def test_a_broker_not_holding_an_item_of_the_resident_may_not_listen(app, client, recorded, db):
+    broker_id = _log_in(app, client, db)
+    assert client.get(f"/recordings/{recorded.id}").status_code == 403
+    [event] = audits(db)
+    assert (event.actor_id, event.result) == (broker_id, "not_holding")
+    _hold_item_of(db, recorded, broker_id)
+    db.execute(update(Callback).values(lease_expires_at=utcnow() - dt.timedelta(minutes=1)))  # the claim ran out
+    db.commit()
+    assert client.get(f"/recordings/{recorded.id}").status_code == 403
+
+
+def test_a_coordinator_may_listen_and_every_play_is_audited(app, client, recorded, db):
+    broker_id = _log_in(app, client, db)
+    from models import Broker
+
+    db.get(Broker, broker_id).role = "coordinator"
+    db.commit()
+    for _ in range(2):
+        assert client.get(f"/recordings/{recorded.id}").status_code == 200
+    assert [(e.actor_id, e.result) for e in audits(db)] == [(broker_id, "ok")] * 2
+
+
+def test_the_recording_of_an_erased_resident_is_gone(app, client, recorded, db):
+    from models.privacy import erase_resident
+
+    with app.app_context(), get_database(app).transaction() as session:
+        erase_resident(session, session.get(Listing, recorded.id).resident, actor_type="system", via="test")
+    assert client.get(f"/recordings/{recorded.id}", headers=TOKEN).status_code == 404

@@ -26,7 +26,7 @@ from models.outbox import due_outbound, send_job_id
 from models.workdays import quiet_until
 from sms.flows import handle_inbound, pending_inbound_ids
 
-from . import match_jobs, notify_jobs, voice_jobs
+from . import match_jobs, notify_jobs, privacy_jobs, voice_jobs
 from .registry import job
 from .runtime import get_database, get_queue, job_context, job_transaction
 from .sending import STALE_SUBMITTING, Confirm, Retry, confirm_sent, deliver, reconcile_stale
@@ -204,4 +204,5 @@ SWEEPS: tuple[Callable[[Flask, dt.datetime], int], ...] = (
     notify_jobs.sweep_calls,
     voice_jobs.sweep_voice,
     sweep_idempotency_keys,
+    privacy_jobs.sweep_privacy,
 )

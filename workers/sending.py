@@ -28,6 +28,7 @@ from models.base import utcnow
 from models.db import Database
 from models.destinations import NUMBER_REFUSALS, refusal, report_refused_number, sms_counts, total_cap
 from models.outbox import due_outbound, send_job_id
+from models.privacy import ERASURE_CONFIRMATION
 from models.queue import queue_callback
 from models.workdays import quiet_until
 
@@ -51,8 +52,8 @@ BACKOFF = (dt.timedelta(seconds=30), dt.timedelta(minutes=2), dt.timedelta(minut
 # goes back to the queue (delayed), so a burst queues with us, not at Twilio.
 MAX_PACING_SLEEP = 1.0
 STALE_SUBMITTING = dt.timedelta(minutes=2)
-# Sent to a resident who has just opted out: the one message still allowed.
-ALLOWED_WHEN_OPTED_OUT = frozenset({"opt_out_confirmation"})
+# Sent to a resident who has just opted out, or has just been erased: the one message still allowed.
+ALLOWED_WHEN_OPTED_OUT = frozenset({"opt_out_confirmation", ERASURE_CONFIRMATION})
 
 
 @dataclass(frozen=True)

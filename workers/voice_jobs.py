@@ -18,6 +18,7 @@ import ivr_flows
 from models import Listing
 from models.audit import audit
 from models.base import utcnow
+from models.jobs import DELETE_RECORDING
 from models.recordings import local_recording_path
 
 from .registry import job
@@ -56,7 +57,7 @@ def expired_recording_ids(app: Flask, now: dt.datetime) -> list[int]:
         )
 
 
-@job(queue="maintenance")
+@job(DELETE_RECORDING, queue="maintenance")
 def delete_recording(listing_id: int) -> None:
     """Job: delete one listing's recording at Twilio and forget where it was."""
     with job_context() as app:

@@ -410,3 +410,23 @@ def test_english_and_coordinator_pages_pass_axe(served, browser, base):
     page.get_by_role("button", name="Zet het dashboard in het Nederlands").click()
     expect(page.locator("html")).to_have_attribute("lang", "nl")
     page.context.close()
+
+
+def test_a_residents_privacy_pages_pass_axe_and_erase_by_keyboard(served, browser, base):
+    _listing_id, callback_id, phone = seed(served)
+    page = new_page(browser)
+    log_in(page, base, "cor@buuv.example")
+    page.goto(f"{base}/dashboard/items/{callback_id}")
+    page.get_by_role("link", name="Inzage en wissen (privacy)").click()
+    expect(page.get_by_role("heading", name="Alles wissen")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Afdrukbare pagina").click()
+    expect(page.get_by_role("heading", name="Uw gegevens bij Buurtlijn (BUUV)")).to_be_visible()
+    assert_accessible(page)
+    page.go_back()
+    page.get_by_label("Ja, ik wil alles over deze bewoner wissen").check()
+    page.get_by_role("button", name="Alles wissen").press("Enter")
+    expect(page.get_by_text("Alles over deze bewoner is gewist.").first).to_be_visible()
+    assert phone not in page.content()
+    assert_accessible(page)
+    page.context.close()
