@@ -49,10 +49,18 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_MATCH_RESPONSE_HOURS": 24,  # a helper's time to answer a proposal; then it expires
     "BUURTLIJN_SEND_BACKOFF_SECONDS": "30,120,600,1800,7200",  # waits before retrying a busy Twilio
     "BUURTLIJN_TRUSTED_PROXIES": 0,  # proxies in front of the web whose X-Forwarded-For is believed
+    # Reports: counts below this are not shown (contract: Reports).
+    "BUURTLIJN_REPORT_MIN_COUNT": 5,
+    # Reports: what the organisation pays, in euros, for the telecom cost per match done; unset: not shown.
+    "BUURTLIJN_PRICE_SMS_SEGMENT": None,
+    "BUURTLIJN_PRICE_CALL_MINUTE": None,
 }
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
-         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
+         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0,
+         "BUURTLIJN_REPORT_MIN_COUNT": 1}
+# Amounts in euros (a decimal point), none below zero.
+_PRICES = ("BUURTLIJN_PRICE_SMS_SEGMENT", "BUURTLIJN_PRICE_CALL_MINUTE")
 _BOOLS = {"BUURTLIJN_DEMO"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -141,6 +149,16 @@ def _whole_number(name: str, value: Any) -> int:
     if number < least:
         raise ConfigError(f"{name} must be at least {least}, not {number}")
     return number
+
+
+def _price(name: str, value: Any) -> float:
+    try:
+        amount = float(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be an amount in euros such as 0.08, not {value!r}") from None
+    if not 0 <= amount < 1000:
+        raise ConfigError(f"{name} must be an amount in euros from 0 to 1000, not {value!r}")
+    return amount
 
 
 def _switch(name: str, value: Any) -> bool:
@@ -271,6 +289,9 @@ def _parse(config: dict[str, Any]) -> None:
         config[name] = DEFAULTS[name] if value is None or value == "" else _whole_number(name, value)
     for name in _BOOLS:
         config[name] = _switch(name, config.get(name) or False)
+    for name in _PRICES:
+        value = config.get(name)
+        config[name] = None if value is None or value == "" else _price(name, value)
     for name, check in _CHECKS.items():
         if config.get(name):
             check(name, config[name])

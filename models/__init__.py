@@ -12,6 +12,7 @@ from .listing import Listing
 from .match import Match
 from .message import Message
 from .resident import Resident
+from .satisfaction import Satisfaction
 from .throttle import LoginThrottle
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "Match",
     "Message",
     "Resident",
+    "Satisfaction",
     "utcnow",
 ]

@@ -24,6 +24,8 @@ class Listing(Base):
         CheckConstraint(check_in("kind", KINDS), name="kind"),
         CheckConstraint(check_in("status", LISTING_STATUSES), name="status"),
         Index("ix_listings_status_kind", "status", "kind"),
+        # The report: listings made in a period.
+        Index("ix_listings_created_at", "created_at"),
     )
 
     id: Mapped[intpk]

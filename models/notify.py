@@ -262,6 +262,7 @@ def call_finished(
     twilio_status: str,
     *,
     config: dict[str, Any],
+    duration: int | None = None,
 ) -> str | None:
     """Twilio says the call is over. Returns what happens next: finished | retry | gave_up, or None.
 
@@ -277,6 +278,8 @@ def call_finished(
     now = utcnow()
     call.twilio_status = twilio_status[:32]
     call.updated_at = now
+    if duration is not None:
+        call.duration_seconds = duration
     if call.status in ("answered", "finished"):
         if call.status == "answered":
             call.status = "finished"
