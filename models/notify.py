@@ -49,8 +49,9 @@ MAX_CALL_ATTEMPTS = 3
 RETRY_AFTER_FIRST = dt.timedelta(hours=2)
 NEXT_DAY_AT = dt.time(10, 0)
 # Twilio's final call statuses that mean nobody listened.
-# What a call may ask: a proposal (1 = ja, 2 = nee) or feedback (1 = klaar, 2 = niet gelukt).
-EXPECTS = ("proposal", "feedback")
+# What a call may ask: a proposal (1 = ja, 2 = nee), feedback (1 = klaar, 2 = niet gelukt), or how it went
+# (a mark, 1 to 5: models.satisfaction).
+EXPECTS = ("proposal", "feedback", "satisfaction")
 @dataclass(frozen=True)
 class MatchAnswer:
     """A resident's answer about a match: the same word by SMS and key on a call we place."""

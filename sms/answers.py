@@ -25,11 +25,14 @@ from models.audit import audit
 from models.districts import find_postcode
 from models.matching import Actor, MatchError, active_matches, open_proposals, relay_partner
 from models.notify import answer_match, relay_message
+from models.satisfaction import record_mark
 
 if TYPE_CHECKING:
     from .flows import Inbound, Reply
 
 _NUMBER = re.compile(r"(?<!\d)(\d{1,9})(?!\d)")
+# A mark for "how did it go?": one digit 1 to 5, nothing else ("4,5", "6", "vier" are free text).
+_MARK = re.compile(r"\s*([1-5])\s*[.!]?\s*")
 # A late JA/KLAAR for a match answered this recently gets "already noted", not "nothing open".
 RECENT = dt.timedelta(days=14)
 
@@ -145,6 +148,26 @@ def handle_done(inbound: "Inbound") -> "Reply":
 
 def handle_problem(inbound: "Inbound") -> "Reply":
     return _answer_outcome(inbound, done=False)
+
+
+def answer_mark(inbound: "Inbound") -> "Reply | None":
+    """A bare 1 to 5 while this resident's "how did it go?" waits: their mark, kept once.
+
+    None when it is no mark or nothing waits for one (never asked, or asked too long ago): the
+    message is then free text, as ever. A second mark changes nothing and is thanked as already known.
+    """
+    found = _MARK.fullmatch(inbound.body or "")
+    if found is None:
+        return None
+    given = record_mark(inbound.session, inbound.resident.id, int(found.group(1)), now=inbound.now)
+    if given is None:
+        return None
+    inbound.message.match_id = given.match_id
+    if not given.recorded:
+        return _reply("match.already_answered")
+    audit(inbound.session, "match.satisfaction", actor_type="resident", actor_id=inbound.resident.id,
+          object_type="match", object_id=given.match_id, detail={"channel": "sms"})
+    return _reply("match.mark_thanks")
 
 
 def relay_to_match_partner(inbound: "Inbound") -> bool:
