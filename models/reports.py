@@ -46,10 +46,12 @@ __all__ = [
     "DEFAULT_MIN_COUNT",
     "KEYS",
     "MAX_REPORT_DAYS",
+    "PRESETS",
     "Report",
     "ReportError",
     "build_report",
     "parse_period",
+    "preset_period",
     "suppress",
 ]
 
@@ -101,6 +103,8 @@ class Report:
     # Not in the contract's JSON; the page shows them: who both asked and offered, and telecom use.
     reciprocity: float | None
     weeks: list[dict[str, Any]]
+    # Telecom cost (SMS segments and call minutes at the organisation's prices) per match done, in euros.
+    cost_per_match: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +138,29 @@ def parse_period(first: str | None, last: str | None, by: str | None, zone: Zone
     if by not in REPORT_GROUPINGS:
         raise ReportError(f"by must be one of: {', '.join(REPORT_GROUPINGS)}")
     return Period(dates[0], dates[1], zone), by
+
+
+# The page's choices of period, each ending today or before it (local dates).
+PRESETS = ("this_month", "last_quarter", "last_12_months", "last_year")
+
+
+def preset_period(name: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last local date of a named period, as of ``today``."""
+    if name == "this_month":
+        return today.replace(day=1), today
+    if name == "last_quarter":
+        quarter_start = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        last = quarter_start - dt.timedelta(days=1)
+        return dt.date(last.year, 3 * ((last.month - 1) // 3) + 1, 1), last
+    if name == "last_12_months":
+        try:
+            start = today.replace(year=today.year - 1)
+        except ValueError:  # 29 February
+            start = today.replace(year=today.year - 1, day=28)
+        return start + dt.timedelta(days=1), today
+    if name == "last_year":
+        return dt.date(today.year - 1, 1, 1), dt.date(today.year - 1, 12, 31)
+    raise ReportError(f"period must be one of: {', '.join(PRESETS)}")
 
 
 # --- the queries ----------------------------------------------------------------------------
@@ -349,7 +376,8 @@ def _known_groups(by: str) -> tuple[str, ...]:
     return CHANNELS
 
 
-def build_report(session: Session, period: Period, by: str, *, min_count: int = DEFAULT_MIN_COUNT) -> Report:
+def build_report(session: Session, period: Period, by: str, *, min_count: int = DEFAULT_MIN_COUNT,
+                 prices: tuple[float | None, float | None] = (None, None)) -> Report:
     """The report for ``period`` grouped ``by``: rows for every known group (and ``None`` for what has
     none, when there is any), the totals, with small counts suppressed."""
     figures: dict[Any, dict[str, Any]] = {}
@@ -406,8 +434,18 @@ def build_report(session: Session, period: Period, by: str, *, min_count: int = 
     totals = {key: totals[key] for key in KEYS}
     reciprocity = (round(both / raw_totals["residents"], 3)
                    if raw_totals["residents"] >= min_count and (both == 0 or both >= min_count) else None)
-    return Report(period.first, period.last, by, min_count, ordered_rows, totals, reciprocity,
-                  _weeks(session, period))
+    cost_per_match = None
+    price_segment, price_minute = prices
+    if (price_segment is not None or price_minute is not None) and raw_totals["matches_done"] >= min_count:
+        cost = raw_totals["sms_segments"] * (price_segment or 0) + raw_totals["call_minutes"] * (price_minute or 0)
+        cost_per_match = round(cost / raw_totals["matches_done"], 2)
+    weeks = _weeks(session, period)
+    for key in ("matches", "contacts"):
+        cells, _total = suppress([week[key] for week in weeks], sum(week[key] for week in weeks), min_count)
+        for week, cell in zip(weeks, cells):
+            week[key] = cell
+    return Report(period.first, period.last, by, min_count, ordered_rows, totals, reciprocity, weeks,
+                  cost_per_match)
 
 
 def _asked_and_offered(session: Session, period: Period) -> int:
