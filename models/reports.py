@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, cast, extract, func, literal, or_, select, union
+from sqlalchemy import Select, and_, case, cast, extract, func, literal, or_, select, text, union
 from sqlalchemy import Float, Integer as SqlInteger
 from sqlalchemy.orm import Session
 
@@ -197,26 +197,37 @@ def _listing_counts(by: str, period: Period) -> Select[Any]:
     )
 
 
+def _folded(table: Any, where: Any, *measures: Any) -> Any:
+    """The period's rows of ``table`` folded to one per (resident, listing) before anything is joined to
+    them: a year holds hundreds of thousands of messages but only tens of thousands of such pairs."""
+    return (select(table.c.resident_id.label("resident_id"), table.c.listing_id.label("listing_id"), *measures)
+            .where(where).group_by(table.c.resident_id, table.c.listing_id).subquery())
+
+
+def _per_group(by: str | None, folded: Any, channel: str | None, *measures: Any) -> Select[Any]:
+    """``folded`` rows with their group (from their listing, else their resident, else ``channel``)."""
+    listing, resident = Listing.__table__.alias(), Resident.__table__.alias()
+    group = _group(by, listing.c, resident.c, literal(channel)) if by else literal(None)
+    joined = (folded.outerjoin(listing, listing.c.id == folded.c.listing_id)
+              .outerjoin(resident, resident.c.id == folded.c.resident_id))
+    return select(group.label("grp"), *measures).select_from(joined)
+
+
 def _reached(by: str | None, period: Period) -> Select[Any]:
     """Residents per group (or overall, ``by`` None) with a listing, an incoming SMS or call in the period."""
-    def pairs(table: Any, channel: str | None, where: Any) -> Select[Any]:
-        resident = Resident.__table__.alias()
-        if table is Listing.__table__:
-            listing, joined = table, table
-        else:
-            listing = Listing.__table__.alias()
-            joined = table.outerjoin(listing, listing.c.id == table.c.listing_id)
-        group = _group(by, listing.c, resident.c, literal(channel)) if by else literal(None)
-        joined = joined.outerjoin(resident, resident.c.id == table.c.resident_id)
-        return select(group.label("grp"), table.c.resident_id.label("resident_id")).select_from(joined).where(where)
-
     listings, messages, calls = Listing.__table__, Message.__table__, Call.__table__
+    resident = Resident.__table__.alias()
+    own_group = _group(by, listings.c, resident.c, literal(None)) if by else literal(None)
+    contacts = []
+    for table, channel in ((messages, "sms"), (calls, "voice")):
+        folded = _folded(table, and_(_in(table.c.created_at, period), table.c.direction == "inbound",
+                                     table.c.resident_id.is_not(None)))
+        contacts.append(_per_group(by, folded, channel, folded.c.resident_id))
     everyone = union(
-        pairs(listings, None, _in(listings.c.created_at, period)),
-        pairs(messages, "sms", and_(_in(messages.c.created_at, period), messages.c.direction == "inbound",
-                                    messages.c.resident_id.is_not(None))),
-        pairs(calls, "voice", and_(_in(calls.c.created_at, period), calls.c.direction == "inbound",
-                                   calls.c.resident_id.is_not(None))),
+        select(own_group.label("grp"), listings.c.resident_id.label("resident_id"))
+        .select_from(listings.outerjoin(resident, resident.c.id == listings.c.resident_id))
+        .where(_in(listings.c.created_at, period)),
+        *contacts,
     ).subquery()
     return select(everyone.c.grp, func.count(everyone.c.resident_id).label("residents")).group_by(everyone.c.grp)
 
@@ -259,26 +270,21 @@ def _satisfaction_counts(by: str, period: Period) -> Select[Any]:
 
 
 def _sms_counts(by: str, period: Period) -> Select[Any]:
-    group = _group(by, Listing, Resident, literal("sms")).label("grp")
-    return (
-        select(group, func.sum(func.coalesce(Message.segments, 1)).label("sms_segments"))
-        .select_from(Message).outerjoin(Listing, Listing.id == Message.listing_id)
-        .outerjoin(Resident, Resident.id == Message.resident_id)
-        .where(_in(Message.created_at, period), Message.direction == "outbound", Message.status.not_in(_UNSENT))
-        .group_by(group)
-    )
+    messages = Message.__table__
+    folded = _folded(messages, and_(_in(messages.c.created_at, period), messages.c.direction == "outbound",
+                                    messages.c.status.not_in(_UNSENT)),
+                     func.sum(func.coalesce(messages.c.segments, 1)).label("segments"))
+    query = _per_group(by, folded, "sms", func.sum(folded.c.segments).label("sms_segments"))
+    return query.group_by(query.selected_columns.grp)
 
 
 def _call_counts(by: str, period: Period) -> Select[Any]:
-    group = _group(by, Listing, Resident, literal("voice")).label("grp")
-    minutes = (func.coalesce(Call.duration_seconds, 0) + 59) // 60
-    return (
-        select(group, func.sum(minutes).label("call_minutes"))
-        .select_from(Call).outerjoin(Listing, Listing.id == Call.listing_id)
-        .outerjoin(Resident, Resident.id == Call.resident_id)
-        .where(_in(Call.created_at, period), Call.duration_seconds > 0)
-        .group_by(group)
-    )
+    calls = Call.__table__
+    minutes = (func.coalesce(calls.c.duration_seconds, 0) + 59) // 60
+    folded = _folded(calls, and_(_in(calls.c.created_at, period), calls.c.duration_seconds > 0),
+                     func.sum(minutes).label("minutes"))
+    query = _per_group(by, folded, "voice", func.sum(folded.c.minutes).label("call_minutes"))
+    return query.group_by(query.selected_columns.grp)
 
 
 def _medians(session: Session, by: str | None, period: Period) -> dict[Any, tuple[int, float | None]]:
@@ -381,6 +387,9 @@ def build_report(session: Session, period: Period, by: str, *, min_count: int = 
     """The report for ``period`` grouped ``by``: rows for every known group (and ``None`` for what has
     none, when there is any), the totals, with small counts suppressed."""
     figures: dict[Any, dict[str, Any]] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        # A year's messages are folded and joined in memory, not in temporary files (this transaction only).
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
 
     def gather(query: Any) -> None:
         for row in session.execute(query).mappings():
