@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, cast, extract, func, literal, or_, select, text, union
+from sqlalchemy import Select, and_, case, cast, extract, func, literal, or_, select, text, union, union_all
 from sqlalchemy import Float, Integer as SqlInteger
 from sqlalchemy.orm import Session
 
@@ -204,20 +204,21 @@ def _folded(table: Any, where: Any, *measures: Any) -> Any:
             .where(where).group_by(table.c.resident_id, table.c.listing_id).subquery())
 
 
-def _per_group(by: str | None, folded: Any, channel: str | None, *measures: Any) -> Select[Any]:
+def _per_group(by: str, folded: Any, channel: str | None, *measures: Any) -> Select[Any]:
     """``folded`` rows with their group (from their listing, else their resident, else ``channel``)."""
     listing, resident = Listing.__table__.alias(), Resident.__table__.alias()
-    group = _group(by, listing.c, resident.c, literal(channel)) if by else literal(None)
+    group = _group(by, listing.c, resident.c, literal(channel))
     joined = (folded.outerjoin(listing, listing.c.id == folded.c.listing_id)
               .outerjoin(resident, resident.c.id == folded.c.resident_id))
     return select(group.label("grp"), *measures).select_from(joined)
 
 
-def _reached(by: str | None, period: Period) -> Select[Any]:
-    """Residents per group (or overall, ``by`` None) with a listing, an incoming SMS or call in the period."""
+def _reached(by: str, period: Period) -> Any:
+    """Residents with a listing, an incoming SMS or call in the period: per group, and (``overall`` true)
+    once in all, from one pass over the period's rows."""
     listings, messages, calls = Listing.__table__, Message.__table__, Call.__table__
     resident = Resident.__table__.alias()
-    own_group = _group(by, listings.c, resident.c, literal(None)) if by else literal(None)
+    own_group = _group(by, listings.c, resident.c, literal(None))
     contacts = []
     for table, channel in ((messages, "sms"), (calls, "voice")):
         folded = _folded(table, and_(_in(table.c.created_at, period), table.c.direction == "inbound",
@@ -228,8 +229,12 @@ def _reached(by: str | None, period: Period) -> Select[Any]:
         .select_from(listings.outerjoin(resident, resident.c.id == listings.c.resident_id))
         .where(_in(listings.c.created_at, period)),
         *contacts,
-    ).subquery()
-    return select(everyone.c.grp, func.count(everyone.c.resident_id).label("residents")).group_by(everyone.c.grp)
+    ).cte("everyone")
+    per_group = select(everyone.c.grp, func.count(everyone.c.resident_id).label("residents"),
+                       literal(0).label("overall")).group_by(everyone.c.grp)
+    overall = select(literal(None).label("grp"), func.count(func.distinct(everyone.c.resident_id)),
+                     literal(1)).select_from(everyone)
+    return union_all(per_group, overall)
 
 
 def _match_counts(by: str, period: Period) -> Select[Any]:
@@ -398,13 +403,18 @@ def build_report(session: Session, period: Period, by: str, *, min_count: int = 
                 if key != "grp":
                     into[key] = (into.get(key) or 0) + (value or 0)
 
-    for query in (_reached(by, period), _listing_counts(by, period), _match_counts(by, period),
+    reached_total = 0
+    for grp, residents, overall in session.execute(_reached(by, period)):
+        if overall:
+            reached_total = int(residents or 0)
+        else:
+            figures.setdefault(grp, {})["residents"] = int(residents or 0)
+    for query in (_listing_counts(by, period), _match_counts(by, period),
                   _callback_counts(by, period), _satisfaction_counts(by, period), _sms_counts(by, period),
                   _call_counts(by, period)):
         gather(query)
     medians = _medians(session, by, period)
     overall_median = _medians(session, None, period).get("all", (0, None))
-    reached_total = session.execute(_reached(None, period)).first()
     both = _asked_and_offered(session, period)
 
     known = _known_groups(by)
@@ -421,7 +431,7 @@ def build_report(session: Session, period: Period, by: str, *, min_count: int = 
         raw_rows.append(raw)
 
     raw_totals = {key: sum(row[key] for row in raw_rows) for key in COUNT_KEYS}
-    raw_totals["residents"] = int(reached_total[1]) if reached_total else 0
+    raw_totals["residents"] = reached_total
     raw_totals["_contacted"], raw_totals["_median"] = overall_median
     raw_totals["_mark_sum"] = sum(row["_mark_sum"] for row in raw_rows)
 
