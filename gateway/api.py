@@ -554,3 +554,22 @@ def create_match():  # type: ignore[no-untyped-def]
 @bp.get("/openapi.json")
 def openapi():  # type: ignore[no-untyped-def]
     return jsonify(document())
+
+
+@bp.get("/reports")
+def get_report():  # type: ignore[no-untyped-def]
+    """Anonymous counts for a period, by district, category or channel (contract: Reports)."""
+    from models.reports import ReportError, build_report, parse_period
+    from models.workdays import local_zone
+
+    args = request.args
+    try:
+        period, by = parse_period(args.get("from"), args.get("to"), args.get("by"), local_zone(current_app.config))
+    except ReportError as exc:
+        return _error(400, "bad_request", str(exc))
+    session = get_session()
+    report = build_report(session, period, by, min_count=current_app.config["BUURTLIJN_REPORT_MIN_COUNT"])
+    audit(session, "report.view", actor_type="api", object_type="report", remote_addr=request.remote_addr,
+          detail={"from": args["from"], "to": args["to"], "by": by})
+    session.commit()
+    return jsonify(report.as_json())

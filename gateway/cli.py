@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import click
 
+from models.vocabulary import BROKER_ROLES as ROLES
+
 
 def _app(needs: Iterable[str] | None = None):  # type: ignore[no-untyped-def]
     """The app, or one line naming the setting that stops it (``needs``: see gateway.config)."""
@@ -63,7 +65,8 @@ def db_upgrade() -> None:
 @main.command("create-broker")
 @click.argument("email")
 @click.option("--name", required=True, help="The broker's name, as colleagues know it.")
-@click.option("--role", type=click.Choice(["broker", "coordinator"]), default="broker", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="broker", show_default=True,
+              help="viewer: the municipality's account, which sees the reports and nothing else.")
 @click.option("--phone", default=None, help="The broker's own phone: the gateway calls it to call residents back.")
 def create_broker_command(email: str, name: str, role: str, phone: str | None) -> None:
     """Create a broker account; the password is read from standard input."""

@@ -56,14 +56,23 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_TRUSTED_PROXIES": 0,  # proxies in front of the web whose X-Forwarded-For is believed
     # Every request to Twilio: seconds to connect, and to wait for its answer (workers/twilio_api.py).
     "BUURTLIJN_TWILIO_TIMEOUT_SECONDS": 5.0,
+    # Reports: counts below this are not shown (contract: Reports).
+    "BUURTLIJN_REPORT_MIN_COUNT": 5,
+    # Reports: what the organisation pays, in euros, for the telecom cost per match done; unset: not shown.
+    "BUURTLIJN_PRICE_SMS_SEGMENT": None,
+    "BUURTLIJN_PRICE_CALL_MINUTE": None,
 }
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_DAILY_TOTAL_CAP": 0, "BUURTLIJN_CALL_DAILY_CAP": 0,
          "BUURTLIJN_CALL_DAILY_TOTAL_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
-         "BUURTLIJN_RETENTION_DAYS": 1,
+         "BUURTLIJN_RETENTION_DAYS": 1, "BUURTLIJN_REPORT_MIN_COUNT": 1,
          "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
-# Decimal numbers and the range each must lie in.
-_DECIMALS = {"BUURTLIJN_TWILIO_TIMEOUT_SECONDS": (0.1, 60.0)}
+# Decimal numbers: the range each must lie in, and what one looks like (for the refusal).
+_DECIMALS = {
+    "BUURTLIJN_TWILIO_TIMEOUT_SECONDS": (0.1, 60.0, "a number of seconds like 5 or 2.5"),
+    "BUURTLIJN_PRICE_SMS_SEGMENT": (0.0, 999.99, "an amount in euros such as 0.08"),
+    "BUURTLIJN_PRICE_CALL_MINUTE": (0.0, 999.99, "an amount in euros such as 0.08"),
+}
 _BOOLS = {"BUURTLIJN_DEMO"}
 # Former names still read when the new one is not set.
 _FORMER_NAMES = {"BUURTLIJN_DESTINATION_COUNTRIES": "BUURTLIJN_SMS_COUNTRIES"}
@@ -159,12 +168,12 @@ def _whole_number(name: str, value: Any) -> int:
 
 
 def _decimal(name: str, value: Any) -> float:
+    least, most, looks_like = _DECIMALS[name]
     try:
         number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float(
             str(value).strip())
     except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds like 5 or 2.5, not {value!r}") from None
-    least, most = _DECIMALS[name]
+        raise ConfigError(f"{name} must be {looks_like}, not {value!r}") from None
     if not least <= number <= most:  # also refuses nan
         raise ConfigError(f"{name} must be between {least:g} and {most:g}, not {value!r}")
     return number

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from models.shapes import EVENT_DATA, SCHEMAS
-from models.vocabulary import CALLBACK_STATUSES, KINDS, LISTING_STATUSES
+from models.vocabulary import CALLBACK_STATUSES, KINDS, LISTING_STATUSES, REPORT_GROUPINGS
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 500  # the same as gateway.api's, checked by tests/test_api_openapi.py
 
@@ -177,6 +177,21 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "getMatch",
                 "responses": {"200": _ok("The match.", _ref("Match")), **_errors("401", "404")},
+            },
+        },
+        "/reports": {
+            "get": {
+                "operationId": "getReport",
+                "summary": "Anonymous counts for a period by district, category or channel; small counts are null.",
+                "parameters": [
+                    {**_query("from", {"type": "string", "format": "date"}, "The first day (YYYY-MM-DD, local)."),
+                     "required": True},
+                    {**_query("to", {"type": "string", "format": "date"},
+                              "The last day, included (YYYY-MM-DD); at most 10 years after from."), "required": True},
+                    {**_query("by", {"type": "string", "enum": list(REPORT_GROUPINGS)}, "How rows are grouped."),
+                     "required": True},
+                ],
+                "responses": {"200": _ok("The report.", _ref("Report")), **_errors("400", "401")},
             },
         },
         "/openapi.json": {

@@ -116,6 +116,8 @@ def stream_recording(listing_id: int):  # type: ignore[no-untyped-def]
             offered = request.headers.get("Authorization")
             return _refuse(403 if offered else 401, listing_id, "anonymous", None, "denied")
         actor_type, actor_id = "broker", _actor_id(user)
+        if getattr(getattr(user, "broker", None), "is_viewer", False):  # the municipality: reports only
+            return _refuse(403, listing_id, actor_type, actor_id, "denied")
 
     listing = get_session().get(Listing, listing_id)
     if listing is None or not listing.has_recording or not listing.recording_sid or is_erased(listing.resident):

@@ -92,6 +92,8 @@ def status(call_id: int):  # type: ignore[no-untyped-def]
     params = CallParams.read(request.form)
     _adopt_sid(call, params)
     advance_status(call, params.call_status)
+    if params.duration is not None:
+        call.duration_seconds = params.duration
     if params.error_code is not None:
         call.error_code = params.error_code
     session.commit()

@@ -133,7 +133,7 @@ class DirectVoiceWebhooks:
 
     def _status(self, params: CallParams, query: dict[str, str]) -> str | None:
         ended = fast.end_call(get_database(self.app), call_sid=params.call_sid, status=params.call_status,
-                              now=utcnow())
+                              now=utcnow(), duration=params.duration)
         return EMPTY if ended else None
 
 

@@ -55,7 +55,8 @@ def status(call_id: int):  # type: ignore[no-untyped-def]
     """Twilio: the call is over (or could not be made): retry later if nobody answered."""
     session = get_session()
     params = CallParams.read(request.form)
-    outcome = call_finished(session, call_id, params.call_sid, params.call_status, config=current_app.config)
+    outcome = call_finished(session, call_id, params.call_sid, params.call_status, config=current_app.config,
+                            duration=params.duration)
     session.commit()
     if outcome:
         log.info("notification call %s: %s", call_id, outcome)

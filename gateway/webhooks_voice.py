@@ -116,7 +116,8 @@ def call_status():  # type: ignore[no-untyped-def]
     db = get_database()
     if uses_fast_path():
         try:
-            if fast.end_call(db, call_sid=params.call_sid, status=params.call_status, now=utcnow()):
+            if fast.end_call(db, call_sid=params.call_sid, status=params.call_status, now=utcnow(),
+                             duration=params.duration):
                 return empty_response()
         except Exception:
             _log_failure("voice status callback failed on the fast path; trying the ORM path")
@@ -124,7 +125,7 @@ def call_status():  # type: ignore[no-untyped-def]
     try:
         ivr_flows.call_status(
             session, voice_settings(), call_sid=params.call_sid, status=params.call_status, raw_from=params.from_,
-            now=utcnow(),
+            now=utcnow(), duration=params.duration,
         )
         session.commit()
     except Exception:

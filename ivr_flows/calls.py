@@ -145,6 +145,7 @@ def _repeat(call: Call, seq: int, settings: Settings) -> str:
 
 def call_status(
     session: Session, settings: Settings, *, call_sid: str, status: str, raw_from: str | None, now: dt.datetime,
+    duration: int | None = None,
 ) -> None:
     """Twilio's status callback. When the call is over, an unfinished menu is an abandoned call.
 
@@ -165,7 +166,7 @@ def call_status(
             call = load_call(session, call_sid)
             if call is None:
                 call = _unanswered_call(session, call_sid, raw_from, now)
-            machine.call_ended(Context(session, settings, now), call, status)
+            machine.call_ended(Context(session, settings, now), call, status, duration)
             session.flush()
             return
         except StaleDataError:

@@ -217,7 +217,8 @@ _CONTACT_AND_MENU_CALL = (
 )
 
 _END_CALL = (
-    "UPDATE calls SET twilio_status = %(twilio_status)s, ended_at = COALESCE(ended_at, %(now)s), updated_at = %(now)s"
+    "UPDATE calls SET twilio_status = %(twilio_status)s, ended_at = COALESCE(ended_at, %(now)s), updated_at = %(now)s,"
+    " duration_seconds = COALESCE(%(duration)s, duration_seconds)"
     " WHERE call_sid = %(call_sid)s AND status <> %(in_progress)s RETURNING id"
 )
 # A status before the end ("ringing", "in-progress") moves the call's twilio_status only forward, as
@@ -475,7 +476,7 @@ def _take_step(db: Database, settings: Settings, loaded: Loaded, *, seq: int, an
     return _reply(settings, call, turn, seq, loaded.resident, listing)
 
 
-def end_call(db: Database, *, call_sid: str, status: str, now: dt.datetime) -> bool:
+def end_call(db: Database, *, call_sid: str, status: str, now: dt.datetime, duration: int | None = None) -> bool:
     """A status callback in one UPDATE: a status before the end (only ever forward), or the end of a call
     that is already over (the menu finished).
 
@@ -489,7 +490,7 @@ def end_call(db: Database, *, call_sid: str, status: str, now: dt.datetime) -> b
             db.autocommit_row(_MOVE_CALL_STATUS, {"twilio_status": status, "call_sid": call_sid, "rank": rank})
         return True
     row = db.autocommit_row(_END_CALL, {"twilio_status": status, "now": now, "call_sid": call_sid,
-                                        "in_progress": IN_PROGRESS})
+                                        "in_progress": IN_PROGRESS, "duration": duration})
     return row is not None
 
 

@@ -425,9 +425,11 @@ def abandon(ctx: Context, call: Call) -> None:
     )
 
 
-def call_ended(ctx: Context, call: Call, twilio_status: str) -> None:
+def call_ended(ctx: Context, call: Call, twilio_status: str, duration: int | None = None) -> None:
     """Twilio's status callback: the call is over. An unfinished menu call counts as abandoned."""
     call.twilio_status = twilio_status[:32]
+    if duration is not None:
+        call.duration_seconds = duration
     if call.ended_at is None:
         call.ended_at = ctx.now
     if call.status != IN_PROGRESS:

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from models import Call, Match, Resident
+from models.audit import audit
 from models.matching import Actor, MatchError
 from models.notify import MATCH_ANSWERS, answer_match, call_answered, call_expects, is_notification, record_answer
+from models.satisfaction import record_mark
 
 from . import machine
 from .params import CallParams
@@ -110,6 +112,25 @@ def answer_the_match(ctx: machine.Context, call: Call, option: Option | None) ->
     return _said(call, answer.said)
 
 
+def answer_the_mark(ctx: machine.Context, call: Call, option: Option | None) -> Turn:
+    """1 to 5 on a "how did it go?" call: the resident's mark, kept once (a repeat or late one changes
+    nothing)."""
+    assert option is not None and option.value is not None
+    answered = (call.data or {}).get("answer")
+    if answered:  # Twilio repeated this step
+        return _said(call, "match.call.said_mark" if answered.isdigit() else "match.call.already")
+    given = record_mark(ctx.session, call.resident_id, int(option.value), now=ctx.now,
+                        match_id=call.match_id) if call.resident_id is not None else None
+    if given is None or not given.recorded:
+        record_answer(call, "already")
+        return _said(call, "match.call.already")
+    record_answer(call, option.value)
+    remote_addr = ctx.remote_addr if isinstance(ctx, NotificationContext) else None
+    audit(ctx.session, "match.satisfaction", actor_type="resident", actor_id=call.resident_id,
+          object_type="match", object_id=given.match_id, remote_addr=remote_addr, detail={"channel": "voice"})
+    return _said(call, "match.call.said_mark")
+
+
 def heard(ctx: machine.Context, call: Call, option: Option | None) -> Turn:
     """Any key on a call that asks nothing: it was heard; goodbye."""
     record_answer(call, "heard")
@@ -123,6 +144,7 @@ def hang_up(ctx: machine.Context, call: Call, option: Option | None) -> Turn:
 
 NOTIFICATION_ACTIONS: dict[str, Callable[[machine.Context, Call, Option | None], Turn]] = {
     "answer_match": answer_the_match,
+    "answer_mark": answer_the_mark,
     "heard": heard,
     "hang_up": hang_up,
 }

@@ -41,6 +41,7 @@ class CallParams:
     call_status: str = ""  # lower case; "" when Twilio sent none
     answered_by: str | None = None  # answering-machine detection: human, machine_start, ...
     error_code: int | None = None
+    duration: int | None = None  # CallDuration, seconds, in the final status callback
     answer: Answer = field(default_factory=Answer)
 
     @classmethod
@@ -55,6 +56,7 @@ class CallParams:
             call_status=(form.get("CallStatus") or "").lower(),
             answered_by=one_line(form.get("AnsweredBy")) or None,
             error_code=bounded_int(form.get("ErrorCode")),
+            duration=int_or_none(form.get("CallDuration")),
             answer=Answer(
                 digits=one_line(form.get("Digits")),
                 recording_sid=twilio_sid(recording_sid) if recording_sid else None,

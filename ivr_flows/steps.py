@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from models.vocabulary import CATEGORIES, OFFER_TIMINGS, REQUEST_TIMINGS
+from models.vocabulary import CATEGORIES, OFFER_TIMINGS, REQUEST_TIMINGS, SATISFACTION_MARKS
 from texts import LANGUAGES
 
 
@@ -187,10 +187,14 @@ _NOTIFICATION_STEPS = (
         Option("1", None, action="answer_match", value="KLAAR"),
         Option("2", None, action="answer_match", value="NIET GELUKT"),
     ),
+    # How it went: a mark from 1 to 5 (models.satisfaction).
+    _notification("notify_satisfaction", *(Option(str(mark), None, action="answer_mark", value=str(mark))
+                                           for mark in SATISFACTION_MARKS)),
 )
 # What a notification call expects (``expects`` of models.notify.queue_call) -> its step.
 NOTIFICATION_STEPS: dict[str | None, str] = {
     None: "notify_message", "proposal": "notify_proposal", "feedback": "notify_feedback",
+    "satisfaction": "notify_satisfaction",
 }
 
 STEPS: dict[str, Step] = {step.name: step for step in (*_STEPS, *_NOTIFICATION_STEPS)}

@@ -13,6 +13,7 @@ from .listing import Listing
 from .match import Match
 from .message import Message
 from .resident import Resident
+from .satisfaction import Satisfaction
 from .throttle import LoginThrottle
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "Match",
     "Message",
     "Resident",
+    "Satisfaction",
     "utcnow",
 ]

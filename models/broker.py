@@ -9,13 +9,13 @@ from sqlalchemy import Boolean, CheckConstraint, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdType, UTCDateTime, code, created_at, intpk, timestamp, updated_at, utcnow
-
-ROLES = ("broker", "coordinator")
+from .vocabulary import BROKER_ROLES as ROLES
+from .vocabulary import check_in
 
 
 class Broker(Base):
     __tablename__ = "brokers"
-    __table_args__ = (CheckConstraint("role IN ('broker', 'coordinator')", name="role"),)
+    __table_args__ = (CheckConstraint(check_in("role", ROLES), name="role"),)
 
     id: Mapped[intpk]
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -37,6 +37,11 @@ class Broker(Base):
     @property
     def is_coordinator(self) -> bool:
         return self.role == "coordinator"
+
+    @property
+    def is_viewer(self) -> bool:
+        """The municipality's account: reports only."""
+        return self.role == "viewer"
 
 
 class AuditEvent(Base):

@@ -32,6 +32,10 @@ class Call(Base):
     __table_args__ = (
         Index("ix_calls_in_progress", "created_at", postgresql_where=text("status = 'in_progress'"),
               sqlite_where=text("status = 'in_progress'")),
+        # The report's call minutes per period, and a listing's first call back.
+        Index("ix_calls_created_at", "created_at"),
+        Index("ix_calls_broker_listing", "listing_id", "created_at",
+              postgresql_where=text("purpose = 'broker_bridge'"), sqlite_where=text("purpose = 'broker_bridge'")),
     )
 
     id: Mapped[intpk]
@@ -57,6 +61,8 @@ class Call(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error_code: Mapped[int | None] = mapped_column(Integer)
+    # Twilio's CallDuration (seconds) from the final status callback: the report's call minutes.
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
     # The TwiML answered to the step request numbered ``reply_seq``: a
     # repeated delivery of that request gets it again, unchanged.
     reply_seq: Mapped[int | None] = mapped_column(Integer)

@@ -18,6 +18,7 @@ class Callback(Base):
     __table_args__ = (
         CheckConstraint(check_in("status", CALLBACK_STATUSES), name="status"),
         Index("ix_callbacks_queue", "status", "priority", "due_at"),
+        Index("ix_callbacks_created_at", "created_at"),
     )
 
     id: Mapped[intpk]

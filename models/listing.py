@@ -35,6 +35,8 @@ class Listing(Base):
         CheckConstraint(check_in("status", LISTING_STATUSES), name="status"),
         Index("ix_listings_status_kind", "status", "kind"),
         Index("ix_listings_updated_at", "updated_at"),
+        # The report: listings made in a period.
+        Index("ix_listings_created_at", "created_at"),
     )
 
     id: Mapped[intpk]

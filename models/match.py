@@ -17,6 +17,9 @@ class Match(Base):
         # The sweeps look for proposals past respond_by and confirmed matches to remind.
         Index("ix_matches_status_respond_by", "status", "respond_by"),
         Index("ix_matches_updated_at", "updated_at"),
+        # The report: matches proposed and done in a period.
+        Index("ix_matches_created_at", "created_at"),
+        Index("ix_matches_done_at", "done_at"),
     )
 
     id: Mapped[intpk]

@@ -37,6 +37,7 @@ from .match import Match
 from .notify import notify_resident, wants_voice
 from .queue import close_callback, queue_callback
 from .resident import Resident
+from .satisfaction import ask_once
 from .suggestions import offer_under_way
 from .vocabulary import (
     AGREED_MATCH_STATUSES,
@@ -542,7 +543,19 @@ def complete_match(session: Session, match: Match, actor: Actor) -> Match:
     _move(session, match, "done", actor, reason="done")
     _set_request(session, match, "done", only_from=CURRENT_LISTING_STATUSES)
     _close_items(session, match, ("match_accepted",), "done")
+    _ask_how_it_went(session, match)
     return match
+
+
+def _ask_how_it_went(session: Session, match: Match) -> None:
+    """Both neighbours are asked once, in their channel and language, for a mark from 1 to 5 (contract:
+    Reports); the answer is kept by models.satisfaction.record_mark."""
+    for person in parties(session, match):
+        voice = wants_voice(person)
+        if person.opted_out and not voice:
+            continue
+        if ask_once(session, match.id, person.id, "voice" if voice else "sms"):
+            _tell(session, match, person, "match.satisfaction", intent="satisfaction", expects="satisfaction")
 
 
 def report_problem(session: Session, match: Match, resident: Resident, actor: Actor) -> Match:

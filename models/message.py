@@ -19,6 +19,8 @@ class Message(Base):
         Index("ix_messages_phone_created", "phone", "created_at"),
         # The outbound policy counts the day's SMS in all (models/destinations.py).
         Index("ix_messages_sent", "sent_at"),
+        # The report's SMS segments per period.
+        Index("ix_messages_created_at", "created_at"),
     )
 
     id: Mapped[intpk]
@@ -43,6 +45,8 @@ class Message(Base):
     send_after: Mapped[timestamp]
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error_code: Mapped[int | None] = mapped_column(Integer)
+    # Twilio's NumSegments, when it told us; the report counts a message without it as one segment.
+    segments: Mapped[int | None] = mapped_column(Integer)
     error_message: Mapped[str | None] = mapped_column(String(500))
     listing_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("listings.id"))
     match_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("matches.id"))

@@ -49,8 +49,9 @@ MAX_CALL_ATTEMPTS = 3
 RETRY_AFTER_FIRST = dt.timedelta(hours=2)
 NEXT_DAY_AT = dt.time(10, 0)
 # Twilio's final call statuses that mean nobody listened.
-# What a call may ask: a proposal (1 = ja, 2 = nee) or feedback (1 = klaar, 2 = niet gelukt).
-EXPECTS = ("proposal", "feedback")
+# What a call may ask: a proposal (1 = ja, 2 = nee), feedback (1 = klaar, 2 = niet gelukt), or how it went
+# (a mark, 1 to 5: models.satisfaction).
+EXPECTS = ("proposal", "feedback", "satisfaction")
 @dataclass(frozen=True)
 class MatchAnswer:
     """A resident's answer about a match: the same word by SMS and key on a call we place."""
@@ -283,6 +284,7 @@ def call_finished(
     twilio_status: str,
     *,
     config: dict[str, Any],
+    duration: int | None = None,
 ) -> str | None:
     """Twilio says the call is over. Returns what happens next: finished | retry | gave_up, or None.
 
@@ -298,6 +300,8 @@ def call_finished(
     now = utcnow()
     call.twilio_status = twilio_status[:32]
     call.updated_at = now
+    if duration is not None:
+        call.duration_seconds = duration
     if call.status in ("answered", "finished"):
         if call.status == "answered":
             call.status = "finished"

@@ -22,6 +22,7 @@ from .vocabulary import (
     MATCH_STATUSES,
     OFFER_TIMINGS,
     QUEUE_REASONS,
+    REPORT_GROUPINGS,
     REQUEST_TIMINGS,
     RESIDENT_LANGUAGES,
 )
@@ -194,6 +195,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "created_at": TIME,
         "updated_at": TIME,
     }),
+    "Report": _object({
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "by": _enum(REPORT_GROUPINGS),
+        "min_count": {"type": "integer", "minimum": 1},
+        "rows": {"type": "array", "items": {"$ref": "#/components/schemas/ReportRow"}},
+        "totals": {"$ref": "#/components/schemas/ReportTotals"},
+    }),
+    # Counts are null when suppressed (1 to min_count - 1, or the cell that would reveal one).
+    "ReportTotals": _object({
+        **{key: _nullable({"type": "integer", "minimum": 0}) for key in (
+            "residents", "requests", "offers", "matches_proposed", "matches_done", "callbacks",
+            "satisfaction_answers", "sms_segments", "call_minutes")},
+        "median_hours_to_contact": _nullable({"type": "number"}),
+        "satisfaction_mean": _nullable({"type": "number"}),
+    }),
+    "ReportRow": {},  # the totals' figures and the group they count: filled in below
     "Error": {
         "type": "object",
         "properties": {
@@ -222,3 +240,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "note": _nullable({"type": "string", "maxLength": 2000}),
     }, required=["request_id", "offer_id"]),
 }
+SCHEMAS["ReportRow"] = _object({
+    "group": _nullable({"type": "string", "description": "a district, category or channel code; null: none"}),
+    **SCHEMAS["ReportTotals"]["properties"],
+})

@@ -43,6 +43,9 @@ LIVE_MATCH_STATUSES = ("proposed", "accepted", "confirmed")
 # Both neighbours said yes: texts and calls between them are relayed, and the help can be done.
 AGREED_MATCH_STATUSES = ("accepted", "confirmed")
 
+# A resident's mark for a match that is done (contract: Reports), asked once of each side.
+SATISFACTION_MARKS = (1, 2, 3, 4, 5)
+
 # --- the brokers' queue (contract: Callback) ----------------------------------------------------
 
 CALLBACK_STATUSES = ("open", "claimed", "done", "cancelled")
@@ -161,6 +164,14 @@ TWILIO_CALL_STATUS_RANK = {
     "pending": 0, "queued": 1, "initiated": 2, "ringing": 3, "in-progress": 4, "answered": 4,
     **dict.fromkeys(sorted(TWILIO_CALL_ENDED_STATUSES), 9),
 }
+
+
+# --- accounts and reports -------------------------------------------------------------------
+
+# A viewer (the municipality) sees the reports and nothing else.
+BROKER_ROLES = ("broker", "coordinator", "viewer")
+# What a report's rows are grouped by (contract: Reports).
+REPORT_GROUPINGS = ("district", "category", "channel")
 
 
 def check_in(column: str, values: tuple[str, ...]) -> str:

@@ -31,6 +31,7 @@ from models.matching import Actor, MatchError, ProposalNotReached, active_matche
 from models.notify import answer_match, relay_message
 from models.privacy import erase_resident, holds_anything, live_matches
 from models.queue import queue_callback
+from models.satisfaction import record_mark
 
 from .keywords import KEYWORDS
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 _NUMBER = re.compile(r"(?<!\d)(\d{1,9})(?!\d)")
 # The words that say the help has happened (sms/keywords.py: the "done" command).
 DONE_WORDS = tuple(word for word, keyword in KEYWORDS.items() if keyword.command == "done")
+# A mark for "how did it go?": one digit 1 to 5, nothing else ("4,5", "6", "vier" are free text).
+_MARK = re.compile(r"\s*([1-5])\s*[.!]?\s*")
 # A late JA/KLAAR for a match answered this recently gets "already noted", not "nothing open".
 RECENT = dt.timedelta(days=14)
 # VERGEET MIJ is confirmed with JA within this time; a later JA asks again, until the request
@@ -229,6 +232,26 @@ def handle_done(inbound: "Inbound") -> "Reply":
 
 def handle_problem(inbound: "Inbound") -> "Reply":
     return _answer_outcome(inbound, done=False)
+
+
+def answer_mark(inbound: "Inbound") -> "Reply | None":
+    """A bare 1 to 5 while this resident's "how did it go?" waits: their mark, kept once.
+
+    None when it is no mark or nothing waits for one (never asked, or asked too long ago): the
+    message is then free text, as ever. A second mark changes nothing and is thanked as already known.
+    """
+    found = _MARK.fullmatch(inbound.body or "")
+    if found is None:
+        return None
+    given = record_mark(inbound.session, inbound.resident.id, int(found.group(1)), now=inbound.now)
+    if given is None:
+        return None
+    inbound.message.match_id = given.match_id
+    if not given.recorded:
+        return _reply("match.already_answered")
+    audit(inbound.session, "match.satisfaction", actor_type="resident", actor_id=inbound.resident.id,
+          object_type="match", object_id=given.match_id, detail={"channel": "sms"})
+    return _reply("match.mark_thanks")
 
 
 def relay_to_match_partner(inbound: "Inbound") -> bool:

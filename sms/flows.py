@@ -213,7 +213,11 @@ def handle_start(inbound: Inbound) -> Reply | None:
 
 
 def handle_unrecognised(inbound: Inbound) -> Reply | None:
-    """Never dropped: passed on to a matched neighbour, or stored, queued for a broker, and the reply says so."""
+    """Never dropped: a mark someone was asked for, passed on to a matched neighbour, or stored, queued for a
+    broker, and the reply says so."""
+    mark = answers.answer_mark(inbound)
+    if mark is not None:
+        return mark
     if answers.relay_to_match_partner(inbound):
         return None
     resident = inbound.resident

@@ -73,6 +73,7 @@ MESSAGES = {
     "notify_proposal": {"key": "match.proposal",
                         "params": {"district": "Schalkwijk", "category": "boodschappen", "when": "deze week"}},
     "notify_feedback": {"key": "match.feedback", "params": {"category": "boodschappen"}},
+    "notify_satisfaction": {"key": "match.satisfaction", "params": {"category": "boodschappen"}},
 }
 
 

@@ -29,6 +29,7 @@ from models.db import Database
 from models.destinations import NUMBER_REFUSALS, refusal, report_refused_number, sms_counts, total_cap
 from models.outbox import due_outbound, send_job_id
 from models.privacy import ERASURE_CONFIRMATION
+from models.limits import bounded_int
 from models.queue import queue_callback
 from models.workdays import quiet_until
 
@@ -234,7 +235,7 @@ WHERE id = %(id)s AND status = 'submitting' RETURNING id
 """
 _RECORD_SENT = """
 UPDATE messages SET twilio_sid = %(sid)s, status = %(status)s, sent_at = %(now)s, status_at = %(now)s,
-  updated_at = %(now)s, error_code = NULL, error_message = NULL
+  updated_at = %(now)s, error_code = NULL, error_message = NULL, segments = %(segments)s
 WHERE id = %(id)s RETURNING id
 """
 
@@ -338,11 +339,14 @@ def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | Co
     except Exception as exc:  # refused, or the answer lost: see _not_sent
         return _not_sent(db, config, message_id, attempt, exc)
     status = (sent.status or "queued") if sent.status in _TWILIO_START else "queued"
+    # Twilio says how many segments it bills: the report's SMS segments.
+    segments = bounded_int(getattr(sent, "num_segments", None), minimum=1)
     if db.is_postgresql:
         # Need not wait for the disk: were this commit lost in a crash, the
         # row stays 'submitting' and reconcile_stale adopts Twilio's SID
         # instead of sending again. Saves one fsync per message.
-        db.autocommit_row(_RECORD_SENT, {"id": message_id, "sid": sent.sid, "status": status, "now": utcnow()},
+        db.autocommit_row(_RECORD_SENT, {"id": message_id, "sid": sent.sid, "status": status, "now": utcnow(),
+                                             "segments": segments},
                           durable=False)
         return None
     with db.transaction() as session:
@@ -352,6 +356,7 @@ def deliver(db: Database, config: dict[str, Any], message_id: int) -> Retry | Co
             .values(
                 twilio_sid=sent.sid,
                 status=status,
+                segments=segments,
                 sent_at=utcnow(),
                 status_at=utcnow(),
                 updated_at=utcnow(),

@@ -156,13 +156,13 @@ def _spend_hash_time(password: str) -> None:
         pass
 
 
-def _safe_next(target: str | None) -> str:
+def _safe_next(target: str | None, default: str | None = None) -> str:
     """Only paths on this site: never an open redirect."""
     if target:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target
-    return url_for("dashboard.queue.index")
+    return default or url_for("dashboard.queue.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -170,7 +170,8 @@ def login():  # type: ignore[no-untyped-def]
     if request.method == "GET" and request.args.get("lang") in LANGUAGES:
         session["lang"] = request.args["lang"]
     if current_user.is_authenticated:
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(_safe_next(request.args.get("next"),
+                                   url_for("dashboard.reports.page") if me().is_viewer else None))
     if request.method == "GET":
         return render_template("dashboard/login.html", email="", error=None)
 
@@ -218,7 +219,9 @@ def login():  # type: ignore[no-untyped-def]
     audit(db, "login.success", actor_type="broker", actor_id=broker.id, object_type="broker",
           object_id=broker.id, remote_addr=remote_addr())
     db.commit()
-    target = _safe_next(request.args.get("next") or request.form.get("next"))
+    # A viewer (the municipality) sees only the reports.
+    target = _safe_next(request.args.get("next") or request.form.get("next"),
+                        url_for("dashboard.reports.page") if broker.is_viewer else None)
     session.clear()  # a fresh session: nothing from before the login carries over
     login_user(BrokerUser(broker))
     session.permanent = True

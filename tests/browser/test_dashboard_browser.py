@@ -429,4 +429,38 @@ def test_a_residents_privacy_pages_pass_axe_and_erase_by_keyboard(served, browse
     expect(page.get_by_text("Alles over deze bewoner is gewist.").first).to_be_visible()
     assert phone not in page.content()
     assert_accessible(page)
+
+
+def test_the_report_page_passes_axe_works_by_keyboard_and_prints(served, browser, base):
+    from tests.test_reports import _seed
+
+    with get_database(served).transaction() as session:
+        _seed(session)
+    page = new_page(browser)
+    log_in(page, base, "cor@buuv.example")
+    page.get_by_role("link", name="Rapportage").click()
+    expect(page.get_by_role("heading", name="Rapportage", level=1)).to_be_visible()
+    assert_accessible(page)
+    # By keyboard alone: choose the period and the grouping, then show.
+    page.get_by_label("Periode").select_option("custom")
+    page.get_by_label("Van", exact=True).fill("2026-03-01")
+    page.get_by_label("Tot en met", exact=True).fill("2026-03-31")
+    page.get_by_label("Indelen naar").focus()
+    page.keyboard.press("ArrowDown")  # district -> category
+    _tab_to(page, "Toon")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Cijfers van 01-03-2026 tot en met 31-03-2026")).to_be_visible()
+    expect(page.get_by_role("columnheader", name="Soort hulp").first).to_be_visible()
+    assert page.locator("svg.chart").count() == 5
+    assert_accessible(page)
+    # Printed: no navigation, no form; the tables and charts stay.
+    page.emulate_media(media="print")
+    expect(page.locator(".dash-nav")).to_be_hidden()
+    expect(page.locator(".report-form")).to_be_hidden()
+    expect(page.locator("svg.chart").first).to_be_visible()
+    page.emulate_media(media="screen")
+    page.get_by_role("button", name="Switch the dashboard to English").click()
+    expect(page.get_by_role("heading", name="Reports", level=1)).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("button", name="Zet het dashboard in het Nederlands").click()
     page.context.close()
