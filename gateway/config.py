@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_SMS_COUNTRIES": "NL,BE,DE",
     "BUURTLIJN_SMS_DAILY_CAP": 20,
     "BUURTLIJN_SMS_PER_SECOND": 10,
+    # Texts passed on between the two neighbours of a match, per pair and 24 hours; the rest go to a broker.
+    "BUURTLIJN_RELAY_DAILY_CAP": 10,
     "BUURTLIJN_RECORDING_RETENTION_DAYS": 90,
     "BUURTLIJN_QUEUE_PREFIX": "buurtlijn",
     "BUURTLIJN_SWEEP_SECONDS": 30,
@@ -52,7 +54,8 @@ DEFAULTS: dict[str, Any] = {
 }
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
-         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
+         "BUURTLIJN_RELAY_DAILY_CAP": 0, "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1,
+         "BUURTLIJN_TRUSTED_PROXIES": 0}
 _BOOLS = {"BUURTLIJN_DEMO"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 

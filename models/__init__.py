@@ -11,6 +11,7 @@ from .callback import Callback
 from .listing import Listing
 from .match import Match
 from .message import Message
+from .relay import Relay
 from .resident import Resident
 from .throttle import LoginThrottle
 
@@ -24,6 +25,7 @@ __all__ = [
     "LoginThrottle",
     "Match",
     "Message",
+    "Relay",
     "Resident",
     "utcnow",
 ]

@@ -60,6 +60,7 @@ REASON_PRIORITY = {
     "new_listing": 10,
     "match_accepted": 10,
     "letter_or_visit": 25,
+    "relay_over_cap": 15,
 }
 QUEUE_REASONS = tuple(REASON_PRIORITY)
 
@@ -78,6 +79,11 @@ CALLBACK_OUTCOMES = (
     *MATCH_OUTCOMES.values(),
     *MATCH_STEP_OUTCOMES,
 )
+
+# --- texts passed on within a match ----------------------------------------------------------------
+
+# Relay.outcome: passed on to the other neighbour, or kept for a broker because the pair's daily cap was reached.
+RELAY_OUTCOMES = ("relayed", "over_cap")
 
 # --- messages ----------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ is safe to run twice: a message is handled once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ class Inbound:
     rest: str  # the text after the keyword
     keyword: Keyword | None
     now: dt.datetime
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the app's configuration
 
     @property
     def twilio_answered(self) -> bool:
@@ -158,8 +159,9 @@ def handle_start(inbound: Inbound) -> Reply | None:
 
 def handle_unrecognised(inbound: Inbound) -> Reply | None:
     """Never dropped: passed on to a matched neighbour, or stored, queued for a broker, and the reply says so."""
-    if answers.relay_to_match_partner(inbound):
-        return None
+    relayed, reply = answers.relay_to_match_partner(inbound)
+    if relayed:
+        return reply
     resident = inbound.resident
     pending = resident.conversation or {}
     postcode = find_postcode(inbound.body)
@@ -223,8 +225,8 @@ def claim_inbound(session: Session, message_id: int) -> Message | None:
     return session.get(Message, message_id)
 
 
-def handle_inbound(session: Session, message_id: int) -> Message | None:
-    """Handle one stored inbound SMS: listing, queue item, opt-out, reply."""
+def handle_inbound(session: Session, message_id: int, settings: Mapping[str, Any] | None = None) -> Message | None:
+    """Handle one stored inbound SMS: listing, queue item, opt-out, reply. ``settings``: the app's configuration."""
     message = claim_inbound(session, message_id)
     if message is None:
         return None
@@ -267,7 +269,7 @@ def handle_inbound(session: Session, message_id: int) -> Message | None:
     if keyword is not None and keyword.language and resident.language in KEYWORD_LANGUAGES:
         resident.language = keyword.language
 
-    inbound = Inbound(session, message, resident, body, rest, keyword, now)
+    inbound = Inbound(session, message, resident, body, rest, keyword, now, settings or {})
     handler = HANDLERS[keyword.command] if keyword else handle_unrecognised
     reply = handler(inbound)
     if reply is not None:

@@ -43,8 +43,8 @@ def _schedule(app: Flask, retry: Retry | None) -> None:
 @job(HANDLE_INBOUND_SMS, queue="inbound")
 def handle_inbound_sms(message_id: int) -> None:
     """Read an inbound SMS and act on it (listing, queue item, reply)."""
-    with job_transaction() as (_app, session):
-        handle_inbound(session, message_id)
+    with job_transaction() as (app, session):
+        handle_inbound(session, message_id, app.config)
 
 
 @job(SEND_MESSAGE)
