@@ -115,14 +115,15 @@ class Passed:
 def pass_on(language: str | None, text: str) -> Passed:
     """``text`` as it may be passed on to a neighbour who reads ``language``.
 
-    Links and numbers first, in what would be sent (``texts.fit_gsm7``); then,
-    when the SMS would take more than two segments, cut. A cut can leave the
-    start of something that reads as a link again (``example.comics`` ->
-    ``example.com``): what is kept is checked again, so nothing slips through.
+    Links and numbers first, in the text as it will be sent
+    (``texts.as_gsm7_as_it_reads``: ``ẉẉẉ`` goes out as ``www``); then, when the
+    SMS would take more than two segments, cut. A cut can leave the start of
+    something that reads as a link again (``example.comics`` -> ``example.com``):
+    what is kept is checked again, so nothing slips through.
     """
     removed = texts.t(language, "match.relay_removed")
     cut_note = texts.t(language, "match.relay_cut_note")
-    candidate, cleaned = without_links_or_numbers(texts.fit_gsm7(text.strip()[:RELAY_MAX]), removed)
+    candidate, cleaned = without_links_or_numbers(texts.as_gsm7_as_it_reads(text.strip()[:RELAY_MAX]), removed)
     if _fits(language, candidate):
         return Passed(candidate, cut=False, cleaned=cleaned)
     for _ in range(5):
