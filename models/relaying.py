@@ -160,8 +160,9 @@ def relay_text(
     now: dt.datetime,
 ) -> RelayResult:
     """Pass on ``text`` (of ``message``, an inbound SMS of ``sender``) to ``receiver``, within the limits above."""
-    # One relay of this match at a time, so that two texts at once cannot both pass the cap (PostgreSQL).
-    session.execute(select(Match.id).where(Match.id == match.id).with_for_update())
+    # One relay of this match at a time, so that two texts at once cannot both pass the cap (PostgreSQL;
+    # FOR NO KEY UPDATE: rows that merely refer to the match are not held up).
+    session.execute(select(Match.id).where(Match.id == match.id).with_for_update(key_share=True))
     since = now - CAP_WINDOW
     recent = select(func.count(Relay.id)).where(_pair(sender.id, receiver.id), Relay.created_at > since)
     passed_today = session.scalar(recent.where(Relay.outcome == "relayed")) or 0

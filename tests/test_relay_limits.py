@@ -344,3 +344,47 @@ def _token(client) -> str:  # type: ignore[no-untyped-def]
     from tests.dashboard_support import csrf_token
 
     return csrf_token(client)
+
+
+# --- two texts at once cannot both pass the cap ----------------------------------------------------------
+
+
+def test_two_texts_at_once_at_the_cap_pass_on_only_one(pg_database_url, fake_twilio):
+    import threading
+    import uuid
+
+    from models.base import utcnow
+    from sms.flows import handle_inbound
+
+    with running_app(app_config(pg_database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC_BASE,
+                                BUURTLIJN_RELAY_DAILY_CAP="1")) as app:
+        _accepted_pair(app)
+        db = get_database(app)
+        with db.transaction() as session:
+            ids = []
+            for from_, body in ((REQUESTER, "Tot zaterdag!"), (HELPER, "Tot dan!")):
+                message = Message(direction="inbound", status="received", twilio_sid="SM" + uuid.uuid4().hex,
+                                  raw_from=from_, phone=from_, body=body, created_at=utcnow(), updated_at=utcnow())
+                session.add(message)
+                session.flush()
+                ids.append(message.id)
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def handle(message_id: int) -> None:
+            try:
+                with app.app_context(), db.transaction() as session:
+                    start.wait(5)
+                    handle_inbound(session, message_id, app.config)
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=handle, args=(message_id,)) for message_id in ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == []
+        with db.transaction() as session:
+            outcomes = sorted(session.scalars(select(Relay.outcome)).all())
+        assert outcomes == ["over_cap", "relayed"]
