@@ -49,15 +49,19 @@ PHONE_DIGITS = 7
 # Digits with anything between them but letters and ':' (so 06-12 34.56 78, +31 (0)6 …, 00 44 909 …
 # are one run, and a time such as 12:30 stays apart from what follows).
 _DIGIT_RUN = re.compile(r"[+(]?\d(?:[^\w:]*\d)*")
+# Common and abused top-level domains; not those that are everyday Dutch or English words after a
+# missing space ("Dat.is goed", "Ja.in de tuin").
 _TOP_LEVEL_DOMAINS = (
-    "com|net|org|info|biz|edu|gov|nl|be|de|eu|uk|fr|es|it|pt|pl|tr|ma|ru|su|cn|us|ca|au|in|ch|at|dk|se|no|fi|"
-    "ly|io|co|me|tk|ml|ga|cf|gq|gl|gd|to|cc|ws|tv|pw|sh|am|fm|ai|gg|nu|is|im|vu|la|xyz|top|app|dev|page|link|"
+    "com|net|org|info|biz|edu|gov|nl|be|de|eu|uk|fr|es|it|pt|pl|tr|ma|ru|su|cn|us|ca|au|ch|at|dk|se|no|fi|"
+    "ly|io|co|me|tk|ml|ga|cf|gq|gl|gd|to|cc|ws|tv|pw|sh|fm|ai|gg|im|vu|xyz|top|app|dev|page|link|"
     "click|online|site|shop|store|live|club|icu|vip|win|bid|cloud|email|website|tech|life|world|today|news|pro|"
     "mobi|name|help|support|bank|money|loan|pay"
 )
-# A scheme or www. anywhere; a bare domain (bit.ly/x, buuv.nl) by its top-level domain.
+# A scheme or www. anywhere; a bare domain (bit.ly/x, buuv.nl) by its top-level domain, taken from the
+# start of its word (one try per word, so a long run of dots costs no more than its length).
 _LINK = re.compile(
-    rf"(?:(?:https?|hxxps?|ftp)://|www\d{{0,3}}\.)\S*|(?:[\w-]+\.)+(?:{_TOP_LEVEL_DOMAINS})\b(?:[:/?#]\S*)?",
+    rf"(?:(?:https?|hxxps?|ftp)://|www\d{{0,3}}\.)\S*"
+    rf"|(?<![\w.-])[\w.-]*\.(?:{_TOP_LEVEL_DOMAINS})\b(?:[:/?#]\S*)?",
     re.IGNORECASE,
 )
 

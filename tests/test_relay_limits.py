@@ -184,6 +184,7 @@ REPLACED = [
     "kijk op buuv.nl!",
     "hxxp://evil.ru/x",
     "t.co/AbCdEf",
+    "kijk op .bit.ly/x",
     "Stuur een mail naar jan@gmail.com",
 ]
 KEPT = [
@@ -194,6 +195,7 @@ KEPT = [
     "Ok, tot morgen. Ik heb 2 tassen.",
     "Kamer 1234, tweede verdieping.",
     "Tussen 9 en 17 uur ben ik thuis.",
+    "Dat.is goed. Ja.in de tuin.",  # a missing space is not a domain
 ]
 
 
