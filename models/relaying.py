@@ -168,8 +168,10 @@ def relay_text(
     # FOR NO KEY UPDATE: rows that merely refer to the match are not held up).
     session.execute(select(Match.id).where(Match.id == match.id).with_for_update(key_share=True))
     since = now - CAP_WINDOW
-    recent = select(func.count(Relay.id)).where(_pair(sender.id, receiver.id), Relay.created_at > since)
-    passed_today = session.scalar(recent.where(Relay.outcome == "relayed")) or 0
+    passed_today = session.scalar(
+        select(func.count(Relay.id)).where(_pair(sender.id, receiver.id), Relay.outcome == "relayed",
+                                           Relay.created_at > since)
+    ) or 0
     relay = Relay(match_id=match.id, from_resident_id=sender.id, to_resident_id=receiver.id,
                   inbound_message_id=message.id, created_at=now)
     if passed_today >= daily_cap:
