@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_CALL_DAILY_CAP": 6,
     "BUURTLIJN_CALL_DAILY_TOTAL_CAP": 300,
     "BUURTLIJN_SMS_PER_SECOND": 10,
+    # Texts passed on between the two neighbours of a match, per pair and 24 hours; the rest go to a broker.
+    "BUURTLIJN_RELAY_DAILY_CAP": 10,
     "BUURTLIJN_RECORDING_RETENTION_DAYS": 90,
     # Personal content of items closed longer ago than this is erased (models/privacy.py).
     "BUURTLIJN_RETENTION_DAYS": 365,
@@ -65,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_DAILY_TOTAL_CAP": 0, "BUURTLIJN_CALL_DAILY_CAP": 0,
          "BUURTLIJN_CALL_DAILY_TOTAL_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
-         "BUURTLIJN_RETENTION_DAYS": 1, "BUURTLIJN_REPORT_MIN_COUNT": 1,
+         "BUURTLIJN_RETENTION_DAYS": 1, "BUURTLIJN_REPORT_MIN_COUNT": 1, "BUURTLIJN_RELAY_DAILY_CAP": 0,
          "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
 # Decimal numbers: the range each must lie in, and what one looks like (for the refusal).
 _DECIMALS = {

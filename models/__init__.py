@@ -12,6 +12,7 @@ from .callback import Callback
 from .listing import Listing
 from .match import Match
 from .message import Message
+from .relay import Relay
 from .resident import Resident
 from .satisfaction import Satisfaction
 from .throttle import LoginThrottle
@@ -28,6 +29,7 @@ __all__ = [
     "LoginThrottle",
     "Match",
     "Message",
+    "Relay",
     "Resident",
     "Satisfaction",
     "utcnow",

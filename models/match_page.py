@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -18,6 +18,7 @@ from .match import Match
 from .matching import Actor, cancel_match, complete_match, confirm_match, parties
 from .outcomes import OutcomeError
 from .queue import append_note, close_callback
+from .relaying import RelayLine, relays_of
 from .resident import Resident
 from .vocabulary import AGREED_MATCH_STATUSES, LIVE_MATCH_STATUSES, MATCH_OUTCOMES, QUEUED_CALLBACK_STATUSES
 
@@ -54,6 +55,7 @@ class MatchView:
     helper: Resident
     steps: list[MatchStep]
     item_resident_id: int | None
+    relays: list[RelayLine] = field(default_factory=list)  # texts passed on between the two, newest first
 
     @property
     def counterpart(self) -> Resident | None:
@@ -63,6 +65,10 @@ class MatchView:
         if self.item_resident_id == self.helper.id:
             return self.requester
         return None
+
+    def side_of(self, resident_id: int) -> str:
+        """``requester`` or ``helper``: how the page names this person of the match."""
+        return "requester" if resident_id == self.requester.id else "helper"
 
     @property
     def can_confirm(self) -> bool:
@@ -91,7 +97,8 @@ def match_view(session: Session, callback: Callback) -> MatchView | None:
     requester, helper = parties(session, match)
     steps = [MatchStep(step, getattr(match, column)) for step, column in MATCH_STEPS if getattr(match, column)]
     steps.sort(key=lambda step: step.at)
-    return MatchView(match, request, offer, requester, helper, steps, callback.resident_id)
+    return MatchView(match, request, offer, requester, helper, steps, callback.resident_id,
+                     relays_of(session, match.id))
 
 
 def has_live_match(session: Session, request_id: int) -> bool:

@@ -162,21 +162,6 @@ def notify_resident(
     )
 
 
-RELAY_MAX = 1400  # leaves room for the prefix within Twilio's 1,600 characters
-
-
-def relay_message(session: Session, resident: Resident, text: str, *, dedupe_key: str, match_id: int) -> None:
-    """Pass on what a matched neighbour texted, prefixed, without either number.
-
-    Spoken for someone who cannot read SMS. Text with no GSM-7 form (Arabic,
-    an emoji) is passed on as written (``texts.fit_gsm7``), even if it costs
-    more segments.
-    """
-    text = text.strip()[:RELAY_MAX]
-    notify_resident(session, resident, "match.relay", {"text": text}, purpose="relay",
-                    dedupe_key=dedupe_key, match_id=match_id)
-
-
 def queue_call(
     session: Session,
     resident: Resident,

@@ -68,6 +68,7 @@ REASON_PRIORITY = {
     "not_reached": 10,
     "new_listing": 10,
     "letter_or_visit": 25,
+    "relay_over_cap": 15,
 }
 QUEUE_REASONS = tuple(REASON_PRIORITY)
 
@@ -99,6 +100,11 @@ CALLBACK_OUTCOMES = (
 API_SCOPES = ("read", "write")
 # How long an Idempotency-Key's first answer is kept and given again.
 IDEMPOTENCY_HOURS = 24
+
+# --- texts passed on within a match ----------------------------------------------------------------
+
+# Relay.outcome: passed on to the other neighbour, or kept for a broker because the pair's daily cap was reached.
+RELAY_OUTCOMES = ("relayed", "over_cap")
 
 # --- messages ----------------------------------------------------------------------------------
 

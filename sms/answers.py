@@ -28,9 +28,10 @@ from models import Listing, Match, Message
 from models.audit import audit
 from models.districts import find_postcode
 from models.matching import Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_partner
-from models.notify import answer_match, relay_message
+from models.notify import answer_match
 from models.privacy import erase_resident, holds_anything, live_matches
 from models.queue import queue_callback
+from models.relaying import daily_cap, relay_text
 from models.satisfaction import record_mark
 
 from .keywords import KEYWORDS
@@ -254,26 +255,27 @@ def answer_mark(inbound: "Inbound") -> "Reply | None":
     return _reply("match.mark_thanks")
 
 
-def relay_to_match_partner(inbound: "Inbound") -> bool:
-    """Pass a free text on to the other person of an accepted or confirmed match.
+def relay_to_match_partner(inbound: "Inbound") -> tuple[bool, "Reply | None"]:
+    """Pass a free text on to the other person of an accepted or confirmed match (models/relaying.py).
 
-    True when it was passed on (it is then no broker's item and gets no
-    reply). A postcode someone was asked for, or an empty message, is not
-    passed on.
+    (True, the reply to the sender if any) when it was taken as a relay: it
+    is then no broker's item, unless the pair's daily cap was reached. A
+    postcode someone was asked for, or an empty message, is not passed on.
     """
     resident = inbound.resident
     if not inbound.body.strip():
-        return False
+        return False, None
     if (resident.conversation or {}).get("awaiting") == "postcode" and find_postcode(inbound.body):
-        return False
+        return False, None
     found = relay_partner(inbound.session, resident.id)
     if found is None:
-        return False
+        return False, None
     match, other = found
-    relay_message(inbound.session, other, inbound.body, dedupe_key=f"relay:{inbound.message.id}",
-                  match_id=match.id)
+    result = relay_text(inbound.session, match, resident, other, inbound.message, inbound.body,
+                        daily_cap=daily_cap(inbound.settings), now=inbound.now)
     inbound.message.match_id = match.id
     audit(inbound.session, "match.relay_sms", actor_type="resident", actor_id=resident.id,
-          object_type="match", object_id=match.id, detail={"message_id": inbound.message.id})
-    return True
-
+          object_type="match", object_id=match.id,
+          detail={"message_id": inbound.message.id, "outcome": result.relay.outcome, "cut": result.relay.cut,
+                  "cleaned": result.relay.cleaned})
+    return True, (_reply(result.reply_key) if result.reply_key else None)

@@ -7,7 +7,7 @@ is safe to run twice: a message is handled once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ from models.outbox import queue_sms
 from models.phones import try_parse_phone
 from models.queue import queue_callback
 from models.residents import opt_in, opt_out, resident_for, set_postcode
-from models.workdays import DEFAULT_ZONE
+from models.workdays import local_zone
 
 from . import answers
 from .keywords import OPT_OUT_TYPES, Keyword, lookup
@@ -72,7 +72,12 @@ class Inbound:
     rest: str  # the text after the keyword
     keyword: Keyword | None
     now: dt.datetime
-    zone: ZoneInfo = DEFAULT_ZONE  # the app's time zone: "the agreed day" is a local day
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the app's configuration
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The app's time zone: "the agreed day" is a local day."""
+        return local_zone(self.settings)
 
     @property
     def twilio_answered(self) -> bool:
@@ -218,8 +223,9 @@ def handle_unrecognised(inbound: Inbound) -> Reply | None:
     mark = answers.answer_mark(inbound)
     if mark is not None:
         return mark
-    if answers.relay_to_match_partner(inbound):
-        return None
+    relayed, reply = answers.relay_to_match_partner(inbound)
+    if relayed:
+        return reply
     resident = inbound.resident
     pending = resident.conversation or {}
     postcode = find_postcode(inbound.body)
@@ -311,8 +317,8 @@ def claim_inbound(session: Session, message_id: int) -> Message | None:
     return session.get(Message, message_id)
 
 
-def handle_inbound(session: Session, message_id: int, *, zone: ZoneInfo = DEFAULT_ZONE) -> Message | None:
-    """Handle one stored inbound SMS: listing, queue item, opt-out, reply (``zone``: the app's time zone)."""
+def handle_inbound(session: Session, message_id: int, settings: Mapping[str, Any] | None = None) -> Message | None:
+    """Handle one stored inbound SMS: listing, queue item, opt-out, reply. ``settings``: the app's configuration."""
     message = claim_inbound(session, message_id)
     if message is None:
         return None
@@ -358,7 +364,7 @@ def handle_inbound(session: Session, message_id: int, *, zone: ZoneInfo = DEFAUL
     if keyword is not None and keyword.language and resident.language in KEYWORD_LANGUAGES and not sentence_follows:
         resident.language = keyword.language
 
-    inbound = Inbound(session, message, resident, body, rest, keyword, now, zone)
+    inbound = Inbound(session, message, resident, body, rest, keyword, now, settings or {})
     handler = HANDLERS[keyword.command] if keyword else handle_unrecognised
     reply = handler(inbound)
     if reply is not None:

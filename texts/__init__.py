@@ -18,7 +18,7 @@ from typing import Any
 
 from models.vocabulary import BROKER_LANGUAGES, FALLBACK_CATEGORY, RESIDENT_LANGUAGES
 
-from .gsm import fit_gsm7, is_gsm7, segment_count, to_gsm7
+from .gsm import as_gsm7_as_it_reads, fit_gsm7, is_gsm7, segment_count, to_gsm7
 
 FALLBACK = "nl"
 _DIR = Path(__file__).parent
@@ -77,6 +77,6 @@ def category_name(language: str | None, category: str | None) -> str:
 
 
 __all__ = [
-    "DASHBOARD", "FALLBACK", "LANGUAGES", "RESIDENTS", "Catalogues", "catalogue", "category_name", "fit_gsm7",
+    "DASHBOARD", "FALLBACK", "LANGUAGES", "RESIDENTS", "Catalogues", "as_gsm7_as_it_reads", "catalogue", "category_name", "fit_gsm7",
     "has", "is_gsm7", "segment_count", "t", "to_gsm7",
 ]

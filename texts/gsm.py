@@ -37,6 +37,20 @@ def segment_count(text: str) -> int:
     return 1 if units <= 70 else -(-units // 67)
 
 
+def _in_gsm7(ch: str) -> str | None:
+    """``ch`` as it reads in GSM-7 (itself, ë -> e, ’ -> ', a control character -> space), or None."""
+    if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
+        return ch
+    if ch in _REPLACEMENTS:
+        return _REPLACEMENTS[ch]
+    stripped = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+    if stripped and all(c in GSM7_BASIC for c in stripped):
+        return stripped
+    if unicodedata.category(ch).startswith("C"):
+        return " "
+    return None
+
+
 def to_gsm7(text: str) -> str:
     """Bring text into GSM-7 where it reads the same (ë -> e, curly quotes -> straight).
 
@@ -44,22 +58,17 @@ def to_gsm7(text: str) -> str:
     name): one stray character would double the price of the message.
     Characters with no plain equivalent (emoji, Arabic) become '?'.
     """
-    out: list[str] = []
-    for ch in text:
-        if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
-            out.append(ch)
-            continue
-        if ch in _REPLACEMENTS:
-            out.append(_REPLACEMENTS[ch])
-            continue
-        stripped = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
-        if stripped and all(c in GSM7_BASIC for c in stripped):
-            out.append(stripped)
-        elif unicodedata.category(ch).startswith("C"):
-            out.append(" ")
-        else:
-            out.append("?")
-    return "".join(out)
+    return "".join(_in_gsm7(ch) or "?" for ch in text)
+
+
+def as_gsm7_as_it_reads(text: str) -> str:
+    """Every character that has a GSM-7 form in it, the rest (emoji, Arabic) as written.
+
+    What ``fit_gsm7`` leaves of this text is then this text itself, whatever
+    is put around it: a rule checked on it (models/relaying.py) holds for what
+    is sent.
+    """
+    return "".join(_in_gsm7(ch) or ch for ch in text)
 
 
 def fit_gsm7(text: str) -> str:

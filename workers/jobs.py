@@ -47,7 +47,7 @@ def _schedule(app: Flask, retry: Retry | Confirm | None) -> None:
 def handle_inbound_sms(message_id: int) -> None:
     """Read an inbound SMS and act on it (listing, queue item, reply)."""
     with job_transaction() as (app, session):
-        handle_inbound(session, message_id, zone=local_zone(app.config))
+        handle_inbound(session, message_id, app.config)
 
 
 @job(SEND_MESSAGE)

@@ -303,6 +303,11 @@ def test_helper_says_ja_and_the_broker_confirms_with_both(served, browser, base,
     match_id, item_id, requester, helper = helper_said_ja(
         served, base, "Mijn tuinhek hangt scheef. Wie kan mij helpen het te maken?",
         "Ik klus graag en heb zaterdag tijd. Ik woon bij het Molenplein.")
+    # They text each other through Buurtlijn: a link is replaced, a long text is cut; the broker sees both.
+    for text in ("Tot zaterdag! Kijk even op bit.ly/tuinhek <b>", "Ik neem de boor mee. " * 30):
+        status, _twiml = post_signed(f"{base}/twilio/sms", sms_params(account_sid=ACCOUNT_SID, from_=requester,
+                                                                      to=GATEWAY_NUMBER, body=text), AUTH_TOKEN)
+        assert status == 200
     page = new_page(browser)
     log_in(page, base, "mila@buuv.example")
     card = page.locator(f"#item-{item_id}")
@@ -316,6 +321,12 @@ def test_helper_says_ja_and_the_broker_confirms_with_both(served, browser, base,
     expect(page.locator("#match-helper")).to_contain_text(masked(helper))  # the other side: always masked
     expect(page.locator("#match-helper")).to_contain_text("Ik klus graag en heb zaterdag tijd")
     expect(page.locator("#match-history")).to_contain_text("Helper zei ja")
+    relays = page.locator("#match-relays > li")
+    expect(relays).to_have_count(2)
+    expect(relays.nth(0)).to_contain_text("Buur die hulp vraagt aan Helper")
+    expect(relays.nth(0)).to_contain_text("ingekort")
+    expect(relays.nth(1)).to_contain_text("link of nummer weggehaald")
+    expect(relays.nth(1)).to_contain_text("Kijk even op bit.ly/tuinhek <b>")  # the original, as text
     assert helper not in page.content()
     expect(page.get_by_role("button", name=f"Bel ook de helper {masked(helper)} via Buurtlijn")).to_be_visible()
     assert_accessible(page)
