@@ -90,9 +90,17 @@ def create_broker_command(email: str, name: str, role: str, phone: str | None) -
 @main.command()
 @click.option("--every", type=int, default=0,
               help="Keep running: dispatch notifications as they come, and sweep every N seconds (0: sweep once).")
-def sweep(every: int) -> None:
+@click.option("--parent", type=int, default=None, hidden=True,
+              help="The worker that started this dispatcher: end when it ends.")
+def sweep(every: int, parent: int | None) -> None:
     """Enqueue everything still waiting; with --every, the worker's dispatcher."""
     from workers.jobs import sweep as run_sweep
+
+    if parent is not None:
+        from workers.lifetime import die_with_parent
+
+        # SIGKILL: a dispatcher has nothing to tidy (a cut sweep is the next one's work).
+        die_with_parent(parent, signal.SIGKILL)
 
     app = _app()
     if not every:
@@ -127,12 +135,18 @@ def worker(burst: bool) -> None:
     if queue.in_process:  # the demo, whose settings are not required, runs its jobs in-process
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run inside the web process")
     # The sweep runs as its own process: a thread here could hold a lock
-    # (imports, logging, the connection pool) at the moment RQ forks a work
-    # horse, and the horse would wait on it forever.
+    # (imports, logging, the connection pool) at the moment RQ forks its
+    # scheduler, and the scheduler would wait on it forever. The dispatcher
+    # and the scheduler end when this process ends, even by SIGKILL
+    # (workers/lifetime.py): the kernel signals them, as nothing here can.
+    from workers.lifetime import forks_die_with_this_process
+
+    forks_die_with_this_process()
     sweeper = None
     if not burst:
         sweeper = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "sweep", "--every", str(app.config["BUURTLIJN_SWEEP_SECONDS"])]
+            [sys.executable, "-m", "gateway.cli", "sweep", "--every", str(app.config["BUURTLIJN_SWEEP_SECONDS"]),
+             "--parent", str(os.getpid())]
         )
     # SimpleWorker runs each job in this process instead of forking a work horse per
     # job: the database and Twilio connections stay open, about 8x the notifications

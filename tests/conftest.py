@@ -374,9 +374,8 @@ class WorkerProcess:
                 self.process.wait(5)
 
     def kill(self) -> None:
-        """SIGKILL the worker and its work horse, as a crashing machine would."""
+        """SIGKILL the worker, as the OOM killer would; its dispatcher and scheduler end with it."""
         if self.process and self.process.poll() is None:
-            subprocess.run(["pkill", "-KILL", "-P", str(self.process.pid)], check=False)
             self.process.kill()
             self.process.wait(5)
 
