@@ -11,17 +11,23 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import click
 
 
-def _app(needs: Iterable[str] | None = None):  # type: ignore[no-untyped-def]
+# The worker and its dispatcher run one thing at a time and use one pooled connection at once: a pool of
+# two and one more in a pinch bounds them whatever the web's pool is (README, "Deploying").
+ONE_AT_A_TIME = {"BUURTLIJN_DB_POOL_SIZE": 2, "BUURTLIJN_DB_MAX_OVERFLOW": 1}
+
+
+def _app(needs: Iterable[str] | None = None, settings: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
     """The app, or one line naming the setting that stops it (``needs``: see gateway.config)."""
     from gateway import create_app
     from gateway.config import ConfigError
 
     try:
-        return create_app(needs=needs)
+        return create_app(settings, needs=needs)
     except ConfigError as error:  # a setting to fix, not a bug: say which, without a traceback
         raise click.ClickException(str(error)) from error
 
@@ -102,7 +108,7 @@ def sweep(every: int, parent: int | None) -> None:
         # SIGKILL: a dispatcher has nothing to tidy (a cut sweep is the next one's work).
         die_with_parent(parent, signal.SIGKILL)
 
-    app = _app()
+    app = _app(settings=ONE_AT_A_TIME if every else None)
     if not every:
         with app.app_context():
             click.echo(f"enqueued {run_sweep()} job(s)")
@@ -129,7 +135,7 @@ def worker(burst: bool) -> None:
     from workers.queue import QUEUE_NAMES
     from workers.runtime import set_worker_app
 
-    app = _app(WORKER_NEEDS)
+    app = _app(WORKER_NEEDS, ONE_AT_A_TIME)
     set_worker_app(app)
     queue = get_queue(app)
     if queue.in_process:  # the demo, whose settings are not required, runs its jobs in-process

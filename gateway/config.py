@@ -49,10 +49,14 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_MATCH_RESPONSE_HOURS": 24,  # a helper's time to answer a proposal; then it expires
     "BUURTLIJN_SEND_BACKOFF_SECONDS": "30,120,600,1800,7200",  # waits before retrying a busy Twilio
     "BUURTLIJN_TRUSTED_PROXIES": 0,  # proxies in front of the web whose X-Forwarded-For is believed
+    # PostgreSQL connections a web process keeps for its sessions (one per thread) and may open beyond that.
+    "BUURTLIJN_DB_POOL_SIZE": 16,
+    "BUURTLIJN_DB_MAX_OVERFLOW": 4,
 }
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
-         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
+         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0,
+         "BUURTLIJN_DB_POOL_SIZE": 1, "BUURTLIJN_DB_MAX_OVERFLOW": 0}
 _BOOLS = {"BUURTLIJN_DEMO"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
