@@ -17,8 +17,20 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+from typing import Any
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+# Looked up once, on import, so that a freshly forked child need not load anything.
+_PRCTL = _load_prctl()
 
 
 def die_with_parent(parent_pid: int, signum: int = signal.SIGKILL) -> bool:
@@ -27,11 +39,7 @@ def die_with_parent(parent_pid: int, signum: int = signal.SIGKILL) -> bool:
     False where the kernel cannot (not Linux). A parent that is already gone
     when this runs gets the signal sent at once.
     """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        armed = libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        armed = False
+    armed = _PRCTL is not None and _PRCTL(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
     if os.getppid() != parent_pid:  # the parent died before the request took effect
         os.kill(os.getpid(), signum)
     return armed
