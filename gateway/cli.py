@@ -11,19 +11,25 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import click
 
 from models.vocabulary import BROKER_ROLES as ROLES
 
 
-def _app(needs: Iterable[str] | None = None):  # type: ignore[no-untyped-def]
+# The worker and its dispatcher run one thing at a time and use one pooled connection at once: a pool of
+# two and one more in a pinch bounds them whatever the web's pool is (README, "Deploying").
+ONE_AT_A_TIME = {"BUURTLIJN_DB_POOL_SIZE": 2, "BUURTLIJN_DB_MAX_OVERFLOW": 1}
+
+
+def _app(needs: Iterable[str] | None = None, settings: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
     """The app, or one line naming the setting that stops it (``needs``: see gateway.config)."""
     from gateway import create_app
     from gateway.config import ConfigError
 
     try:
-        return create_app(needs=needs)
+        return create_app(settings, needs=needs)
     except ConfigError as error:  # a setting to fix, not a bug: say which, without a traceback
         raise click.ClickException(str(error)) from error
 
@@ -119,11 +125,19 @@ def create_api_client_command(name: str, scope: str) -> None:
 @main.command()
 @click.option("--every", type=int, default=0,
               help="Keep running: dispatch notifications as they come, and sweep every N seconds (0: sweep once).")
-def sweep(every: int) -> None:
+@click.option("--parent", type=int, default=None, hidden=True,
+              help="The worker that started this dispatcher: end when it ends.")
+def sweep(every: int, parent: int | None) -> None:
     """Enqueue everything still waiting; with --every, the worker's dispatcher."""
     from workers.jobs import sweep as run_sweep
 
-    app = _app()
+    if parent is not None:
+        from workers.lifetime import die_with_parent
+
+        # SIGKILL: a dispatcher has nothing to tidy (a cut sweep is the next one's work).
+        die_with_parent(parent, signal.SIGKILL)
+
+    app = _app(settings=ONE_AT_A_TIME if every else None)
     if not every:
         with app.app_context():
             click.echo(f"enqueued {run_sweep()} job(s)")
@@ -150,18 +164,24 @@ def worker(burst: bool) -> None:
     from workers.queue import QUEUE_NAMES
     from workers.runtime import set_worker_app
 
-    app = _app(WORKER_NEEDS)
+    app = _app(WORKER_NEEDS, ONE_AT_A_TIME)
     set_worker_app(app)
     queue = get_queue(app)
     if queue.in_process:  # the demo, whose settings are not required, runs its jobs in-process
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run inside the web process")
     # The sweep runs as its own process: a thread here could hold a lock
-    # (imports, logging, the connection pool) at the moment RQ forks a work
-    # horse, and the horse would wait on it forever.
+    # (imports, logging, the connection pool) at the moment RQ forks its
+    # scheduler, and the scheduler would wait on it forever. The dispatcher
+    # and the scheduler end when this process ends, even by SIGKILL
+    # (workers/lifetime.py): the kernel signals them, as nothing here can.
+    from workers.lifetime import forks_die_with_this_process
+
+    forks_die_with_this_process()
     sweeper = None
     if not burst:
         sweeper = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "sweep", "--every", str(app.config["BUURTLIJN_SWEEP_SECONDS"])]
+            [sys.executable, "-m", "gateway.cli", "sweep", "--every", str(app.config["BUURTLIJN_SWEEP_SECONDS"]),
+             "--parent", str(os.getpid())]
         )
     # SimpleWorker runs each job in this process instead of forking a work horse per
     # job: the database and Twilio connections stay open, about 8x the notifications

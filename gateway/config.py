@@ -63,12 +63,16 @@ DEFAULTS: dict[str, Any] = {
     # Reports: what the organisation pays, in euros, for the telecom cost per match done; unset: not shown.
     "BUURTLIJN_PRICE_SMS_SEGMENT": None,
     "BUURTLIJN_PRICE_CALL_MINUTE": None,
+    # PostgreSQL connections a web process keeps for its sessions (one per thread) and may open beyond that.
+    "BUURTLIJN_DB_POOL_SIZE": 16,
+    "BUURTLIJN_DB_MAX_OVERFLOW": 4,
 }
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_DAILY_TOTAL_CAP": 0, "BUURTLIJN_CALL_DAILY_CAP": 0,
          "BUURTLIJN_CALL_DAILY_TOTAL_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
          "BUURTLIJN_RETENTION_DAYS": 1, "BUURTLIJN_REPORT_MIN_COUNT": 1, "BUURTLIJN_RELAY_DAILY_CAP": 0,
-         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
+         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0,
+         "BUURTLIJN_DB_POOL_SIZE": 1, "BUURTLIJN_DB_MAX_OVERFLOW": 0}
 # Decimal numbers: the range each must lie in, and what one looks like (for the refusal).
 _DECIMALS = {
     "BUURTLIJN_TWILIO_TIMEOUT_SECONDS": (0.1, 60.0, "a number of seconds like 5 or 2.5"),

@@ -13,7 +13,8 @@ __all__ = ["get_database", "get_session", "init_app"]
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = Database(app.config["DATABASE_URL"])
+    app.extensions[EXTENSION] = Database(app.config["DATABASE_URL"], pool_size=app.config["BUURTLIJN_DB_POOL_SIZE"],
+                                         max_overflow=app.config["BUURTLIJN_DB_MAX_OVERFLOW"])
     app.teardown_appcontext(_close_session)
 
 

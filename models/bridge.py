@@ -16,15 +16,13 @@ from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .broker import Broker
-from .call import PENDING_SID_PREFIX, Call
+from .call import PENDING_SID_PREFIX, Call, status_moves_forward
 from .callback import Callback
 from .db import defer_job
 from .jobs import PLACE_BRIDGE_CALL
-from .vocabulary import TWILIO_CALL_ENDED_STATUSES, TWILIO_CALL_STATUS_RANK
+from .vocabulary import TWILIO_CALL_ENDED_STATUSES
 
 PURPOSE = "broker_bridge"
-# The broker's leg moves only forward along Twilio's order (status callbacks may come late or twice).
-STATUS_RANK = TWILIO_CALL_STATUS_RANK
 
 
 def bridge_job_id(call_id: int) -> str:
@@ -67,9 +65,7 @@ def request_bridge_call(session: Session, callback: Callback, broker: Broker, no
 def advance_status(call: Call, status: str) -> bool:
     """Move the broker leg's status forward; a late or repeated status changes nothing."""
     status = status.lower()
-    if status not in STATUS_RANK:
-        return False
-    if STATUS_RANK[status] <= STATUS_RANK.get(call.twilio_status or "pending", 0):
+    if not status_moves_forward(call.twilio_status, status):
         return False
     call.twilio_status = status
     call.updated_at = utcnow()

@@ -18,7 +18,7 @@ from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
 from .vocabulary import CALL_IN_PROGRESS as IN_PROGRESS
 from .vocabulary import TWILIO_CALL_STATUS_RANK
 
-__all__ = ["IN_PROGRESS", "PENDING_SID_PREFIX", "Call", "adopt_call_sid", "twilio_status_rank"]
+__all__ = ["IN_PROGRESS", "PENDING_SID_PREFIX", "Call", "adopt_call_sid", "status_moves_forward", "twilio_status_rank"]
 
 # The stand-in CallSid of a call we place, until Twilio gives the real one (the column is unique, not null).
 PENDING_SID_PREFIX = "pending-"
@@ -80,6 +80,14 @@ def twilio_status_rank(column: Any = None) -> Any:
     """The rank (vocabulary's ``TWILIO_CALL_STATUS_RANK``) of a call's ``twilio_status`` in SQL; none yet or
     unknown is 0. A status callback moves ``twilio_status`` only to a higher rank."""
     return case(TWILIO_CALL_STATUS_RANK, value=Call.twilio_status if column is None else column, else_=0)
+
+
+def status_moves_forward(current: str | None, new: str) -> bool:
+    """Whether Twilio's call status ``new`` moves a call on from ``current`` along the vocabulary's
+    ``TWILIO_CALL_STATUS_RANK``: a late or repeated status callback does not, nor a status Twilio does not
+    have. (``twilio_status_rank`` is the same rule in SQL.)"""
+    rank = TWILIO_CALL_STATUS_RANK.get(new)
+    return rank is not None and rank > TWILIO_CALL_STATUS_RANK.get(current or "pending", 0)
 
 
 def adopt_call_sid(session: Session, call: Call, call_sid: str | None) -> None:

@@ -37,8 +37,12 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """One per app. Re-creates its engine after a fork (gunicorn, RQ work horses)."""
 
-    def __init__(self, url: str, *, on_commit_jobs: Callable[[list[JobSpec]], None] | None = None):
+    def __init__(self, url: str, *, on_commit_jobs: Callable[[list[JobSpec]], None] | None = None,
+                 pool_size: int = 16, max_overflow: int = 4):
         self.url = url
+        # The engine's pool on PostgreSQL: connections kept, and how many more a burst may open. Besides
+        # these, each thread that takes the fast path holds its own autocommit connection(s).
+        self.pool_size, self.max_overflow = pool_size, max_overflow
         self.on_commit_jobs = on_commit_jobs
         self._engine: Engine | None = None
         self._pid: int | None = None
@@ -127,8 +131,7 @@ class Database:
             engine = create_engine(self.url, connect_args={"timeout": 10})
             _configure_sqlite(engine)
             return engine
-        # One connection per gunicorn thread (the Procfile runs 16), a few spare for bursts.
-        return create_engine(self.url, pool_pre_ping=True, pool_size=16, max_overflow=4)
+        return create_engine(self.url, pool_pre_ping=True, pool_size=self.pool_size, max_overflow=self.max_overflow)
 
     def session(self) -> Session:
         self.engine  # noqa: B018 - makes sure the factory exists for this process

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 import texts
 
 from .base import utcnow
-from .call import PENDING_SID_PREFIX, Call, adopt_call_sid
+from .call import PENDING_SID_PREFIX, Call, adopt_call_sid, status_moves_forward
 from .db import defer_job
 from .jobs import PLACE_CALL
 from .message import Message
@@ -282,8 +282,11 @@ def call_finished(
     assert call is not None
     if call_sid and call.call_sid != call_sid and not call.call_sid.startswith(PENDING_SID_PREFIX):
         return None  # an earlier attempt's callback
+    twilio_status = (twilio_status or "").lower()
+    if not status_moves_forward(call.twilio_status, twilio_status):
+        return None  # late ("ringing" after "completed"), repeated, or not Twilio's
     now = utcnow()
-    call.twilio_status = twilio_status[:32]
+    call.twilio_status = twilio_status
     call.updated_at = now
     if duration is not None:
         call.duration_seconds = duration
@@ -360,7 +363,8 @@ def claim_call(session: Session, call_id: int, now: dt.datetime) -> bool:
     claimed = session.execute(
         update(Call)
         .where(Call.id == call_id, Call.purpose == "notification", Call.status == "pending")
-        .values(status="submitting", attempts=Call.attempts + 1, updated_at=now)
+        # A new try starts Twilio's statuses over: the last try's "no-answer" must not hold this one's back.
+        .values(status="submitting", attempts=Call.attempts + 1, twilio_status="pending", updated_at=now)
         .returning(Call.id)
     ).scalar_one_or_none()
     return claimed is not None

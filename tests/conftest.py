@@ -46,7 +46,7 @@ DEMO_API_TOKEN = "demo-api-token"
 PUBLIC_BASE = "http://localhost"
 PG_ADMIN_URL = os.environ.get("BUURTLIJN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("BUURTLIJN_TEST_REDIS", "redis://127.0.0.1:6379/0")
-RUN_ID = uuid.uuid4().hex[:10]
+RUN_ID = os.environ.get("BUURTLIJN_TEST_RUN_ID") or uuid.uuid4().hex[:10]  # names this run's database and keys
 
 
 # --- databases -------------------------------------------------------------
@@ -330,14 +330,42 @@ def api_get(client: FlaskClient, path: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url() -> Iterator[str]:
+    """The shared Redis; when the session ends, what this run left there is deleted (only that)."""
     import redis
 
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2)
     try:
-        redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2).ping()
+        client.ping()
     except redis.RedisError as exc:
         pytest.fail(f"Redis is not reachable at {REDIS_TEST_URL}: {exc}", pytrace=False)
-    return REDIS_TEST_URL
+    yield REDIS_TEST_URL
+    forget_this_run(client)
+    client.close()
+
+
+def forget_this_run(client: Any) -> None:
+    """Delete this run's keys from the shared Redis: never FLUSHDB, other runs share the server.
+
+    Every queue, job, registry and pacing key of this run has its prefix in its name. RQ's workers are
+    named without it: they are found through this run's per-queue worker sets, and taken out of RQ's
+    shared sets (``rq:workers``, ``rq:queues``) along with this run's queues.
+    """
+    mine = f"buurtlijn-test-{RUN_ID}"
+    workers: set[bytes] = set()
+    # Followed by "-" (a queue's name) or ":" (a pacing key), so that no other run's id that starts alike matches.
+    for key in client.scan_iter(match=f"rq:workers:{mine}-*", count=1000):
+        workers |= client.smembers(key)
+    doomed = {key for ending in ("-*", ":*") for key in client.scan_iter(match=f"*{mine}{ending}", count=1000)}
+    for worker in workers:
+        doomed |= {worker, worker + b":executions"}
+    if workers:
+        client.srem("rq:workers", *workers)
+    queues = [queue for queue in client.smembers("rq:queues") if f"{mine}-".encode() in queue]
+    if queues:
+        client.srem("rq:queues", *queues)
+    if doomed:
+        client.delete(*doomed)
 
 
 def worker_environment(config: dict[str, Any]) -> dict[str, str]:
@@ -381,9 +409,8 @@ class WorkerProcess:
                 self.process.wait(5)
 
     def kill(self) -> None:
-        """SIGKILL the worker and its work horse, as a crashing machine would."""
+        """SIGKILL the worker, as the OOM killer would; its dispatcher and scheduler end with it."""
         if self.process and self.process.poll() is None:
-            subprocess.run(["pkill", "-KILL", "-P", str(self.process.pid)], check=False)
             self.process.kill()
             self.process.wait(5)
 

@@ -105,6 +105,8 @@ def test_gunicorn_without_the_twilio_token_does_not_serve(pg_database_url, tmp_p
     ("BUURTLIJN_SMS_DAILY_CAP", "-1"),
     ("BUURTLIJN_SWEEP_SECONDS", "0"),
     ("BUURTLIJN_TRUSTED_PROXIES", "one"),
+    ("BUURTLIJN_DB_POOL_SIZE", "0"),
+    ("BUURTLIJN_DB_MAX_OVERFLOW", "veel"),
     ("BUURTLIJN_QUIET_HOURS", "21-9"),
     ("BUURTLIJN_BROKER_HOURS", "negen tot vijf"),
     ("BUURTLIJN_TIMEZONE", "Europe/Haarlem"),

@@ -70,6 +70,39 @@ def test_landline_helper_hears_the_proposal_and_presses_1(notify_app, webhooks, 
     assert len(fake_twilio.calls()) == 1
 
 
+def test_a_late_status_does_not_move_a_call_back(notify_app, webhooks, fake_twilio, session):
+    """Twilio's status callbacks may come late: the call's status only moves forward (as on the menu)."""
+    request_id = add_listing(notify_app, REQUESTER, "request")
+    offer_id = add_listing(notify_app, LANDLINE_HELPER, "offer")
+    _propose(notify_app, request_id, offer_id)
+    call = placed_call(fake_twilio, session, webhooks, LANDLINE_HELPER)
+    gather_of(call.answer())
+    call.press("1")
+    assert call.status("completed") == 200
+    session.expire_all()
+    done = session.get(Call, call.call_id)
+    settled = (done.status, done.twilio_status, done.ended_at, done.updated_at)
+    assert settled[:2] == ("finished", "completed")
+
+    for late in ("ringing", "in-progress", "queued", "completed", "no-answer"):
+        assert call.status(late) == 200
+        session.expire_all()
+        row = session.get(Call, call.call_id)
+        assert (row.status, row.twilio_status, row.ended_at, row.updated_at) == settled, late
+
+
+def test_a_late_ringing_does_not_hide_an_unanswered_try(notify_app, webhooks, fake_twilio, session):
+    request_id = add_listing(notify_app, REQUESTER, "request")
+    offer_id = add_listing(notify_app, LANDLINE_HELPER, "offer")
+    _propose(notify_app, request_id, offer_id)
+    call = placed_call(fake_twilio, session, webhooks, LANDLINE_HELPER)
+    assert call.status("no-answer") == 200
+    assert call.status("ringing") == 200  # delivered after the end
+    session.expire_all()
+    row = session.get(Call, call.call_id)
+    assert (row.status, row.twilio_status, row.data["unanswered"]) == ("pending", "no-answer", 1)
+
+
 def test_landline_helper_presses_2_and_the_match_goes_back(notify_app, webhooks, fake_twilio, session):
     request_id = add_listing(notify_app, REQUESTER, "request")
     offer_id = add_listing(notify_app, LANDLINE_HELPER, "offer", language="en")

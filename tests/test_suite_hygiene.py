@@ -33,6 +33,31 @@ def test_without_twilios_spec_its_tests_skip_and_the_others_run(tmp_path: Path) 
     assert output.count(f"Twilio OpenAPI spec not found at {missing}") == 3, output
 
 
+def test_a_run_leaves_nothing_of_its_own_in_the_shared_redis() -> None:
+    """Tests share Redis with other runs (database 0 unless BUURTLIJN_TEST_REDIS says otherwise): a run
+    deletes its own keys when it ends, and only those."""
+    import uuid
+
+    import redis
+
+    from tests.conftest import REDIS_TEST_URL
+
+    run_id = f"hygiene{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    others = client.set(f"buurtlijn-test-not{run_id}:pace:+31612345678", "1", ex=60)  # another run's key
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "no:randomly",
+         "tests/test_outbound_worker.py::test_reply_goes_through_redis_and_the_worker_once"],
+        cwd=ROOT, env={**os.environ, "BUURTLIJN_TEST_RUN_ID": run_id}, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    left = [key for key in client.scan_iter(match=f"*{run_id}*", count=1000) if b"not" + run_id.encode() not in key]
+    left += [queue for queue in client.smembers("rq:queues") if run_id.encode() in queue]
+    assert left == []
+    assert others and client.exists(f"buurtlijn-test-not{run_id}:pace:+31612345678")
+    client.delete(f"buurtlijn-test-not{run_id}:pace:+31612345678")
+
+
 def _test_modules() -> list[Path]:
     return sorted((ROOT / "tests").rglob("*.py"))
 

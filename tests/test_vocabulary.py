@@ -79,10 +79,9 @@ def test_no_code_list_is_defined_twice():
     assert copies == []
 
 
-def test_the_bridge_call_ends_where_every_call_ends():
-    from models.bridge import STATUS_RANK
-
-    assert {status for status, rank in STATUS_RANK.items() if rank == max(STATUS_RANK.values())} \
+def test_every_call_ends_on_the_last_rank():
+    ranks = vocabulary.TWILIO_CALL_STATUS_RANK
+    assert {status for status, rank in ranks.items() if rank == max(ranks.values())} \
         == vocabulary.TWILIO_CALL_ENDED_STATUSES
 
 
