@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
@@ -12,6 +11,7 @@ from models import Callback, Listing, Match, Resident
 from models.audit import audit
 from models.limits import MAX_ID, bounded_int, has_controls
 from models.phones import InvalidPhoneNumber, parse_phone
+from models.shapes import iso, listing_json, match_json
 from models.vocabulary import CALLBACK_STATUSES, KINDS, LISTING_STATUSES
 
 from .database import get_session
@@ -43,29 +43,6 @@ def _bad_request(error):  # type: ignore[no-untyped-def]
     return jsonify(error="bad_request", message=getattr(error, "description", "")), 400
 
 
-def iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def listing_json(listing: Listing, phone: str | None) -> dict[str, Any]:
-    return {
-        "id": listing.id,
-        "kind": listing.kind,
-        "category": listing.category,
-        "description": listing.description,
-        "postcode": listing.postcode,
-        "district": listing.district,
-        "when": listing.timing,
-        "channel": listing.channel,
-        "status": listing.status,
-        "phone": phone,
-        "has_recording": listing.has_recording,
-        "created_at": iso(listing.created_at),
-    }
-
-
 def callback_json(callback: Callback, phone: str | None) -> dict[str, Any]:
     return {
         "id": callback.id,
@@ -76,17 +53,6 @@ def callback_json(callback: Callback, phone: str | None) -> dict[str, Any]:
         "priority": callback.priority,
         "due_at": iso(callback.due_at),
         "attempts": callback.attempts,
-    }
-
-
-def match_json(match: Match) -> dict[str, Any]:
-    return {
-        "id": match.id,
-        "request_id": match.request_id,
-        "offer_id": match.offer_id,
-        "status": match.status,
-        "created_at": iso(match.created_at),
-        "updated_at": iso(match.updated_at),
     }
 
 

@@ -49,10 +49,16 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_MATCH_RESPONSE_HOURS": 24,  # a helper's time to answer a proposal; then it expires
     "BUURTLIJN_SEND_BACKOFF_SECONDS": "30,120,600,1800,7200",  # waits before retrying a busy Twilio
     "BUURTLIJN_TRUSTED_PROXIES": 0,  # proxies in front of the web whose X-Forwarded-For is believed
+    # Events for the online marketplace (models/events.py): both set, or neither.
+    "BUURTLIJN_WEBHOOK_URL": None,
+    "BUURTLIJN_WEBHOOK_SECRET": None,  # whsec_ + base64, as Standard Webhooks writes it
+    "BUURTLIJN_WEBHOOK_BACKOFF_SECONDS": "10,60,300,1800,3600",  # waits between tries, the last repeated
+    "BUURTLIJN_WEBHOOK_TIMEOUT_SECONDS": 5,  # a try that gets no answer in this long has failed
 }
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
-         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0}
+         "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0,
+         "BUURTLIJN_WEBHOOK_TIMEOUT_SECONDS": 1}
 _BOOLS = {"BUURTLIJN_DEMO"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -193,6 +199,21 @@ def _check_backoff(name: str, value: str) -> None:
         raise ConfigError(f"{name} must be seconds separated by commas like 30,120,600, not {value!r}")
 
 
+def _check_webhook_secret(name: str, value: str) -> None:
+    import base64
+    import binascii
+
+    text = str(value).strip()
+    key = b""
+    if text.startswith("whsec_"):
+        try:
+            key = base64.b64decode(text[len("whsec_"):], validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+    if not 24 <= len(key) <= 64:
+        raise ConfigError(f"{name} must be whsec_ followed by 24 to 64 bytes in base64 (Standard Webhooks)")
+
+
 def _check_url(schemes: set[str]) -> Callable[[str, str], None]:
     def check(name: str, value: str) -> None:
         parts = urlsplit(str(value))
@@ -256,6 +277,9 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "BUURTLIJN_BROKER_HOURS": _check_broker_hours,
     "BUURTLIJN_SMS_COUNTRIES": _check_countries,
     "BUURTLIJN_SEND_BACKOFF_SECONDS": _check_backoff,
+    "BUURTLIJN_WEBHOOK_URL": _check_url({"http", "https"}),
+    "BUURTLIJN_WEBHOOK_SECRET": _check_webhook_secret,
+    "BUURTLIJN_WEBHOOK_BACKOFF_SECONDS": _check_backoff,
 }
 # Read from the environment where they are used (the phone's voice, the district map): checked here too.
 _CHECKED_IN_ENVIRONMENT: dict[str, Callable[[str, Any], None]] = {
@@ -274,6 +298,10 @@ def _parse(config: dict[str, Any]) -> None:
     for name, check in _CHECKS.items():
         if config.get(name):
             check(name, config[name])
+    if bool(config.get("BUURTLIJN_WEBHOOK_URL")) != bool(config.get("BUURTLIJN_WEBHOOK_SECRET")):
+        given, missing = (("BUURTLIJN_WEBHOOK_URL", "BUURTLIJN_WEBHOOK_SECRET") if config.get("BUURTLIJN_WEBHOOK_URL")
+                          else ("BUURTLIJN_WEBHOOK_SECRET", "BUURTLIJN_WEBHOOK_URL"))
+        raise ConfigError(f"{missing} must be set too: {given} is, and events need both")
     for name, check in _CHECKED_IN_ENVIRONMENT.items():
         value = config.get(name) or os.environ.get(name)
         if value:

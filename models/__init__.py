@@ -7,6 +7,7 @@ that webhooks, the dashboard, the API and the jobs share one implementation.
 from .base import Base, utcnow
 from .broker import AuditEvent, Broker
 from .call import Call
+from .events import Event
 from .callback import Callback
 from .listing import Listing
 from .match import Match
@@ -20,6 +21,7 @@ __all__ = [
     "Broker",
     "Call",
     "Callback",
+    "Event",
     "Listing",
     "LoginThrottle",
     "Match",

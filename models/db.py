@@ -37,9 +37,12 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """One per app. Re-creates its engine after a fork (gunicorn, RQ work horses)."""
 
-    def __init__(self, url: str, *, on_commit_jobs: Callable[[list[JobSpec]], None] | None = None):
+    def __init__(self, url: str, *, on_commit_jobs: Callable[[list[JobSpec]], None] | None = None,
+                 session_hooks: Sequence[Callable[[sessionmaker[Session]], None]] = ()):
         self.url = url
         self.on_commit_jobs = on_commit_jobs
+        # Each is given the session factory when it is made (models.events.watch: events with every change).
+        self.session_hooks = tuple(session_hooks)
         self._engine: Engine | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
@@ -51,6 +54,13 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
+
+    @property
+    def records_events(self) -> bool:
+        """Every change to a listing or match writes an event (models/events.py)."""
+        from .events import watch
+
+        return watch in self.session_hooks
 
     @property
     def is_postgresql(self) -> bool:
@@ -120,6 +130,8 @@ class Database:
                     self._factory = sessionmaker(self._engine, expire_on_commit=False)
                     event.listen(self._factory, "after_commit", self._after_commit)
                     event.listen(self._factory, "after_soft_rollback", self._after_rollback)
+                    for hook in self.session_hooks:
+                        hook(self._factory)
         return self._engine
 
     def _make_engine(self) -> Engine:

@@ -337,6 +337,7 @@ def _set_listings(session: Session, match: Match, status: str, *, only_from: tup
         update(Listing)
         .where(Listing.id.in_((match.request_id, match.offer_id)), Listing.status.in_(only_from))
         .values(status=status, updated_at=now, closed_at=now if status == "done" else None)
+        .returning(Listing.id)  # the ids, for the listings' events (models/events.py)
     )
 
 

@@ -39,6 +39,13 @@ LIVE_MATCH_STATUSES = ("proposed", "accepted", "confirmed")
 # Both neighbours said yes: texts and calls between them are relayed, and the help can be done.
 AGREED_MATCH_STATUSES = ("accepted", "confirmed")
 
+# --- events for the online marketplace (contract: Marketplace integration) -------------------------
+
+EVENT_TYPES = ("listing.created", "listing.updated", "match.created", "match.updated", "resident.erased")
+# pending: waiting to be delivered (or retried); delivered: the receiver answered 2xx; failed: still
+# refused after the retry window, until a coordinator sends it again.
+EVENT_STATUSES = ("pending", "delivered", "failed")
+
 # --- the brokers' queue (contract: Callback) ----------------------------------------------------
 
 CALLBACK_STATUSES = ("open", "claimed", "done", "cancelled")

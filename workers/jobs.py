@@ -25,7 +25,7 @@ from models.outbox import due_outbound, send_job_id
 from models.workdays import quiet_until
 from sms.flows import handle_inbound, pending_inbound_ids
 
-from . import match_jobs, notify_jobs, voice_jobs
+from . import event_jobs, match_jobs, notify_jobs, voice_jobs
 from .registry import job
 from .runtime import get_database, get_queue, job_context, job_transaction
 from .sending import STALE_SUBMITTING, Retry, deliver, reconcile_stale
@@ -184,4 +184,5 @@ SWEEPS: tuple[Callable[[Flask, dt.datetime], int], ...] = (
     match_jobs.sweep_matches,
     notify_jobs.sweep_calls,
     voice_jobs.sweep_voice,
+    event_jobs.sweep_events,
 )
