@@ -167,9 +167,9 @@ def _on_statement(state: Any) -> Any:
 
 
 def _before_commit(session: Session) -> None:
+    session.flush()  # the commit's own flush comes after this hook: changes still pending are noted now
     if not session.info.get(NOTED):
         return
-    session.flush()  # what is still pending is noted too
     noted: dict[tuple[type, int], bool] = session.info.pop(NOTED, {})
     first_id = write_events(session, noted)
     if first_id is not None:
