@@ -272,10 +272,13 @@ def claim_events(session: Session, now: dt.datetime, limit: int) -> list[Event]:
 
 
 def record_delivered(session: Session, results: Sequence[tuple[int, int]], now: dt.datetime) -> None:
-    """Events the receiver took: (id, HTTP status) each."""
+    """Events the receiver took: (id, HTTP status) each; one statement per status answered."""
+    by_status: dict[int, list[int]] = {}
     for event_id, status in results:
+        by_status.setdefault(status, []).append(event_id)
+    for status, ids in by_status.items():
         session.execute(
-            update(Event).where(Event.id == event_id, Event.status == "pending")
+            update(Event).where(Event.id.in_(ids), Event.status == "pending")
             .values(status="delivered", delivered_at=now, last_attempt_at=now, last_status=status, last_error=None,
                     attempts=Event.attempts + 1, updated_at=now),
             execution_options={"synchronize_session": False},
