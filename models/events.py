@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, and_, event, exists, select, update
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, and_, event, exists, func, select, update
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from .base import Base, code, created_at, intpk, timestamp, updated_at, utcnow
@@ -325,8 +325,12 @@ def send_again(session: Session, event_id: int, now: dt.datetime | None = None) 
 
 
 def next_due_at(session: Session) -> dt.datetime | None:
-    return session.scalar(select(Event.next_attempt_at).where(Event.status == "pending")
-                          .order_by(Event.next_attempt_at).limit(1))
+    """When the next try is due: the earliest of the events at the head of their listing's line."""
+    earlier = aliased(Event)
+    return session.scalar(select(func.min(Event.next_attempt_at)).where(
+        Event.status == "pending",
+        ~exists().where(earlier.order_key == Event.order_key, earlier.status == "pending", earlier.id < Event.id),
+    ))
 
 
 __all__ = [

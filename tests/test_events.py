@@ -351,12 +351,12 @@ class EventsWorker(DeliveryWorker):
         return env
 
 
-@pytest.fixture
-def worker_setup(pg_database_url, fake_twilio, redis_url, tmp_path) -> Iterator[Any]:
-    port = free_port()
-    receiver = EventReceiver(SECRET, port=port)
-    config = delivery_config(pg_database_url, fake_twilio, redis_url,
-                             **events_config(receiver.url, BUURTLIJN_WEBHOOK_BACKOFF_SECONDS="0.5,1"))
+@contextmanager
+def events_worker(database_url: str, fake: Any, redis_url: str, tmp_path: Path, **overrides: Any) -> Iterator[Any]:
+    """(the app, a receiver not yet started on its port, a running `buurtlijn worker`)."""
+    receiver = EventReceiver(SECRET, port=free_port())
+    config = delivery_config(database_url, fake, redis_url,
+                             **events_config(receiver.url, BUURTLIJN_WEBHOOK_BACKOFF_SECONDS="0.5,1", **overrides))
     with running_queued_app(config) as app:
         worker = EventsWorker(dict(app.config), tmp_path / "worker.log").start()
         try:
@@ -364,6 +364,12 @@ def worker_setup(pg_database_url, fake_twilio, redis_url, tmp_path) -> Iterator[
         finally:
             worker.stop()
             receiver.stop()
+
+
+@pytest.fixture
+def worker_setup(pg_database_url, fake_twilio, redis_url, tmp_path) -> Iterator[Any]:
+    with events_worker(pg_database_url, fake_twilio, redis_url, tmp_path) as setup:
+        yield setup
 
 
 def _propose(app: Flask) -> tuple[int, int, int]:
@@ -398,3 +404,20 @@ def test_a_receiver_down_for_a_while_gets_everything_once_when_it_is_back(worker
     ids = [r.webhook_id for r in receiver.verified()]
     assert Counter(ids) == Counter(e.webhook_id for e in expected)  # each once, with its own webhook-id
     assert len(ids) == len(expected) == 8
+
+
+def test_a_retry_is_its_own_nudge_not_the_sweeps(pg_database_url, fake_twilio, redis_url, tmp_path):
+    """The try after a refusal comes at its back-off time, also with a later event of that listing waiting."""
+    with events_worker(pg_database_url, fake_twilio, redis_url, tmp_path, BUURTLIJN_SWEEP_SECONDS=300) as setup:
+        app, receiver, worker = setup
+        receiver.status = 503
+        receiver.start()
+        time.sleep(2)  # the worker's first sweep is behind it
+        listing_id = add_listing(app, REQUESTER, "request")
+        assert wait_until(lambda: rows(app)[0].attempts > 0, timeout=20), worker.log()
+        with get_database(app).transaction() as session:
+            session.get(Listing, listing_id).status = "cancelled"
+        receiver.status = 204
+        assert wait_until(lambda: [e.status for e in rows(app)] == ["delivered"] * 2, timeout=15), worker.log()
+        assert [(e["type"], e["data"]["status"]) for e in receiver.events()] == [
+            ("listing.created", "open"), ("listing.updated", "cancelled")]

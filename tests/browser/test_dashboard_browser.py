@@ -384,7 +384,7 @@ def test_screenshots_of_the_queue_and_an_item(served, browser, base, tmp_path):
 def test_english_and_coordinator_pages_pass_axe(served, browser, base):
     page = new_page(browser)
     log_in(page, base, "cor@buuv.example")
-    for path in ("/dashboard/brokers", "/dashboard/audit", "/dashboard/new"):
+    for path in ("/dashboard/brokers", "/dashboard/audit", "/dashboard/events", "/dashboard/new"):
         page.goto(base + path)
         assert_accessible(page)
     page.get_by_role("button", name="Switch the dashboard to English").click()
