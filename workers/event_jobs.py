@@ -95,6 +95,8 @@ class Sender:
         headers = self.headers(event.webhook_id, body, utcnow())
         try:
             response = self.http.request("POST", self.url, body=body.encode(), headers=headers, redirect=False)
+        except urllib3.exceptions.NewConnectionError:  # before TimeoutError, which urllib3 makes it a kind of
+            return Try(False, False, error="could not connect to the receiver")
         except urllib3.exceptions.TimeoutError:
             return Try(False, False, error=f"no answer within {self.timeout:g} s")
         except urllib3.exceptions.HTTPError as exc:
