@@ -118,19 +118,32 @@ def wait_for(predicate: Any, timeout: float) -> bool:
     return bool(predicate())
 
 
-def throughput(count: int) -> tuple[int, float, int]:
-    """(events delivered, events per second, events delivered twice)."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process (and its waited-for children) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(count: int) -> tuple[int, float, int, float]:
+    """(events delivered, events per second, events delivered twice, the worker's CPU ms per event).
+
+    The CPU per event says what the worker could do on a core of its own, whatever else runs.
+    """
     with EventReceiver(SECRET) as receiver:
         run = Run(receiver)
         try:
             for n in range(count):
                 run.add_listing(n)
             run.start_worker()
+            assert run.worker is not None
+            time.sleep(0.5)
+            cpu_before = cpu_seconds(run.worker.pid)  # its start-up is not delivery
             wait_for(lambda: len(receiver.verified()) >= count, timeout=120)
+            cpu = cpu_seconds(run.worker.pid) - cpu_before
             got = receiver.verified()
             times = sorted(r.at for r in got)
             twice = len(got) - len({r.webhook_id for r in got})
-            return len(got), (len(got) - 1) / (times[-1] - times[0]), twice
+            return len(got), (len(got) - 1) / (times[-1] - times[0]), twice, cpu * 1000 / max(len(got), 1)
         finally:
             run.close()
 
@@ -161,9 +174,10 @@ def main() -> int:
     parser.add_argument("--latency", type=int, default=50)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    delivered, rate, twice = throughput(args.events)
+    delivered, rate, twice, cpu_ms = throughput(args.events)
     print(f"throughput  {delivered} of {args.events} events (each its own commit) delivered by one worker "
-          f"process: {rate:7.1f} events/s, {twice} delivered twice")
+          f"process: {rate:7.1f} events/s, {twice} delivered twice; the worker's CPU {cpu_ms:.2f} ms an event "
+          f"(load average {os.getloadavg()[0]:.1f})")
     delays = sorted(latency(args.latency))
     p50 = statistics.median(delays)
     p95 = delays[min(len(delays) - 1, int(round(0.95 * len(delays))) - 1)]
