@@ -43,6 +43,10 @@ class Database:
         self.on_commit_jobs = on_commit_jobs
         # Each is given the session factory when it is made (models.events.watch: events with every change).
         self.session_hooks = tuple(session_hooks)
+        from .events import watch  # here, not at the top: models.events imports this module
+
+        # Every change to a listing or match writes an event (read by the phone menu's steps: kept, not computed).
+        self.records_events = watch in self.session_hooks
         self._engine: Engine | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
@@ -54,13 +58,6 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
-
-    @property
-    def records_events(self) -> bool:
-        """Every change to a listing or match writes an event (models/events.py)."""
-        from .events import watch
-
-        return watch in self.session_hooks
 
     @property
     def is_postgresql(self) -> bool:
