@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, and_, event, exists, func, select, update
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, and_, event, exists, func, inspect, select, update
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from .base import Base, code, created_at, intpk, timestamp, updated_at, utcnow
@@ -125,8 +125,6 @@ def _note(session: Session, model: type, row_id: int, created: bool) -> None:
 
 
 def _shape_changed(obj: Any, columns: frozenset[str]) -> bool:
-    from sqlalchemy import inspect
-
     state = inspect(obj)
     return any(state.attrs[name].history.has_changes() for name in columns)
 
@@ -152,12 +150,12 @@ def _on_statement(state: Any) -> Any:
     model = _WATCHED_TABLES.get(getattr(getattr(state.statement, "table", None), "name", None))
     if model is None:
         return None
-    returning = getattr(state.statement, "_returning", ())
+    returning = getattr(state.statement, "_returning", ())  # SQLAlchemy keeps .returning()'s columns here
     first = returning[0] if returning else None
     if (first is None or getattr(first, "key", None) != "id"
             or getattr(getattr(first, "table", None), "name", None) != model.__tablename__):
         raise RuntimeError(
-            f"an INSERT, UPDATE or DELETE of {model.__tablename__} must return its ids first "
+            f"an INSERT or UPDATE of {model.__tablename__} must return its ids first "
             f"(.returning({model.__name__}.id)), so that its events are written (models/events.py)"
         )
     frozen = state.invoke_statement().freeze()
