@@ -194,7 +194,8 @@ def _schedule_next(app: Flask, more: bool) -> None:
     wait = max(next_at - utcnow(), dt.timedelta(0))
     if wait <= dt.timedelta(0):
         return  # due now but not taken: another worker has it, or the sweep will
-    queue.enqueue(deliver_events, 0, job_id=f"deliver-events-at-{int(next_at.timestamp())}",
+    # An id of its own: one shared by the time alone could be overwritten while that job runs, and lost with it.
+    queue.enqueue(deliver_events, 0, job_id=f"deliver-events-at-{int(next_at.timestamp())}-{time.monotonic_ns()}",
                   delay=wait + dt.timedelta(milliseconds=50))
 
 
