@@ -66,13 +66,18 @@ DEFAULTS: dict[str, Any] = {
     # PostgreSQL connections a web process keeps for its sessions (one per thread) and may open beyond that.
     "BUURTLIJN_DB_POOL_SIZE": 16,
     "BUURTLIJN_DB_MAX_OVERFLOW": 4,
+    # Events for the online marketplace (models/events.py): both set, or neither.
+    "BUURTLIJN_WEBHOOK_URL": None,
+    "BUURTLIJN_WEBHOOK_SECRET": None,  # whsec_ + base64, as Standard Webhooks writes it
+    "BUURTLIJN_WEBHOOK_BACKOFF_SECONDS": "10,60,300,1800,3600",  # waits between tries, the last repeated
+    "BUURTLIJN_WEBHOOK_TIMEOUT_SECONDS": 5,  # a try that gets no answer in this long has failed
 }
 # Whole numbers and the least each may be.
 _INTS = {"BUURTLIJN_SMS_DAILY_CAP": 0, "BUURTLIJN_SMS_DAILY_TOTAL_CAP": 0, "BUURTLIJN_CALL_DAILY_CAP": 0,
          "BUURTLIJN_CALL_DAILY_TOTAL_CAP": 0, "BUURTLIJN_SMS_PER_SECOND": 0, "BUURTLIJN_RECORDING_RETENTION_DAYS": 0,
          "BUURTLIJN_RETENTION_DAYS": 1, "BUURTLIJN_REPORT_MIN_COUNT": 1, "BUURTLIJN_RELAY_DAILY_CAP": 0,
          "BUURTLIJN_SWEEP_SECONDS": 1, "BUURTLIJN_MATCH_RESPONSE_HOURS": 1, "BUURTLIJN_TRUSTED_PROXIES": 0,
-         "BUURTLIJN_DB_POOL_SIZE": 1, "BUURTLIJN_DB_MAX_OVERFLOW": 0}
+         "BUURTLIJN_DB_POOL_SIZE": 1, "BUURTLIJN_DB_MAX_OVERFLOW": 0, "BUURTLIJN_WEBHOOK_TIMEOUT_SECONDS": 1}
 # Decimal numbers: the range each must lie in, and what one looks like (for the refusal).
 _DECIMALS = {
     "BUURTLIJN_TWILIO_TIMEOUT_SECONDS": (0.1, 60.0, "a number of seconds like 5 or 2.5"),
@@ -235,6 +240,21 @@ def _check_backoff(name: str, value: str) -> None:
         raise ConfigError(f"{name} must be seconds separated by commas like 30,120,600, not {value!r}")
 
 
+def _check_webhook_secret(name: str, value: str) -> None:
+    import base64
+    import binascii
+
+    text = str(value).strip()
+    key = b""
+    if text.startswith("whsec_"):
+        try:
+            key = base64.b64decode(text[len("whsec_"):], validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+    if not 24 <= len(key) <= 64:
+        raise ConfigError(f"{name} must be whsec_ followed by 24 to 64 bytes in base64 (Standard Webhooks)")
+
+
 def _check_url(schemes: set[str]) -> Callable[[str, str], None]:
     def check(name: str, value: str) -> None:
         parts = urlsplit(str(value))
@@ -298,6 +318,9 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "BUURTLIJN_BROKER_HOURS": _check_broker_hours,
     "BUURTLIJN_DESTINATION_COUNTRIES": _check_countries,
     "BUURTLIJN_SEND_BACKOFF_SECONDS": _check_backoff,
+    "BUURTLIJN_WEBHOOK_URL": _check_url({"http", "https"}),
+    "BUURTLIJN_WEBHOOK_SECRET": _check_webhook_secret,
+    "BUURTLIJN_WEBHOOK_BACKOFF_SECONDS": _check_backoff,
 }
 # Read from the environment where they are used (the phone's voice, the district map): checked here too.
 _CHECKED_IN_ENVIRONMENT: dict[str, Callable[[str, Any], None]] = {
@@ -319,6 +342,10 @@ def _parse(config: dict[str, Any]) -> None:
     for name, check in _CHECKS.items():
         if config.get(name):
             check(name, config[name])
+    if bool(config.get("BUURTLIJN_WEBHOOK_URL")) != bool(config.get("BUURTLIJN_WEBHOOK_SECRET")):
+        given, missing = (("BUURTLIJN_WEBHOOK_URL", "BUURTLIJN_WEBHOOK_SECRET") if config.get("BUURTLIJN_WEBHOOK_URL")
+                          else ("BUURTLIJN_WEBHOOK_SECRET", "BUURTLIJN_WEBHOOK_URL"))
+        raise ConfigError(f"{missing} must be set too: {given} is, and events need both")
     for name, check in _CHECKED_IN_ENVIRONMENT.items():
         value = config.get(name) or os.environ.get(name)
         if value:

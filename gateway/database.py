@@ -6,6 +6,7 @@ from flask import Flask, g
 from sqlalchemy.orm import Session
 
 from models.db import Database
+from models.events import watch, webhook_enabled
 from workers.runtime import DATABASE_EXTENSION as EXTENSION
 from workers.runtime import get_database
 
@@ -13,8 +14,9 @@ __all__ = ["get_database", "get_session", "init_app"]
 
 
 def init_app(app: Flask) -> None:
+    hooks = [watch] if webhook_enabled(app.config) else []
     app.extensions[EXTENSION] = Database(app.config["DATABASE_URL"], pool_size=app.config["BUURTLIJN_DB_POOL_SIZE"],
-                                         max_overflow=app.config["BUURTLIJN_DB_MAX_OVERFLOW"])
+                                         max_overflow=app.config["BUURTLIJN_DB_MAX_OVERFLOW"], session_hooks=hooks)
     app.teardown_appcontext(_close_session)
 
 

@@ -465,6 +465,9 @@ def _take_step(db: Database, settings: Settings, loaded: Loaded, *, seq: int, an
         plan.resident_id, plan.resident = loaded.resident.id, _changed(loaded.resident, before_resident)
     if loaded.listing is not None:
         plan.listing_id, plan.listing = loaded.listing.id, _changed(loaded.listing, before_listing)
+    if db.records_events and (ctx.new_listing is not None or plan.listing):
+        # The listing's event is written with it, by the services in one transaction (models/events.py).
+        raise NeedsSession("a listing with its event")
     sql, params = plan.statement()
     written = db.autocommit_row(sql, params)
     if written is None:

@@ -8,6 +8,7 @@ from .api_clients import ApiClient, IdempotentAnswer
 from .base import Base, utcnow
 from .broker import AuditEvent, Broker
 from .call import Call
+from .events import Event
 from .callback import Callback
 from .listing import Listing
 from .match import Match
@@ -25,6 +26,7 @@ __all__ = [
     "Broker",
     "Call",
     "Callback",
+    "Event",
     "Listing",
     "LoginThrottle",
     "Match",

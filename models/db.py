@@ -38,12 +38,19 @@ class Database:
     """One per app. Re-creates its engine after a fork (gunicorn, RQ work horses)."""
 
     def __init__(self, url: str, *, on_commit_jobs: Callable[[list[JobSpec]], None] | None = None,
-                 pool_size: int = 16, max_overflow: int = 4):
+                 pool_size: int = 16, max_overflow: int = 4,
+                 session_hooks: Sequence[Callable[[sessionmaker[Session]], None]] = ()):
         self.url = url
         # The engine's pool on PostgreSQL: connections kept, and how many more a burst may open. Besides
         # these, each thread that takes the fast path holds its own autocommit connection(s).
         self.pool_size, self.max_overflow = pool_size, max_overflow
         self.on_commit_jobs = on_commit_jobs
+        # Each is given the session factory when it is made (models.events.watch: events with every change).
+        self.session_hooks = tuple(session_hooks)
+        from .events import watch  # here, not at the top: models.events imports this module
+
+        # Every change to a listing or match writes an event (read by the phone menu's steps: kept, not computed).
+        self.records_events = watch in self.session_hooks
         self._engine: Engine | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
@@ -124,6 +131,8 @@ class Database:
                     self._factory = sessionmaker(self._engine, expire_on_commit=False)
                     event.listen(self._factory, "after_commit", self._after_commit)
                     event.listen(self._factory, "after_soft_rollback", self._after_rollback)
+                    for hook in self.session_hooks:
+                        hook(self._factory)
         return self._engine
 
     def _make_engine(self) -> Engine:

@@ -351,6 +351,7 @@ def _set_request(session: Session, match: Match, status: str, *, only_from: tupl
         update(Listing)
         .where(Listing.id == match.request_id, Listing.status.in_(only_from))
         .values(status=status, updated_at=now, closed_at=now if status in FINAL_LISTING_STATUSES else None)
+        .returning(Listing.id)  # the ids, for the listings' events (models/events.py)
     )
 
 

@@ -33,6 +33,7 @@ from .broker import AuditEvent
 from .call import Call
 from .callback import Callback
 from .db import defer_job
+from .events import record_resident_erased
 from .jobs import DELETE_RECORDING, SEND_MESSAGE
 from .listing import Listing
 from .match import Match
@@ -241,7 +242,8 @@ def _overwrite(table: str, row_id_column: Any, ids: list[int], session: Session,
     model = row_id_column.class_
     if "updated_at" in model.__table__.columns:
         values["updated_at"] = utcnow()
-    session.execute(update(model).where(row_id_column.in_(ids)).values(**values),
+    # RETURNING names the rows, so that the marketplace's events see listings and matches change too.
+    session.execute(update(model).where(row_id_column.in_(ids)).values(**values).returning(row_id_column),
                     execution_options={"synchronize_session": False})
 
 
@@ -328,7 +330,7 @@ def erase_resident(
         callback.claimed_by_id, callback.lease_expires_at, callback.dedupe_key = None, None, None
     session.execute(update(Listing).where(Listing.id.in_(held.listings or [-1]),
                                           Listing.status.in_(CURRENT_LISTING_STATUSES))
-                    .values(status="cancelled", closed_at=now),
+                    .values(status="cancelled", closed_at=now).returning(Listing.id),
                     execution_options={"synchronize_session": False})
     session.flush()
 
@@ -353,6 +355,8 @@ def erase_resident(
     audit(session, "resident.erase", actor_type=actor_type, actor_id=actor_id, object_type="resident",
           object_id=resident.id, remote_addr=remote_addr,
           detail={"via": via, **counts, "recordings": recordings, "partners_told": partners})
+    # The online marketplace forgets them too (nothing is written when no webhook is configured).
+    record_resident_erased(session, held.listings, held.matches)
     if farewell_key is not None:
         _send_farewell(session, resident.id, phone, texts.t(language, farewell_key))
     return Erasure(resident.id, counts, partners, recordings)

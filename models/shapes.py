@@ -244,3 +244,11 @@ SCHEMAS["ReportRow"] = _object({
     "group": _nullable({"type": "string", "description": "a district, category or channel code; null: none"}),
     **SCHEMAS["ReportTotals"]["properties"],
 })
+
+
+# The columns each shape is made of: a change to one of them is a change the marketplace hears of.
+LISTING_SHAPE_COLUMNS = frozenset({
+    "resident_id", "kind", "category", "description", "postcode", "district", "timing", "channel", "status",
+    "recording_sid", "recording_deleted_at",
+})
+MATCH_SHAPE_COLUMNS = frozenset({"request_id", "offer_id", "status"})

@@ -46,6 +46,13 @@ AGREED_MATCH_STATUSES = ("accepted", "confirmed")
 # A resident's mark for a match that is done (contract: Reports), asked once of each side.
 SATISFACTION_MARKS = (1, 2, 3, 4, 5)
 
+# --- events for the online marketplace (contract: Marketplace integration) -------------------------
+
+EVENT_TYPES = ("listing.created", "listing.updated", "match.created", "match.updated", "resident.erased")
+# pending: waiting to be delivered (or retried); delivered: the receiver answered 2xx; failed: still
+# refused after the retry window, until a coordinator sends it again.
+EVENT_STATUSES = ("pending", "delivered", "failed")
+
 # --- the brokers' queue (contract: Callback) ----------------------------------------------------
 
 CALLBACK_STATUSES = ("open", "claimed", "done", "cancelled")

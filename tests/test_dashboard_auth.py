@@ -29,7 +29,8 @@ def audit_actions(db) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_everything_is_behind_the_login(client):
-    for path in ("/dashboard", "/dashboard/items/1", "/dashboard/new", "/dashboard/brokers", "/dashboard/audit"):
+    for path in ("/dashboard", "/dashboard/items/1", "/dashboard/new", "/dashboard/brokers", "/dashboard/audit",
+                 "/dashboard/events"):
         response = client.get(path)
         assert response.status_code == 302, path
         assert response.location.startswith("/login?next=")

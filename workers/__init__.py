@@ -5,7 +5,7 @@ workers/registry.py) and then checks that each job the domain names
 (models/jobs.py) exists: a name without its job stops the import.
 """
 
-from . import callback_jobs, jobs, match_jobs, notify_jobs, privacy_jobs, voice_jobs  # noqa: F401  (they register their jobs)
+from . import callback_jobs, event_jobs, jobs, match_jobs, notify_jobs, privacy_jobs, voice_jobs  # noqa: F401  (they register their jobs)
 from .registry import check_declared
 
 check_declared()

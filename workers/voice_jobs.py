@@ -93,7 +93,8 @@ def delete_recording_now(app: Flask, listing_id: int) -> bool:
             update(Listing)
             .where(Listing.id == listing_id, Listing.recording_deleted_at.is_(None))
             .values(recording_deleted_at=now, recording_url=None, updated_at=now)
-        ).rowcount
+            .returning(Listing.id)  # the ids, for the listing's event (models/events.py)
+        ).first() is not None
         if deleted:
             # The SID stays: the audit trail can still say which recording was removed.
             audit(session, "recording.delete", actor_type="system", object_type="listing", object_id=listing_id,

@@ -119,7 +119,7 @@ def _no_store(response):  # type: ignore[no-untyped-def]
 # One blueprint per feature, nested in this one so that each shares its session
 # timeouts, CSRF error page, template helpers and no-store; each view still asks
 # for a login itself (login_required, coordinator_required).
-from . import admin, auth, calls, item, language, listings, matches, queue, reports, residents  # noqa: E402
+from . import admin, auth, calls, events, item, language, listings, matches, queue, reports, residents  # noqa: E402
 
-for _feature in (auth, queue, item, matches, calls, listings, language, admin, residents, reports):
+for _feature in (auth, queue, item, matches, calls, listings, language, admin, events, residents, reports):
     bp.register_blueprint(_feature.bp)

@@ -412,7 +412,7 @@ def test_english_and_coordinator_pages_pass_axe(served, browser, base):
         create_api_client(session, "BUUV marktplaats", "write")
     page = new_page(browser)
     log_in(page, base, "cor@buuv.example")
-    for path in ("/dashboard/brokers", "/dashboard/api-clients", "/dashboard/audit", "/dashboard/new"):
+    for path in ("/dashboard/brokers", "/dashboard/api-clients", "/dashboard/audit", "/dashboard/events", "/dashboard/new"):
         page.goto(base + path)
         assert_accessible(page)
     page.get_by_role("button", name="Switch the dashboard to English").click()
