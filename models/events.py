@@ -202,10 +202,10 @@ def write_events(session: Session, noted: Mapping[tuple[type, int], bool]) -> in
         verb = "created" if created else "updated"
         if model is Listing and row_id in listings:
             listing, phone = listings[row_id]
-            made = _add(session, f"listing.{verb}", f"listing:{row_id}", listing_json(listing, phone), now)
+            made = _add(session, f"listing.{verb}", listing_key(row_id), listing_json(listing, phone), now)
         elif model is Match and row_id in matches:
             match = matches[row_id]
-            made = _add(session, f"match.{verb}", f"listing:{match.request_id}", match_json(match), now)
+            made = _add(session, f"match.{verb}", listing_key(match.request_id), match_json(match), now)
         else:
             continue  # made and undone within the transaction (a savepoint rolled back)
         first = first or made
@@ -213,6 +213,11 @@ def write_events(session: Session, noted: Mapping[tuple[type, int], bool]) -> in
         return None
     session.flush()
     return first.id
+
+
+def listing_key(listing_id: int) -> str:
+    """The order key of a listing's events (a match's events go with its request's): delivered in order."""
+    return f"listing:{listing_id}"
 
 
 def _add(session: Session, type_: str, order_key: str, data: dict[str, Any], now: dt.datetime) -> Event:

@@ -33,15 +33,17 @@ from .broker import AuditEvent
 from .call import Call
 from .callback import Callback
 from .db import defer_job
-from .events import record_resident_erased
+from .events import Event, listing_key, record_resident_erased
 from .jobs import DELETE_RECORDING, SEND_MESSAGE
 from .listing import Listing
 from .match import Match
 from .matching import leave_match
 from .message import Message
+from .relay import Relay
 from .outbox import send_job_id
 from .phones import scrub_numbers
 from .resident import Resident
+from .satisfaction import Satisfaction
 from .vocabulary import CURRENT_LISTING_STATUSES, ERASED_OUTCOME, LIVE_MATCH_STATUSES, QUEUED_CALLBACK_STATUSES
 
 # An erased resident's phone column (unique, not null) holds this and their id: never a number.
@@ -65,6 +67,10 @@ KEEP, CLEAR, BLANK, EMPTY, PHONE, SCRUB = Rule.KEEP, Rule.CLEAR, Rule.BLANK, Rul
 NOT_ABOUT_RESIDENTS = {
     "brokers": "the organisation's own staff accounts",
     "login_throttles": "counts of failed logins to the dashboard, by address or e-mail: staff, not residents",
+    "api_clients": "the marketplace's API clients: a name and a token's hash",
+    "api_idempotency_keys": "a copy of an API answer for a retried request, deleted after 24 hours by the sweep",
+    "events": "copies of listings and matches for the marketplace: an erasure deletes those about the "
+              "resident's listings and tells the marketplace with one resident.erased event",
 }
 
 # Every text-like column of every table about residents, and what erasure does to it.
@@ -74,7 +80,8 @@ COLUMNS: dict[str, dict[str, Rule]] = {
         "notes": CLEAR, "language": KEEP, "number_status": KEEP, "line_type": KEEP,
     },
     "listings": {
-        "description": CLEAR, "postcode": CLEAR, "recording_url": CLEAR, "district": KEEP, "kind": KEEP,
+        "description": CLEAR, "postcode": CLEAR, "recording_url": CLEAR, "external_ref": KEEP, "district": KEEP,
+        "kind": KEEP,
         "category": KEEP, "timing": KEEP, "channel": KEEP, "status": KEEP, "recording_sid": KEEP,
     },
     "messages": {
@@ -92,6 +99,8 @@ COLUMNS: dict[str, dict[str, Rule]] = {
     "matches": {
         "note": CLEAR, "status": KEEP, "closed_by": KEEP, "close_reason": KEEP,
     },
+    "relays": {"relayed": CLEAR, "outcome": KEEP},
+    "satisfaction": {"channel": KEEP},
     "audit_events": {
         "detail": SCRUB, "actor_type": KEEP, "action": KEEP, "object_type": KEEP, "object_id": KEEP,
         "result": KEEP, "remote_addr": KEEP,
@@ -117,6 +126,8 @@ class Holdings:
     callbacks: list[int] = field(default_factory=list)
     matches: list[int] = field(default_factory=list)
     audit_events: list[int] = field(default_factory=list)
+    relays: list[int] = field(default_factory=list)  # texts passed on from or to them within a match
+    marks: list[int] = field(default_factory=list)  # their satisfaction marks
     # Messages to the other person of a match that carry this resident's words.
     relayed: list[int] = field(default_factory=list)
 
@@ -155,6 +166,8 @@ def holdings(session: Session, resident: Resident) -> Holdings:
     for object_type, object_ids in by_type.items():
         conditions.append((AuditEvent.object_type == object_type) & AuditEvent.object_id.in_(object_ids))
     held.audit_events = _ids(session, select(AuditEvent.id).where(or_(*conditions)))
+    held.relays = _ids(session, select(Relay.id).where(or_(Relay.from_resident_id == rid, Relay.to_resident_id == rid)))
+    held.marks = _ids(session, select(Satisfaction.id).where(Satisfaction.resident_id == rid))
     return held
 
 
@@ -177,7 +190,7 @@ def _rows(session: Session, model: type[Base], ids: list[int]) -> list[dict[str,
 # The export's sections, one per table about residents, and the model each comes from.
 EXPORTED: dict[str, type[Base]] = {
     "residents": Resident, "listings": Listing, "messages": Message, "calls": Call, "callbacks": Callback,
-    "matches": Match, "audit_events": AuditEvent,
+    "matches": Match, "audit_events": AuditEvent, "relays": Relay, "satisfaction": Satisfaction,
 }
 
 
@@ -204,6 +217,8 @@ def export_resident(session: Session, resident: Resident) -> dict[str, Any]:
         "callbacks": _rows(session, Callback, held.callbacks),
         "matches": _rows(session, Match, held.matches),
         "audit_events": _rows(session, AuditEvent, held.audit_events),
+        "relays": _rows(session, Relay, held.relays),
+        "satisfaction": _rows(session, Satisfaction, held.marks),
     }
 
 
@@ -339,6 +354,10 @@ def erase_resident(
     _overwrite("calls", Call.id, held.calls, session, resident.id)
     _overwrite("callbacks", Callback.id, held.callbacks, session, resident.id)
     _overwrite("matches", Match.id, held.matches, session, resident.id)
+    # Their words passed on to a match partner; what the partner sent them stays the partner's.
+    _overwrite("relays", Relay.id, _ids(session, select(Relay.id).where(Relay.from_resident_id == resident.id)),
+               session, resident.id)
+    session.execute(delete(Event).where(Event.order_key.in_([listing_key(i) for i in held.listings] or ["-"])))
     for event in session.scalars(select(AuditEvent).where(AuditEvent.id.in_(held.audit_events or [-1]),
                                                           AuditEvent.detail.is_not(None))):
         event.detail = _scrub(event.detail)
