@@ -141,7 +141,8 @@ def test_a_whole_match_is_told_in_order_with_the_apis_shapes(events_app, receive
     request_line = [("listing.created", request_id, "open"), ("match.created", match_id, "proposed"),
                     ("match.updated", match_id, "accepted"), ("match.updated", match_id, "confirmed"),
                     ("listing.updated", request_id, "matched")]
-    offer_line = [("listing.created", offer_id, "open"), ("listing.updated", offer_id, "matched")]
+    # The offer stays open after a match (a helper may help again): nothing more to tell of it.
+    offer_line = [("listing.created", offer_id, "open")]
     assert sorted(got) == sorted(request_line + offer_line)
     assert [e for e in got if e in request_line] == request_line
     assert [e for e in got if e in offer_line] == offer_line

@@ -186,6 +186,7 @@ def test_klaar_before_the_agreed_day_is_asked_about_once(notify_app, webhooks, f
     request_id = add_listing(notify_app, REQUESTER, "request")
     offer_id = add_listing(notify_app, HELPER, "offer")
     match_id = _propose(notify_app, request_id, offer_id)
+    webhooks.delivered(fake_twilio, HELPER)
     webhooks.sms(HELPER, "JA")
     with notify_app.app_context(), get_database(notify_app).transaction() as tx:
         confirm_match(tx, match_id, meeting_at=utcnow() + dt.timedelta(days=3), zone=local_zone(notify_app.config))

@@ -108,6 +108,7 @@ def _everything(app, webhooks, fake_twilio) -> dict[str, Any]:  # type: ignore[n
               detail={"said": "nummer 0612345002"})
     response = post_match(app.test_client(), request_id, offer_id, note="mevrouw Jansen, Kerkpad")
     assert response.status_code == 201
+    webhooks.delivered(fake_twilio, HELPER)
     webhooks.sms(HELPER, "ja")
     webhooks.sms(REQUESTER, "Ik woon aan het Kerkpad, tot zaterdag")
     assert bodies(fake_twilio, HELPER)[-1].endswith("Ik woon aan het Kerkpad, tot zaterdag")

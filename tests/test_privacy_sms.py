@@ -126,6 +126,7 @@ def test_a_proposal_is_still_answered_by_ja_without_a_forget_request(notify_app,
     request_id = add_listing(notify_app, REQUESTER, "request", category="chores")
     offer_id = add_listing(notify_app, HELPER, "offer", category="chores", postcode="2011")
     match_id = post_match(notify_app.test_client(), request_id, offer_id).get_json()["id"]
+    webhooks.delivered(fake_twilio, HELPER)
     webhooks.sms(HELPER, "JA")
     session.expire_all()
     assert session.get(Match, match_id).status == "accepted"
@@ -142,6 +143,7 @@ def test_a_forget_request_left_for_a_week_no_longer_takes_the_ja_of_a_later_prop
         find_resident(tx, HELPER).conversation = {
             "awaiting": "forget", "asked_at": (utcnow() - dt.timedelta(days=8)).isoformat()}
     match_id = post_match(notify_app.test_client(), request_id, offer_id).get_json()["id"]
+    webhooks.delivered(fake_twilio, HELPER)
     webhooks.sms(HELPER, "JA")
     session.expire_all()
     assert session.get(Match, match_id).status == "accepted" and find_resident(session, HELPER) is not None

@@ -81,7 +81,7 @@ def test_anything_but_a_mark_is_free_text_for_a_broker(notify_app, webhooks, fak
     match_id = _agreed_match(notify_app)
     webhooks.sms(REQUESTER, "KLAAR")
     assert webhooks.sms(HELPER, body).status_code == 200
-    assert bodies(fake_twilio, HELPER)[-1].startswith("Dank u voor uw bericht. Iemand van BUUV leest het")
+    assert bodies(fake_twilio, HELPER)[-1] == texts.t("nl", "sms.unrecognised")
     assert set(_marks(session, match_id).values()) == {None}
     assert _broker_items(session) == ["unrecognised_message"]
 
