@@ -607,7 +607,7 @@ def leave_match(session: Session, match: Match, leaving_id: int) -> Resident:
     requester, helper = parties(session, match)
     other = helper if requester.id == leaving_id else requester
     if was == "confirmed":
-        _set_listings(session, match, "open", only_from=("matched",))
+        _set_request(session, match, "open", only_from=("matched",))
     key = "match.proposal_withdrawn" if was == "proposed" and other is helper else "match.cancelled"
     _tell(session, match, other, key, intent="cancelled")
     _close_items(session, match, ("match_accepted",), "cancelled")

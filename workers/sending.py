@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session

@@ -115,9 +115,10 @@ def test_a_proposal_is_never_a_call_to_a_premium_number(notify_app, fake_twilio,
 def test_daily_call_caps_per_number_and_in_total(notify_app, fake_twilio, session):
     notify_app.config.update(BUURTLIJN_CALL_DAILY_CAP=1, BUURTLIJN_CALL_DAILY_TOTAL_CAP=2)
     other_landline = "+31235551299"
-    offer = add_listing(notify_app, LANDLINE_HELPER, "offer")
-    _propose(notify_app, add_listing(notify_app, REQUESTER, "request"), offer)
-    _propose(notify_app, add_listing(notify_app, "+31612345009", "request"), offer)
+    # Two offers of one helper (an offer helps one neighbour at a time): two proposals to one number.
+    _propose(notify_app, add_listing(notify_app, REQUESTER, "request"), add_listing(notify_app, LANDLINE_HELPER, "offer"))
+    _propose(notify_app, add_listing(notify_app, "+31612345009", "request"),
+             add_listing(notify_app, LANDLINE_HELPER, "offer", category="chores"))
     assert len(_to(fake_twilio, LANDLINE_HELPER)) == 1  # the second proposal is over the number's cap
     _propose(notify_app, add_listing(notify_app, "+31612345010", "request"),
              add_listing(notify_app, other_landline, "offer"))
@@ -221,6 +222,8 @@ def _matched_with(db, partner: str) -> None:  # type: ignore[no-untyped-def]
 def test_the_relay_dials_only_an_allowed_partner(phone, db, partner, put_through):
     _matched_with(db, partner)
     call = phone()
+    if put_through:
+        call.silence()  # after the announcement ("Druk 0 voor BUUV"), silence puts the call through
     assert call.dialled == ([partner] if put_through else [])
     if not put_through:
         assert call.said.startswith(texts.t("nl", "voice.relay_refused"))
