@@ -447,7 +447,7 @@ def _nothing_to_follow_up(call: Call) -> bool:
         return False
     if call.step in ("language_menu", "relay_announce"):
         return True
-    return call.step == "main_menu" and bool(data(call).get("served"))
+    return call.step in ("main_menu", "status_menu") and bool(data(call).get("served"))
 
 
 # --- the status line ('3') -----------------------------------------------------------------------

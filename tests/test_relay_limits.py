@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 import texts
 from gateway.config import ConfigError, finalise
@@ -47,6 +47,10 @@ def _accepted_pair(app, *, helper_language: str = "nl", requester_language: str 
     assert response.status_code == 201, response.get_json()
     # A Dutch or English keyword sets the language the resident writes in.
     answer = "YES" if helper_language == "en" else "JA"
+    match_id = response.get_json()["id"]
+    with get_database(app).transaction() as session:  # the proposal reached the helper: JA counts
+        session.execute(update(Message).where(Message.match_id == match_id, Message.direction == "outbound")
+                        .values(status="delivered"))
     assert TwilioWebhooks(app.test_client()).sms(HELPER, answer).status_code == 200
     return response.get_json()["id"]
 
