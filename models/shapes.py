@@ -12,7 +12,7 @@ from typing import Any
 from .callback import Callback
 from .listing import Listing
 from .match import Match
-from .resident import NO_PHONE_PREFIX, Resident
+from .resident import Resident
 from .vocabulary import (
     CALLBACK_STATUSES,
     CATEGORIES,
@@ -36,8 +36,8 @@ def iso(value: dt.datetime | None) -> str | None:
 
 
 def public_phone(phone: str | None) -> str | None:
-    """The E.164 number, or None for a member who gave none."""
-    if phone is None or phone.startswith(NO_PHONE_PREFIX):
+    """The E.164 number, or None for a member who gave none or a resident who was erased."""
+    if phone is None or not phone.startswith("+"):
         return None
     return phone
 

@@ -430,3 +430,26 @@ def test_a_retry_is_its_own_nudge_not_the_sweeps(pg_database_url, fake_twilio, r
         assert wait_until(lambda: [e.status for e in rows(app)] == ["delivered"] * 2, timeout=15), worker.log()
         assert [(e["type"], e["data"]["status"]) for e in receiver.events()] == [
             ("listing.created", "open"), ("listing.updated", "cancelled")]
+
+
+def test_an_erasure_tells_the_marketplace_once_and_keeps_no_copy_of_the_residents_listings(events_app, receiver):
+    """Issue 14 meets issue 16: the marketplace forgets an erased resident too, and our outbox holds
+    no copy of their words (the events about their listings go; one resident.erased names them)."""
+    from models import Resident
+    from models.privacy import erase_resident
+
+    request_id = new_listing(events_app, REQUESTER, "request", description="hulp bij de boodschappen, Kerkpad 3")
+    other_id = new_listing(events_app, HELPER, "offer")
+    with tx(events_app) as session:
+        resident = session.scalars(select(Resident).where(Resident.phone == REQUESTER)).one()
+        erase_resident(session, resident, actor_type="broker", via="dashboard")
+    erased = [e for e in receiver.events() if e["type"] == "resident.erased"]
+    assert [e["data"] for e in erased] == [{"listing_ids": [request_id], "match_ids": []}]
+    kept = rows(events_app)
+    assert not any("Kerkpad" in str(e.data) or REQUESTER in str(e.data) for e in kept)
+    # Before the erasure, only the other resident's listing is told; the erasure's own change tells the
+    # request's end without a word or a number of theirs.
+    [ended] = [e for e in kept if e.order_key == f"listing:{request_id}"]
+    assert (ended.type, ended.data["status"], ended.data["description"], ended.data["phone"]) == (
+        "listing.updated", "cancelled", None, None)
+    assert {e.order_key for e in kept if e.type == "listing.created"} == {f"listing:{other_id}"}
