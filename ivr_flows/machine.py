@@ -20,13 +20,13 @@ import texts
 from models import Call, Listing, Match, Resident
 from models.call import IN_PROGRESS
 from models.destinations import number_refusal
-from models.marketplace import open_items, record_listing
+from models.marketplace import open_items, record_listing, withdraw_listing, withdrawable
 from models.matching import relay_number_for
 from models.phones import InvalidPhoneNumber, parse_phone
 from models.privacy import erase_resident, live_matches
 from models.queue import queue_callback
 from models.residents import resident_for, set_postcode
-from models.vocabulary import AGREED_MATCH_STATUSES
+from models.vocabulary import AGREED_MATCH_STATUSES, CURRENT_LISTING_STATUSES
 
 from .params import Answer
 from .render import Spoken, Turn, say
@@ -246,8 +246,59 @@ def set_timing(ctx: Context, call: Call, option: Option) -> Turn:
 
 def read_status(ctx: Context, call: Call, option: Option) -> Turn:
     remember(call, served="status")
-    # Someone we know also hears they can have everything about them forgotten (8).
-    return ask(call, "status_menu" if call.resident_id else "main_menu", said=status_lines(ctx, call))
+    items = open_items(ctx.session, call.resident_id) if call.resident_id else []
+    said = status_lines(ctx, call, items)
+    if not call.resident_id:
+        return ask(call, "main_menu", said=said)
+    # Someone we know also hears they can have everything about them forgotten (8), and, with something
+    # open, that they can withdraw it (7).
+    return ask(call, "status_menu_open" if items else "status_menu", said=said)
+
+
+def ask_withdraw(ctx: Context, call: Call, option: Option) -> Turn:
+    """'7' after the status: the open listings read back one at a time."""
+    return _offer_withdrawal(ctx, call, skipped=[], first=True)
+
+
+def withdraw_next(ctx: Context, call: Call, option: Option) -> Turn:
+    """'2' at a listing read back: the next one."""
+    skipped = [*(data(call).get("skipped") or []), data(call).get("withdrawing")]
+    return _offer_withdrawal(ctx, call, skipped=skipped, first=False)
+
+
+def _offer_withdrawal(ctx: Context, call: Call, *, skipped: list[Any], first: bool) -> Turn:
+    """Read back the first current listing not yet passed over (in INTREKKEN's order, read afresh, so one
+    withdrawn by SMS meanwhile is left out); the last one offers the way back instead of "next"."""
+    items = [item for item in withdrawable(ctx.session, call.resident_id) if item.id not in skipped] \
+        if call.resident_id is not None else []
+    if not items:
+        return ask(call, "main_menu", said=[line(call, "voice.withdraw.none")])
+    listing = items[0]
+    reading = {**_listing_words(ctx, call, listing),
+               "day": day_phrase(call.language, listing.created_at, ctx.now, ctx.settings.zone)}
+    remember(call, withdrawing=listing.id, skipped=skipped, reading=reading)
+    said = [line(call, "voice.withdraw.one_by_one")] if first and len(items) > 1 else []
+    return ask(call, "withdraw_last" if len(items) == 1 else "withdraw_choice", said=said)
+
+
+def withdraw(ctx: Context, call: Call, option: Option) -> Turn:
+    """'1' at a listing read back: withdrawn by the one service SMS uses (a match under way goes to a broker
+    instead), said plainly, then the main menu."""
+    session = ctx.session  # no one-statement step: the fast path hands this one to the ORM path
+    listing = session.get(Listing, data(call).get("withdrawing") or 0)
+    remember(call, withdrawing=None, skipped=None, reading=None)
+    if listing is None or listing.resident_id != call.resident_id or listing.status not in CURRENT_LISTING_STATUSES:
+        # Withdrawn by SMS, or closed by a broker, since it was read back.
+        return ask(call, "main_menu", said=[line(call, "voice.withdraw.gone")])
+    words = _listing_words(ctx, call, listing)
+    if withdraw_listing(session, listing, ctx.now, channel="voice", call_id=call.id):
+        return ask(call, "main_menu", said=[line(call, "voice.withdraw.done", **words)])
+    return ask(call, "main_menu", said=[line(call, "voice.withdraw.match", **words)])
+
+
+def _listing_words(ctx: Context, call: Call, listing: Listing) -> dict[str, str]:
+    return {"kind": texts.t(call.language, f"voice.kind.{listing.kind}"),
+            "category": texts.t(call.language, f"voice.category.{listing.category}")}
 
 
 def ask_forget(ctx: Context, call: Call, option: Option) -> Turn:
@@ -297,14 +348,19 @@ def set_language(ctx: Context, call: Call, option: Option) -> Turn:
     if resident is not None:
         resident.language = language  # used next time they call, and for our SMS
     remember(call, served="language")
-    return ask(call, "main_menu", said=[line(call, "voice.language_set")])
+    # A withheld caller chose it before keying in their number (a lone 9): that question again, in it.
+    then = "phone_entry" if call.resident_id is None else "main_menu"
+    return ask(call, then, said=[line(call, "voice.language_set")])
 
 
 def confirm_phone(ctx: Context, call: Call, option: Option) -> Turn:
     resident = resident_for(ctx.session, parse_phone(str(data(call)["phone"])))
     resident.touch(ctx.now)
     call.resident_id = resident.id
-    call.language = resident.language  # a returning caller hears their own language from here on
+    if data(call).get("served") == "language":
+        resident.language = call.language  # chosen in this call (9 at the number): kept, as set_language does
+    else:
+        call.language = resident.language  # a returning caller hears their own language from here on
     return ask(call, "main_menu")
 
 
@@ -316,6 +372,9 @@ ACTIONS: dict[str, Callable[[Context, Call, Option], Turn]] = {
     "set_timing": set_timing,
     "read_status": read_status,
     "ask_forget": ask_forget,
+    "ask_withdraw": ask_withdraw,
+    "withdraw_next": withdraw_next,
+    "withdraw": withdraw,
     "forget": forget,
     "broker": broker,
     "set_language": set_language,
@@ -328,7 +387,13 @@ ACTIONS: dict[str, Callable[[Context, Call, Option], Turn]] = {
 # --- numbers keyed in ------------------------------------------------------------------------
 
 
+# Keyed at the number question, it asks for another language: Dutch numbers start with 0, never with 9.
+LANGUAGE_KEY = "9"
+
+
 def phone_keyed(ctx: Context, call: Call, digits: str) -> Turn:
+    if digits == LANGUAGE_KEY:
+        return ask(call, "language_menu")
     try:
         number = parse_phone(digits)
     except InvalidPhoneNumber:
@@ -447,16 +512,20 @@ def _nothing_to_follow_up(call: Call) -> bool:
         return False
     if call.step in ("language_menu", "relay_announce"):
         return True
-    return call.step in ("main_menu", "status_menu") and bool(data(call).get("served"))
+    # Hanging up while hearing what could be withdrawn withdraws nothing and leaves nothing to do.
+    return call.step in _AFTER_SERVED and bool(data(call).get("served"))
+
+
+_AFTER_SERVED = ("main_menu", "status_menu", "status_menu_open", "withdraw_choice", "withdraw_last")
 
 
 # --- the status line ('3') -----------------------------------------------------------------------
 
 
-def status_lines(ctx: Context, call: Call) -> list[Spoken]:
-    """The caller's open requests and offers in words, with an appointment when one is set."""
+def status_lines(ctx: Context, call: Call, items: list[Listing]) -> list[Spoken]:
+    """The caller's open requests and offers (``items``, newest first) in words, with an appointment when one
+    is set."""
     language = call.language
-    items = open_items(ctx.session, call.resident_id) if call.resident_id else []
     if not items:
         return [line(call, "voice.status_none")]
     shown = items[:STATUS_MAX_ITEMS]

@@ -55,17 +55,21 @@ def prompt(step: Step, language: str, data: Mapping[str, Any]) -> list[Spoken]:
     """Everything asked at ``step``: its message or intro, each option with its key, hints."""
     kind = str(data.get("kind") or "request")
     spoken = tuple(str(data.get(name) or "") for name in step.spoken)
-    asked = list(_prompt(step.name, language, kind, spoken))
+    read_back = data.get(step.read_back) if step.read_back else None
+    words = tuple(sorted((str(name), str(value)) for name, value in (read_back or {}).items()))
+    asked = list(_prompt(step.name, language, kind, spoken, words))
     # A call's own message is not cached: it is one call's text, and may quote a neighbour.
     return [(language, spoken_message(language, data)), *asked] if step.message else asked
 
 
 @lru_cache(maxsize=2048)
-def _prompt(step_name: str, language: str, kind: str, spoken: tuple[str, ...]) -> tuple[Spoken, ...]:
+def _prompt(step_name: str, language: str, kind: str, spoken: tuple[str, ...],
+            words: tuple[tuple[str, str], ...] = ()) -> tuple[Spoken, ...]:
     step = STEPS[step_name]
     lines: list[Spoken] = []
     if step.intro:
         params = {name: spoken_digits(language, value) for name, value in zip(step.spoken, spoken, strict=True)}
+        params.update(words)
         lines.append(say(language, step.intro.format(kind=kind), **params))
     for option in step.options:
         if option.say is None:

@@ -9,7 +9,8 @@ something (``NOTIFICATION_STEPS``) and the lines a broker hears on a bridged
 call (``LINES``) are all entries here; a new kind of call is new entries and
 texts, not a new view. The digits are fixed by the contract
 (printed on flyers): main menu 1 ask, 2 offer, 3 status, 0 broker, 9
-language; categories 1-9 in the contract's order.
+language; categories 1-9 in the contract's order. After the status, 7
+withdraws a request or offer and 8 has everything forgotten.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class Step:
     # (its text key and values are kept on the call, see models.notify).
     message: bool = False
     spoken: tuple[str, ...] = ()
+    # A call-data value holding words already in the caller's language (a listing read back)
+    # that fill the intro's placeholders.
+    read_back: str | None = None
     options: tuple[Option, ...] = ()
     num_digits: int | None = 1
     finish_on_key: str = ""  # menus: none, so that '#' is a key like any other
@@ -90,6 +94,8 @@ _MAIN_OPTIONS = (
     Option("9", "voice.main.language", value="language_menu"),
 )
 
+_FORGET_OPTION = Option("8", "voice.forget.offer", action="ask_forget")
+
 _STEPS = (
     # A resident in an accepted or confirmed match: put through to the other person unless they press 0.
     Step(
@@ -97,9 +103,10 @@ _STEPS = (
         options=(Option("0", None, action="goto", value="main_menu"),),
         hints=(), on_silence="relay_dial", other_keys="relay_dial", gather_timeout=3,
     ),
+    # A lone 9 is no phone number (Dutch ones start with 0): it opens the language menu, then this asks again.
     Step(
         "phone_entry", "digits", intro="voice.phone_entry", num_digits=None, finish_on_key="#",
-        zero_is_broker=False, on_digits="phone", hints=(),
+        zero_is_broker=False, on_digits="phone", hints=(), foreign_hint=("voice.language_choice", "9"),
     ),
     Step(
         "phone_confirm", "menu", intro="voice.phone_read", spoken=("number",),
@@ -109,11 +116,34 @@ _STEPS = (
         ),
     ),
     Step("main_menu", "menu", options=_MAIN_OPTIONS, foreign_hint=("voice.language_choice", "9")),
-    # After option 3 has read out what is open: the same menu, and 8 to have everything forgotten.
+    # After option 3 has read out what is open: the same menu, and 8 to have everything forgotten;
+    # with something open (status_menu_open), also 7 to withdraw it.
     Step(
         "status_menu", "menu",
-        options=(*_MAIN_OPTIONS[:3], Option("8", "voice.forget.offer", action="ask_forget"), *_MAIN_OPTIONS[3:]),
+        options=(*_MAIN_OPTIONS[:3], _FORGET_OPTION, *_MAIN_OPTIONS[3:]),
         foreign_hint=("voice.language_choice", "9"),
+    ),
+    Step(
+        "status_menu_open", "menu",
+        options=(*_MAIN_OPTIONS[:3], Option("7", "voice.withdraw.offer", action="ask_withdraw"), _FORGET_OPTION,
+                 *_MAIN_OPTIONS[3:]),
+        foreign_hint=("voice.language_choice", "9"),
+    ),
+    # One open listing read back at a time (oldest first, as INTREKKEN numbers them): 1 withdraws it,
+    # 2 the next one; at the last (or only) one, 2 goes back to the menu.
+    Step(
+        "withdraw_choice", "menu", intro="voice.withdraw.read", read_back="reading",
+        options=(
+            Option("1", "voice.withdraw.this", action="withdraw"),
+            Option("2", "voice.withdraw.next", action="withdraw_next"),
+        ),
+    ),
+    Step(
+        "withdraw_last", "menu", intro="voice.withdraw.read", read_back="reading",
+        options=(
+            Option("1", "voice.withdraw.this", action="withdraw"),
+            Option("2", "voice.withdraw.back", value="main_menu"),
+        ),
     ),
     Step(
         "forget_confirm", "menu", intro="voice.forget.confirm",

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from .audit import audit
 from .base import utcnow
 from .districts import district_map
 from .callback import Callback
@@ -16,7 +17,7 @@ from .phones import PhoneNumber
 from .queue import close_callback, queue_callback
 from .resident import Resident
 from .residents import resident_for, resident_without_phone, set_postcode
-from .vocabulary import CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, WITHDRAWN_OUTCOME
+from .vocabulary import CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, WITHDRAW_DURING_MATCH, WITHDRAWN_OUTCOME
 
 
 
@@ -118,12 +119,26 @@ def withdrawable(session: Session, resident_id: int) -> list[Listing]:
     )
 
 
-def withdraw_listing(session: Session, listing: Listing, now: dt.datetime) -> bool:
-    """The resident withdraws ``listing``: cancelled, and the broker's waiting item about it closes.
+def withdraw_listing(
+    session: Session, listing: Listing, now: dt.datetime, *, channel: str, message_id: int | None = None,
+    call_id: int | None = None,
+) -> bool:
+    """The resident withdraws ``listing`` (by ``channel``, ``sms`` or ``voice``): cancelled, and the broker's
+    waiting item about it closes. Audited either way.
 
-    False when a match on it is under way: a neighbour counts on it, so a broker must settle it.
+    False when a match on it is under way: a neighbour counts on it, so a broker must settle it: an item
+    with the reason ``withdraw_during_match`` is queued (one per listing, whichever way they asked).
     """
-    if match_under_way(session, listing.id):
+    refused = match_under_way(session, listing.id)
+    audit(session, "listing.withdraw", actor_type="resident", actor_id=listing.resident_id, object_type="listing",
+          object_id=listing.id, result="refused" if refused else "ok",
+          detail={"channel": channel, **({"reason": WITHDRAW_DURING_MATCH} if refused else {})})
+    if refused:
+        queue_callback(
+            session, WITHDRAW_DURING_MATCH, resident_id=listing.resident_id, listing_id=listing.id,
+            message_id=message_id, call_id=call_id, dedupe_key=f"listing:{listing.id}:{WITHDRAW_DURING_MATCH}",
+            now=now,
+        )
         return False
     end_listing(listing, "cancelled", now)
     for item in session.scalars(

@@ -76,7 +76,10 @@ REASON_PRIORITY = {
     "new_listing": 10,
     "letter_or_visit": 25,
     "relay_over_cap": 15,
+    # A resident asked to withdraw a listing whose match is under way: a person settles it with both.
+    "withdraw_during_match": 30,
 }
+WITHDRAW_DURING_MATCH = "withdraw_during_match"
 QUEUE_REASONS = tuple(REASON_PRIORITY)
 
 # What a broker records when closing an item by hand.

@@ -177,12 +177,7 @@ def handle_withdraw(inbound: Inbound) -> Reply:
                   for n, listing in enumerate(items[:STATUS_MAX_ITEMS], start=1)]
         return Reply(None, text="\n".join(lines))
     inbound.message.listing_id = chosen.id
-    if not withdraw_listing(inbound.session, chosen, inbound.now):
-        queue_callback(
-            inbound.session, "callback_requested", resident_id=resident.id, listing_id=chosen.id,
-            message_id=inbound.message.id, note="Wil intrekken, maar er loopt een match.",
-            dedupe_key=f"resident:{resident.id}:callback_requested",
-        )
+    if not withdraw_listing(inbound.session, chosen, inbound.now, channel="sms", message_id=inbound.message.id):
         return Reply("sms.withdraw_match", _listing_words(language, chosen))
     return Reply("sms.withdrawn", _listing_words(language, chosen))
 
