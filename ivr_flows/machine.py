@@ -324,6 +324,8 @@ def broker(ctx: Context, call: Call, option: Option | None) -> Turn:
         listing_id=call.listing_id, call_id=call.id, note=summary(call),
         dedupe_key=f"resident:{resident.id}:callback_requested" if resident else f"call:{call.id}:callback_requested",
     )
+    if resident is None:  # 0 in the language menu before a withheld caller keyed in their number
+        return goodbye(call, "voice.trouble_no_number")
     today = brokers_call_today(ctx.now, ctx.settings.broker_hours, ctx.settings.zone)
     return goodbye(call, "voice.callback_today" if today else "voice.callback_next_day")
 

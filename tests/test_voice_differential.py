@@ -180,6 +180,23 @@ def forgetting_oneself(phone: Phone) -> None:
     call.press("3").press("8").press("1")  # confirmed: everything about the caller is erased
 
 
+def withdrawing_by_phone(phone: Phone) -> None:
+    phone("+31618888881").press("1").press("1").press("2034").press("1").press("1").record(3)
+    phone("+31618888881").press("2").press("5").press("1").press("4").record(2)
+    call = phone("+31618888881").press("3").press("7").press("5").press("*").press("2")  # the second one
+    call.press("1").press("3").press("7").press("1")  # withdrawn; then the first
+    call.press("3").hang_up()  # nothing open any more
+    phone("+31618888881").press("1").press("2").press("1").press("3").record(2)
+    phone("+31618888881").press("3").press("7").hang_up()  # hung up at the read-back: nothing withdrawn
+
+
+def a_withheld_caller_picks_a_language_first(phone: Phone) -> None:
+    call = phone("anonymous").press("9").press("3")  # Turkish, then the number asked again in Turkish
+    call.press("99").press("0612349876").press("1").press("0")
+    phone("anonymous").press("9").hang_up()  # hung up in the language menu
+    phone("anonymous").press("9").press("0")  # a broker, with no number to call back
+
+
 def a_match(app: Flask) -> None:
     with get_database(app).transaction() as session:
         asker = resident_for(session, parse_phone("+31616666661"))
@@ -197,7 +214,7 @@ CORPUS: list[Callable[[Phone], None]] = [
     a_request_retried_at_every_step, an_offer_from_a_caller_we_know, another_postcode_keyed_twice,
     wrong_keys_and_silence, silence_until_a_broker_calls_back, a_broker_from_each_menu, every_language,
     every_category_and_timing, a_hang_up_at_every_step, stale_deliveries, the_status_line, withheld_numbers,
-    a_caller_in_a_match, forgetting_oneself,
+    a_caller_in_a_match, forgetting_oneself, withdrawing_by_phone, a_withheld_caller_picks_a_language_first,
 ]
 SET_UP = {a_caller_in_a_match: a_match}
 # What the machine does at a step that is not a menu (a message recorded, a call put through), and on a hang-up.
