@@ -510,10 +510,12 @@ def call_ended(ctx: Context, call: Call, twilio_status: str, duration: int | Non
 def _nothing_to_follow_up(call: Call) -> bool:
     """The caller came for the language or their status, got it, and hung up (or hung up while hearing
     they would be put through to their match partner): no item for a broker."""
-    if call.listing_id is not None or any(data(call).get(name) for name in ("kind", "category", "postcode", "phone")):
+    if call.listing_id is not None or any(data(call).get(name) for name in ("kind", "category", "postcode")):
         return False
     if call.step in ("language_menu", "relay_announce"):
         return True
+    # A number a withheld caller keyed in says who they are, not what they want: past its confirmation
+    # they are as any caller we know.
     # Hanging up while hearing what could be withdrawn withdraws nothing and leaves nothing to do.
     return call.step in _AFTER_SERVED and bool(data(call).get("served"))
 

@@ -100,3 +100,19 @@ def test_star_in_the_language_menu_repeats_it(phone, db):
     assert t("en", "voice.language_choice", digit="2") in call.said
     call.press("1")
     assert call.said.startswith(t("nl", "voice.language_set") + " " + t("nl", "voice.phone_entry"))
+
+
+@pytest.mark.parametrize(("keys", "item"), [
+    (["9#", "2", "0612345678#", "1"], False),  # a language chosen, the number confirmed: as a caller we know
+    (["0612345678#", "1", "3"], False),  # the status heard
+    (["0612345678#", "1"], True),  # nothing chosen or heard: as a caller we know who hangs up at the menu
+    (["9#", "2", "0612345678#"], True),  # hung up at the number's read-back
+])
+def test_hanging_up_after_the_number_is_an_item_only_when_nothing_was_served(phone, db, keys, item):
+    call = phone("anonymous")
+    for pressed in keys:
+        call.press(pressed)
+    call.hang_up()
+    db.expire_all()
+    reasons = [callback.reason for callback in db.scalars(select(Callback))]
+    assert reasons == (["abandoned_call"] if item else [])
