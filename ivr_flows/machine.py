@@ -32,7 +32,7 @@ from .params import Answer
 from .render import Spoken, Turn, say
 from .settings import Settings
 from .speech import brokers_call_today, date_and_time, day_phrase
-from .steps import RELAY_STEP, STEPS, Option, Step
+from .steps import LANGUAGE_DIGIT, RELAY_STEP, STEPS, Option, Step
 
 # A caller who keeps pressing '*' (or a line that sends tones by itself)
 # still reaches a person: past this many answers the call ends with a callback.
@@ -389,12 +389,8 @@ ACTIONS: dict[str, Callable[[Context, Call, Option], Turn]] = {
 # --- numbers keyed in ------------------------------------------------------------------------
 
 
-# Keyed at the number question, it asks for another language: Dutch numbers start with 0, never with 9.
-LANGUAGE_KEY = "9"
-
-
 def phone_keyed(ctx: Context, call: Call, digits: str) -> Turn:
-    if digits == LANGUAGE_KEY:
+    if digits == LANGUAGE_DIGIT:  # alone, it asks for another language: Dutch numbers start with 0
         return ask(call, "language_menu")
     try:
         number = parse_phone(digits)
@@ -510,12 +506,12 @@ def call_ended(ctx: Context, call: Call, twilio_status: str, duration: int | Non
 def _nothing_to_follow_up(call: Call) -> bool:
     """The caller came for the language or their status, got it, and hung up (or hung up while hearing
     they would be put through to their match partner): no item for a broker."""
+    # A number a withheld caller keyed in says who they are, not what they want: past its confirmation
+    # they are as any caller we know.
     if call.listing_id is not None or any(data(call).get(name) for name in ("kind", "category", "postcode")):
         return False
     if call.step in ("language_menu", "relay_announce"):
         return True
-    # A number a withheld caller keyed in says who they are, not what they want: past its confirmation
-    # they are as any caller we know.
     # Hanging up while hearing what could be withdrawn withdraws nothing and leaves nothing to do.
     return call.step in _AFTER_SERVED and bool(data(call).get("served"))
 

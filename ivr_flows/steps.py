@@ -85,13 +85,16 @@ def _timing_options(codes: tuple[str, ...]) -> tuple[Option, ...]:
     )
 
 
+# Another language: in the main menu, and alone at the number question (Dutch numbers start with 0).
+LANGUAGE_DIGIT = "9"
+
 # The main menu's keys: printed on flyers, fixed by the contract.
 _MAIN_OPTIONS = (
     Option("1", "voice.main.ask", action="start_listing", value="request"),
     Option("2", "voice.main.offer", action="start_listing", value="offer"),
     Option("3", "voice.main.status", action="read_status"),
     Option("0", "voice.main.callback", action="broker"),
-    Option("9", "voice.main.language", value="language_menu"),
+    Option(LANGUAGE_DIGIT, "voice.main.language", value="language_menu"),
 )
 
 _FORGET_OPTION = Option("8", "voice.forget.offer", action="ask_forget")
@@ -106,7 +109,8 @@ _STEPS = (
     # A lone 9 is no phone number (Dutch ones start with 0): it opens the language menu, then this asks again.
     Step(
         "phone_entry", "digits", intro="voice.phone_entry", num_digits=None, finish_on_key="#",
-        zero_is_broker=False, on_digits="phone", hints=(), foreign_hint=("voice.language_choice", "9"),
+        zero_is_broker=False, on_digits="phone", hints=(),
+        foreign_hint=("voice.language_choice", LANGUAGE_DIGIT),
     ),
     Step(
         "phone_confirm", "menu", intro="voice.phone_read", spoken=("number",),
@@ -115,19 +119,19 @@ _STEPS = (
             Option("2", "voice.confirm.again", value="phone_entry"),
         ),
     ),
-    Step("main_menu", "menu", options=_MAIN_OPTIONS, foreign_hint=("voice.language_choice", "9")),
+    Step("main_menu", "menu", options=_MAIN_OPTIONS, foreign_hint=("voice.language_choice", LANGUAGE_DIGIT)),
     # After option 3 has read out what is open: the same menu, and 8 to have everything forgotten;
     # with something open (status_menu_open), also 7 to withdraw it.
     Step(
         "status_menu", "menu",
         options=(*_MAIN_OPTIONS[:3], _FORGET_OPTION, *_MAIN_OPTIONS[3:]),
-        foreign_hint=("voice.language_choice", "9"),
+        foreign_hint=("voice.language_choice", LANGUAGE_DIGIT),
     ),
     Step(
         "status_menu_open", "menu",
         options=(*_MAIN_OPTIONS[:3], Option("7", "voice.withdraw.offer", action="ask_withdraw"), _FORGET_OPTION,
                  *_MAIN_OPTIONS[3:]),
-        foreign_hint=("voice.language_choice", "9"),
+        foreign_hint=("voice.language_choice", LANGUAGE_DIGIT),
     ),
     # One open listing read back at a time (oldest first, as INTREKKEN numbers them): 1 withdraws it,
     # 2 the next one; at the last (or only) one, 2 goes back to the menu.
