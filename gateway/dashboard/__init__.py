@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, current_app, g, request, session
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import vocabulary
 from models.districts import district_map
-from models.phones import mask
+from models.phones import mask, readable
 from models.workdays import local_zone
 from texts import DASHBOARD, FALLBACK, category_name
 
@@ -79,6 +80,12 @@ def _masked_filter(phone: str | None) -> str:
     return mask(phone)
 
 
+@bp.app_template_filter("phone")
+def _phone_filter(phone: str | None) -> str:
+    """A number the broker may read in full, grouped as in the Netherlands: 06 1234 5678."""
+    return readable(phone)
+
+
 @bp.app_template_filter("district_name")
 def _district_name_filter(district: str | None) -> str:
     return district_map().name(district) if district else t("district.none")
@@ -95,6 +102,24 @@ def _csrf_error(_error: CSRFError):  # type: ignore[no-untyped-def]
     from flask import render_template
 
     return render_template("dashboard/error.html", message=t("error.csrf")), 400
+
+
+# The error page of a dashboard view, in the broker's language (Flask's own pages are English).
+HTTP_ERROR_TEXTS = {400: "error.bad_request", 403: "error.forbidden", 404: "error.not_found", 405: "error.not_allowed"}
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    from flask import jsonify, render_template
+
+    from .auth import _wants_json
+
+    key = HTTP_ERROR_TEXTS.get(error.code or 500)
+    if key is None:
+        return error
+    if _wants_json():
+        return jsonify(error=key.removeprefix("error.")), error.code
+    return render_template("dashboard/error.html", message=t(key)), error.code
 
 
 def init_app(app: Flask) -> None:
