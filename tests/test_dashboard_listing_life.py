@@ -195,3 +195,19 @@ def test_each_change_is_told_to_the_marketplace(database_url, fake_twilio):
             told = [(e.type, e.data["category"], e.data["status"]) for e in events]
     assert told == [("listing.created", "groceries", "open"), ("listing.updated", "chores", "open"),
                     ("listing.updated", "chores", "cancelled"), ("listing.updated", "chores", "open")]
+
+
+def test_a_listing_with_a_match_under_way_is_closed_by_the_match_not_by_hand(app, mila):
+    from models.matching import propose_match
+
+    request_id, item = seed_listing(app, REQUESTER, "request", "chores", "2034")
+    offer_id, _ = seed_listing(app, HELPER, "offer", "chores", "2034")
+    with get_database(app).transaction() as session:
+        propose_match(session, request_id, offer_id, config=app.config)
+    page = f"/dashboard/items/{item}"
+    post(mila, f"{page}/claim")
+    assert 'id="listing-close-done"' not in _text(mila.get(page))
+    refused = post(mila, f"{page}/listing/close", {"status": "done", "confirmed": "1"}, page=page,
+                   follow_redirects=True)
+    assert "er loopt een match" in _text(refused)
+    assert _listing(app, request_id).status == "open"
