@@ -15,6 +15,7 @@ from .match import Match
 from .phones import PhoneNumber
 from .queue import close_callback, queue_callback
 from .resident import Resident
+from .shapes import MAX_DESCRIPTION
 from .residents import resident_for, resident_without_phone, set_postcode
 from .vocabulary import CATEGORIES, CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, TIMINGS, WITHDRAWN_OUTCOME
 
@@ -180,7 +181,6 @@ CLOSING_STATUSES = ("cancelled", "done")
 REOPENABLE_STATUSES = ("cancelled", "expired")
 # What a broker can correct on a listing; its kind and its resident stay.
 EDITABLE_FIELDS = ("category", "description", "timing", "postcode")
-MAX_DESCRIPTION = 1000
 
 
 def close_listing(session: Session, listing: Listing, status: str, now: dt.datetime | None = None) -> None:

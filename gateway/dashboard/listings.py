@@ -23,6 +23,7 @@ from models.marketplace import (
 )
 from models.phones import InvalidPhoneNumber, parse_phone
 from models.residents import resident_for, set_postcode
+from models.shapes import MAX_DESCRIPTION  # the API's limit: an edit keeps a marketplace listing's words whole
 from models.vocabulary import CATEGORIES, KINDS, RESIDENT_LANGUAGES, TIMINGS
 
 from ..database import get_session
@@ -32,7 +33,6 @@ from .common import audit_action, callback_or_404
 
 bp = Blueprint("listings", __name__)
 
-MAX_DESCRIPTION = 1000
 
 
 @dataclass
