@@ -70,6 +70,14 @@ def test_the_dashboards_error_pages_are_dutch(app, cor):
     missing = cor.get("/dashboard/items/999999")
     assert missing.status_code == 404 and "Dit item bestaat niet (meer)." in _text(missing)
     assert "Not Found" not in _text(missing) and '<html lang="nl">' in _text(missing)
+    typo = cor.get("/dashboard/itmes/1")  # no view takes it
+    assert typo.status_code == 404 and "Dit item bestaat niet (meer)." in _text(typo)
+    wrong_method = cor.get("/dashboard/brokers/1/active")
+    assert wrong_method.status_code == 405 and "Dat kan zo niet. Gebruik de knoppen op de pagina." in _text(wrong_method)
+    # Elsewhere the app answers as before: the API in JSON.
+    api = cor.get("/api/v1/nothing-here")
+    assert api.status_code == 404 and api.is_json
+    assert cor.patch("/api/v1/listings/1", json={}).status_code in (401, 403)  # routed: asks for the API's key
     revoked = post(cor, "/dashboard/api-clients/999999/revoke", page="/dashboard/api-clients")
     assert revoked.status_code == 404 and "Dit item bestaat niet (meer)." in _text(revoked)
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, current_app, g, request, session
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import vocabulary
@@ -119,7 +119,17 @@ def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
         return error
     if _wants_json():
         return jsonify(error=key.removeprefix("error.")), error.code
-    return render_template("dashboard/error.html", message=t(key)), error.code
+    # The helpers by hand: an address no view takes belongs to no blueprint, so its context processor is not run.
+    return render_template("dashboard/error.html", message=t(key), **_template_helpers()), error.code
+
+
+def _routing_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    """A dashboard address no view takes (a typo, a wrong method) gets the dashboard's page too; any other
+    address gets what the app answers for every HTTP error (the API's JSON under /api/)."""
+    if request.path.startswith(("/dashboard/", "/login", "/logout")) or request.path == "/dashboard":
+        return _http_error(error)
+    general = current_app.error_handler_spec[None][None].get(HTTPException)
+    return general(error) if general is not None else error
 
 
 def init_app(app: Flask) -> None:
@@ -130,6 +140,8 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)  # type: ignore[method-assign]
     login_manager.init_app(app)
     auth.configure(login_manager)
+    for routing_error in (NotFound, MethodNotAllowed):  # raised before any blueprint is chosen
+        app.register_error_handler(routing_error, _routing_error)
     app.register_blueprint(bp)
     # Pages that show personal data are never cached by the browser or a proxy.
     app.after_request(_no_store)
