@@ -18,7 +18,12 @@ MIN_PASSWORD = 10
 
 
 class AccountError(ValueError):
-    pass
+    """The account cannot be made as asked; ``why`` names the reason in one word (the dashboard's
+    ``brokers.error.<why>``), the message says it in English for the command line."""
+
+    def __init__(self, message: str, why: str):
+        super().__init__(message)
+        self.why = why
 
 
 def hash_password(password: str) -> str:
@@ -48,16 +53,16 @@ def create_broker(
 ) -> Broker:
     email = email.strip().lower()
     if not _EMAIL.match(email):
-        raise AccountError(f"not an e-mail address: {email!r}")
+        raise AccountError(f"not an e-mail address: {email!r}", "email")
     if role not in ROLES:
-        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+        raise AccountError(f"role must be one of {', '.join(ROLES)}", "role")
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+        raise AccountError(f"the password needs at least {MIN_PASSWORD} characters", "password")
     if not name.strip():
-        raise AccountError("a name is needed")
+        raise AccountError("a name is needed", "name")
     e164 = parse_phone(phone).e164 if phone else None
     if session.scalar(select(func.count(Broker.id)).where(Broker.email == email)):
-        raise AccountError(f"a broker with e-mail {email} exists already")
+        raise AccountError(f"a broker with e-mail {email} exists already", "exists")
     broker = Broker(email=email, name=name.strip(), role=role, phone=e164, password_hash=hash_password(password))
     session.add(broker)
     session.flush()

@@ -9,15 +9,18 @@ from sqlalchemy.orm import Session
 
 from .audit import audit
 from .base import utcnow
-from .districts import district_map
+from .districts import district_map, find_postcode
 from .callback import Callback
 from .listing import Listing, end_listing, listing_values
 from .match import Match
 from .phones import PhoneNumber
 from .queue import close_callback, queue_callback
 from .resident import Resident
+from .shapes import MAX_DESCRIPTION
 from .residents import resident_for, resident_without_phone, set_postcode
-from .vocabulary import CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, WITHDRAW_DURING_MATCH, WITHDRAWN_OUTCOME
+from .vocabulary import (
+    CATEGORIES, CURRENT_LISTING_STATUSES, LIVE_MATCH_STATUSES, TIMINGS, WITHDRAW_DURING_MATCH, WITHDRAWN_OUTCOME,
+)
 
 
 
@@ -180,20 +183,73 @@ def record_marketplace_listing(
 
 
 class ListingChangeRefused(ValueError):
-    pass
+    """The listing cannot change as asked; the message says why in English (the API's 409), ``why`` in one
+    word for the dashboard's ``listing_life.refused.<why>``."""
+
+    def __init__(self, message: str, why: str):
+        super().__init__(message)
+        self.why = why
 
 
 # The statuses a listing's owner (or the marketplace for them) can close it with.
 CLOSING_STATUSES = ("cancelled", "done")
+# The ended statuses a broker can open a listing again from: withdrawn, or ended on silence. A listing
+# that is done was helped; a new need is a new listing, so the reports count each need once.
+REOPENABLE_STATUSES = ("cancelled", "expired")
+# What a broker can correct on a listing; its kind and its resident stay.
+EDITABLE_FIELDS = ("category", "description", "timing", "postcode")
 
 
 def close_listing(session: Session, listing: Listing, status: str, now: dt.datetime | None = None) -> None:
     """Close an open listing as ``done`` or ``cancelled``; a closed one, or one with a match under way
     (which its match's own steps close), is refused."""
     if status not in CLOSING_STATUSES:
-        raise ListingChangeRefused(f"status must be one of: {', '.join(CLOSING_STATUSES)}")
+        raise ListingChangeRefused(f"status must be one of: {', '.join(CLOSING_STATUSES)}", "status")
     if listing.status not in CURRENT_LISTING_STATUSES:
-        raise ListingChangeRefused(f"the listing is {listing.status} already")
+        raise ListingChangeRefused(f"the listing is {listing.status} already", "ended")
     if match_under_way(session, listing.id):
-        raise ListingChangeRefused("a match of this listing is under way; it ends with the match")
+        raise ListingChangeRefused("a match of this listing is under way; it ends with the match", "match_under_way")
     end_listing(listing, status, now or utcnow())
+
+
+def reopen_listing(listing: Listing, now: dt.datetime | None = None) -> None:
+    """Open a withdrawn or expired listing again (a broker heard the need is still there)."""
+    if listing.status not in REOPENABLE_STATUSES:
+        raise ListingChangeRefused(
+            f"only a listing that is {' or '.join(REOPENABLE_STATUSES)} opens again; this one is {listing.status}",
+            "not_reopenable")
+    listing.status = "open"
+    listing.closed_at = None
+    listing.updated_at = now or utcnow()
+
+
+def edit_listing(
+    listing: Listing,
+    *,
+    category: str,
+    description: str | None,
+    timing: str | None,
+    postcode: str | None,
+    now: dt.datetime | None = None,
+) -> list[str]:
+    """Correct a current listing's category, description, timing and postcode (its district follows the
+    postcode); returns the names of the fields that changed. Refused for an ended listing or a value the
+    vocabulary does not know."""
+    if listing.status not in CURRENT_LISTING_STATUSES:
+        raise ListingChangeRefused(f"the listing is {listing.status}; open it again first", "ended")
+    if category not in CATEGORIES:
+        raise ListingChangeRefused(f"category must be one of: {', '.join(CATEGORIES)}", "category")
+    if timing is not None and timing not in TIMINGS[listing.kind]:
+        raise ListingChangeRefused(f"timing must be one of: {', '.join(TIMINGS[listing.kind])}", "timing")
+    if postcode is not None and (len(postcode) != 4 or find_postcode(postcode) != postcode):
+        raise ListingChangeRefused("a postcode is four digits, 1000 to 9999", "postcode")
+    description = (description or "").strip()[:MAX_DESCRIPTION] or None
+    wanted = {"category": category, "description": description, "timing": timing, "postcode": postcode}
+    changed = [name for name in EDITABLE_FIELDS if getattr(listing, name) != wanted[name]]
+    for name in changed:
+        setattr(listing, name, wanted[name])
+    if "postcode" in changed:
+        listing.district = district_map().district_for(postcode)
+    if changed:
+        listing.updated_at = now or utcnow()
+    return changed

@@ -78,12 +78,14 @@ class MatchError(ValueError):
 
     ``kind`` tells callers how to answer: ``not_found`` (a listing or match
     does not exist), ``invalid`` (the ids name the wrong things) or
-    ``conflict`` (the state does not allow it right now).
+    ``conflict`` (the state does not allow it right now). ``why`` names the reason in one word, for a
+    message in the reader's language (the dashboard's ``match.refused.<why>``).
     """
 
-    def __init__(self, message: str, kind: str = "conflict"):
+    def __init__(self, message: str, kind: str = "conflict", why: str | None = None):
         super().__init__(message)
         self.kind = kind
+        self.why = why or kind
 
 
 class ProposalNotReached(MatchError):
@@ -336,7 +338,7 @@ def _move(session: Session, match: Match, to: str, actor: Actor, **detail: Any) 
         audit(session, f"match.{to}", actor_type=actor.type, actor_id=actor.id, object_type="match",
               object_id=match.id, result="refused", remote_addr=actor.remote_addr,
               detail={"status": match.status, **({"channel": actor.channel} if actor.channel else {})})
-        raise MatchError(f"match {match.id} is {match.status}; it cannot become {to}")
+        raise MatchError(f"match {match.id} is {match.status}; it cannot become {to}", why="state")
     audit(session, f"match.{to}", actor_type=actor.type, actor_id=actor.id, object_type="match",
           object_id=match.id, remote_addr=actor.remote_addr,
           detail={**({"channel": actor.channel} if actor.channel else {}),
@@ -394,26 +396,26 @@ def propose_match(
     if offer.kind != "offer":
         raise MatchError(f"listing {offer_id} is not an offer", "invalid")
     if request.resident_id == offer.resident_id:
-        raise MatchError("a resident cannot be matched with themselves", "invalid")
+        raise MatchError("a resident cannot be matched with themselves", "invalid", "self")
     if request.status != "open" or offer.status != "open":
-        raise MatchError("both listings must be open")
+        raise MatchError("both listings must be open", why="not_open")
     live = session.scalar(
         select(Match.id).where(Match.request_id == request_id, Match.status.in_(LIVE_MATCH_STATUSES)).limit(1)
     )
     if live is not None:
-        raise MatchError(f"request {request_id} already has match {live} under way")
+        raise MatchError(f"request {request_id} already has match {live} under way", why="request_busy")
     if session.scalar(select(offer_under_way(offer_id))):
-        raise MatchError(f"offer {offer_id} is helping someone else right now")
+        raise MatchError(f"offer {offer_id} is helping someone else right now", why="offer_busy")
     helper = session.get(Resident, offer.resident_id)
     requester = session.get(Resident, request.resident_id)
     assert helper is not None and requester is not None
     if helper.opted_out:
-        raise MatchError("the helper has opted out of messages; call them instead")
+        raise MatchError("the helper has opted out of messages; call them instead", why="opted_out")
     if helper.number_status == "invalid":
-        raise MatchError("the helper's number does not work; check it first")
+        raise MatchError("the helper's number does not work; check it first", why="bad_number")
     now = utcnow()
     if recently_declined(session, helper.id, requester.id, now):
-        raise MatchError("this helper said no to this neighbour recently; ask someone else")
+        raise MatchError("this helper said no to this neighbour recently; ask someone else", why="declined_recently")
 
     starts = quiet_until(now, config) or now
     match = Match(

@@ -40,11 +40,12 @@ class OutcomeResult:
 
 
 class OutcomeError(ValueError):
-    """The outcome cannot be recorded as asked; the ``code`` says why."""
+    """The outcome cannot be recorded as asked; the ``code`` says why (and ``why`` the match's refusal)."""
 
-    def __init__(self, code: str, message: str = ""):
+    def __init__(self, code: str, message: str = "", why: str | None = None):
         super().__init__(message or code)
         self.code = code
+        self.why = why
 
 
 def record_outcome(
@@ -82,7 +83,7 @@ def record_outcome(
         try:
             match = propose_match(session, request_id, offer_id, config=config, note=note, broker_id=broker.id)
         except MatchError as exc:
-            raise OutcomeError("match_refused", str(exc)) from exc
+            raise OutcomeError("match_refused", str(exc), exc.why) from exc
         # An item about an earlier match (declined, expired) stays linked to that one.
         if callback.match_id is None:
             callback.match_id = match.id

@@ -68,17 +68,68 @@ def try_parse_phone(raw: str | None, region: str = "NL") -> PhoneNumber | None:
         return None
 
 
-def mask(e164: str | None) -> str:
-    """'+31612345678' -> '+31 6 •••• 5678': enough to recognise, not to dial."""
-    if not e164 or not e164.startswith("+"):  # none, a marketplace member who gave none, or erased
+# The digits after the area code (or 06), grouped as Dutch people write them:
+# 06 1234 5678, 023 555 0100, 0251 23 45 67 (a four-digit area code takes pairs).
+_DUTCH_GROUPS = {8: (4, 4), 7: (3, 4), 6: (2, 2, 2)}
+
+
+def _parts(number: phonenumbers.PhoneNumber) -> tuple[str, list[str]]:
+    """The number as a broker reads it: its head (06, 023, 0251, +44 20) and the groups after it."""
+    national = str(number.national_number)
+    head_length = phonenumbers.length_of_national_destination_code(number)
+    if number.country_code == 31:
+        rest = national[head_length:]
+        sizes = _DUTCH_GROUPS.get(len(rest))
+        if head_length and sizes:
+            groups, start = [], 0
+            for size in sizes:
+                groups.append(rest[start:start + size])
+                start += size
+            return "0" + national[:head_length], groups
+        written = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL).split()
+    else:
+        # Abroad in international form, in spaces only: '+1 202 555 0123', not '+1 202-555-0123'.
+        international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        written = re.sub(r"[^\d+]+", " ", international).split()
+        if head_length and len(written) > 2:
+            return " ".join(written[:2]), written[2:]
+    return written[0], written[1:]
+
+
+def readable(e164: str | None, *, masked: bool = False) -> str:
+    """A stored number as a broker reads it: '06 1234 5678', '023 555 0100', '0251 23 45 67', abroad
+    '+44 20 7946 0958'. Masked, only the head and the last four digits stay: '06 •••• 5678' (enough to
+    recognise, not to dial). None, a member who gave no number, or an erased one: '—'."""
+    if not e164 or not e164.startswith("+"):
         return "—"
+    unreadable = "•••• " + re.sub(r"\D", "", e164)[-4:] if masked else e164  # as it was stored
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
-        return "•••• " + e164[-4:]
-    national = str(number.national_number)
-    prefix = national[:1] if national.startswith("6") else national[:2]
-    return f"+{number.country_code} {prefix} •••• {national[-4:]}"
+        return unreadable
+    if not phonenumbers.is_valid_number(number):
+        return unreadable
+    head, groups = _parts(number)
+    if not masked:
+        return " ".join([head, *groups])
+    if not groups:
+        return unreadable
+    rest = " ".join(groups)
+    keep = 4
+    hidden = []
+    for char in reversed(rest):
+        if char.isdigit():
+            hidden.append(char if keep > 0 else "•")
+            keep -= 1
+        else:
+            hidden.append(char)
+    return f"{head} {''.join(reversed(hidden))}"
+
+
+def mask(e164: str | None) -> str:
+    """'+31612345678' -> '06 •••• 5678': the number as :func:`readable` groups it, all but its head and
+    last four digits hidden."""
+    return readable(e164, masked=True)
 
 
 # A phone number in any form it reaches a log line or a stored text in: E.164 (+31612345678), with the

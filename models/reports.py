@@ -73,7 +73,12 @@ _BROKER_CALL = "broker_bridge"
 
 
 class ReportError(ValueError):
-    """A period or grouping the report cannot take; the message says what is wrong, for a 400."""
+    """A period or grouping the report cannot take; the message says what is wrong, for a 400 of the API;
+    ``why`` names it in one word for the dashboard's ``reports.error.<why>``."""
+
+    def __init__(self, message: str, why: str):
+        super().__init__(message)
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -122,21 +127,21 @@ def parse_period(first: str | None, last: str | None, by: str | None, zone: Zone
     dates = []
     for name, value in (("from", first), ("to", last)):
         if not value:
-            raise ReportError(f"{name} is required, as YYYY-MM-DD")
+            raise ReportError(f"{name} is required, as YYYY-MM-DD", "date_missing")
         try:
             if len(value) != 10:
                 raise ValueError
             dates.append(dt.date.fromisoformat(value))
         except ValueError:
-            raise ReportError(f"{name} must be a date as YYYY-MM-DD, not {value[:20]!r}") from None
+            raise ReportError(f"{name} must be a date as YYYY-MM-DD, not {value[:20]!r}", "date") from None
     if dates[1] < dates[0]:
-        raise ReportError("to must not be before from")
+        raise ReportError("to must not be before from", "order")
     if (dates[1] - dates[0]).days + 1 > MAX_REPORT_DAYS:
-        raise ReportError("a report covers at most 10 years")
+        raise ReportError("a report covers at most 10 years", "too_long")
     if dates[1] >= dt.date.max - dt.timedelta(days=2):
-        raise ReportError("to is too far in the future")
+        raise ReportError("to is too far in the future", "future")
     if by not in REPORT_GROUPINGS:
-        raise ReportError(f"by must be one of: {', '.join(REPORT_GROUPINGS)}")
+        raise ReportError(f"by must be one of: {', '.join(REPORT_GROUPINGS)}", "by")
     return Period(dates[0], dates[1], zone), by
 
 
@@ -160,7 +165,7 @@ def preset_period(name: str, today: dt.date) -> tuple[dt.date, dt.date]:
         return start + dt.timedelta(days=1), today
     if name == "last_year":
         return dt.date(today.year - 1, 1, 1), dt.date(today.year - 1, 12, 31)
-    raise ReportError(f"period must be one of: {', '.join(PRESETS)}")
+    raise ReportError(f"period must be one of: {', '.join(PRESETS)}", "period")
 
 
 # --- the queries ----------------------------------------------------------------------------

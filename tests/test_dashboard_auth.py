@@ -204,15 +204,43 @@ def test_coordinator_adds_and_disables_a_broker(client, brokers, db):
 
     refused = post(client, "/dashboard/brokers", {"email": "x@buuv.example", "name": "X", "role": "broker",
                                                   "password": "short"}, page="/dashboard/brokers")
-    assert refused.status_code == 400 and "at least 10 characters" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "Het wachtwoord moet minstens 10 tekens hebben." in refused.get_data(as_text=True)
 
     other = client.application.test_client()
     login(other, "nina@buuv.example", "a-long-password")
     assert other.get("/dashboard").status_code == 200
-    post(client, f"/dashboard/brokers/{nina.id}/active", {"active": "0"}, page="/dashboard/brokers")
+    # A click on "Uitschakelen" asks first; nothing changes until the question's own form is sent.
+    asked = post(client, f"/dashboard/brokers/{nina.id}/active", {"active": "0"}, page="/dashboard/brokers")
+    question = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Weet u zeker dat u Nina (nina@buuv.example) wilt uitschakelen?" in question
+    assert 'name="confirmed" value="1"' in question and "Ja, uitschakelen" in question and "Nee, terug" in question
+    db.expire_all()
+    assert db.get(Broker, nina.id).active and other.get("/dashboard").status_code == 200
+    assert "broker.disable" not in audit_actions(db)
+    confirmed = client.post(f"/dashboard/brokers/{nina.id}/active",
+                            data={"active": "0", "confirmed": "1", "csrf_token": token_in(question)})
+    assert confirmed.status_code == 302
     assert other.get("/dashboard").status_code == 302  # her open session ends at once
     assert login(other, "nina@buuv.example", "a-long-password").status_code == 401
     assert {"broker.create", "broker.disable"} <= set(audit_actions(db))
+
+
+def test_a_disable_without_its_confirmation_changes_nothing_and_enabling_needs_none(client, brokers, db):
+    login(client, "cor@buuv.example")
+    for form in ({"active": "0"}, {"active": "0", "confirmed": "yes"}, {"active": "0", "confirmed": ""}):
+        response = post(client, f"/dashboard/brokers/{brokers.mila}/active", form, page="/dashboard/brokers")
+        assert response.status_code == 200 and "Weet u zeker" in response.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(Broker, brokers.mila).active
+    post(client, f"/dashboard/brokers/{brokers.mila}/active", {"active": "0", "confirmed": "1"},
+         page="/dashboard/brokers")
+    db.expire_all()
+    assert not db.get(Broker, brokers.mila).active
+    response = post(client, f"/dashboard/brokers/{brokers.mila}/active", {"active": "1"}, page="/dashboard/brokers")
+    assert response.status_code == 302
+    db.expire_all()
+    assert db.get(Broker, brokers.mila).active
+    assert client.post(f"/dashboard/brokers/{brokers.mila}/active", data={"active": "0", "confirmed": "1"}).status_code == 400  # no CSRF token
 
 
 def test_coordinator_cannot_disable_themselves(client, brokers, db):

@@ -10,6 +10,7 @@ from gateway import create_app
 from gateway.database import get_database
 from ivr_flows import settings_from_config
 from models import AuditEvent, Broker, Call
+from models.phones import readable
 from tests.conftest import ACCOUNT_SID, GATEWAY_NUMBER, PUBLIC_BASE, TwilioWebhooks, app_config, parse_twiml
 from tests.dashboard_support import MILA_PHONE, logged_in, make_brokers, post, seed_listing
 from workers.callback_jobs import place
@@ -151,7 +152,8 @@ def test_demo_shows_the_outbound_call_instead_of_placing_it(database_url, fake_t
     callback_id = claimed(app, client)
     response = post(client, f"/dashboard/items/{callback_id}/call", {"nonce": "0" * 16}, follow_redirects=True)
     page = response.get_data(as_text=True)
-    assert f"Demo: de gateway zou nu uw telefoon {MILA_PHONE} bellen en u dan doorverbinden met {RESIDENT}" in page
+    assert f"Demo: de gateway zou nu uw telefoon {readable(MILA_PHONE)} bellen en u dan doorverbinden met {readable(RESIDENT)}" in page
+    assert readable(RESIDENT) == "06 1234 5678"
     assert fake_twilio.calls() == []
     session = get_database(app).session()
     call = session.scalars(select(Call)).one()

@@ -17,7 +17,7 @@ from gateway.database import get_database
 from models import AuditEvent, Call, Callback, Listing, Match, Message, Resident
 from models.base import utcnow
 from models.matching import cancel_match
-from models.phones import mask
+from models.phones import mask, readable
 from models.queue import queue_callback
 from models.vocabulary import QUEUE_REASONS
 from tests.conftest import GATEWAY_NUMBER, ROOT, TwilioWebhooks, parse_twiml
@@ -145,7 +145,7 @@ def test_helper_said_yes_item_shows_both_sides_and_confirms_with_a_moment(notify
     # Before claiming: both numbers masked.
     page = _text(mila.get(f"/dashboard/items/{item.id}"))
     assert 'id="match"' in page and mask(REQUESTER) in page and mask(HELPER) in page
-    assert REQUESTER not in page and HELPER not in page
+    assert readable(REQUESTER) not in page and readable(HELPER) not in page
     assert 'id="match-actions"' not in page  # only the holder acts
 
     post(mila, f"/dashboard/items/{item.id}/claim")
@@ -153,8 +153,12 @@ def test_helper_said_yes_item_shows_both_sides_and_confirms_with_a_moment(notify
     match_panel = page.split('id="match"', 1)[1].split("</section>", 1)[0]
     requester_side = match_panel.split('id="match-requester"', 1)[1].split('id="match-helper"', 1)[0]
     helper_side = match_panel.split('id="match-helper"', 1)[1]
-    assert REQUESTER in requester_side and "bewoner van dit item" in requester_side
-    assert mask(HELPER) in helper_side and HELPER not in page and "de andere kant" in helper_side
+    # The holder reads their own resident's number in full, once, in the resident's panel; the other side's
+    # stays masked, on the match.
+    assert page.count(readable(REQUESTER)) == 2  # the resident's panel and the call button
+    assert f'id="resident-phone">{readable(REQUESTER)}<' in page and readable(REQUESTER) not in match_panel
+    assert "bewoner van dit item" in requester_side and 'href="#resident"' in requester_side
+    assert mask(HELPER) in helper_side and readable(HELPER) not in page and "de andere kant" in helper_side
     assert "Klussen in en om het huis" in requester_side and "deze week" in requester_side
     assert "Schalkwijk" in helper_side
     history = page.split('id="match-history"', 1)[1].split("</ol>", 1)[0]
@@ -230,6 +234,9 @@ def test_a_problem_on_a_confirmed_match_moves_the_moment(notify_app, webhooks, m
     html = _text(mila.get(page))
     assert "<h1>Probleem gemeld" in html and "Nieuw moment opslaan" in html and "Hulp is gegeven: match klaar" in html
     assert "Probleem gemeld</strong>" in html.split('id="match-history"', 1)[1]
+    # Each resident's details once: the reporter's in the resident's panel, the other side's on the match.
+    assert html.count("<dt>Taal</dt>") == 2 and html.count("<dt>Soort nummer</dt>") == 2
+    assert len(re.findall(r'<span class="phone[ "]', html)) == 2
 
     response = post(mila, f"{page}/match", {"action": "confirm", "meeting_at": ""}, page=page, follow_redirects=True)
     assert "De match is al bevestigd. Vul het nieuwe moment in." in _text(response)
@@ -405,7 +412,7 @@ def test_the_broker_can_call_the_resident_and_the_counterpart(notify_app, webhoo
     dial = parse_twiml(response.data).find("Dial")
     assert dial.get("callerId") == GATEWAY_NUMBER and [n.text for n in dial.findall("Number")] == [HELPER]
     # The page still never shows the helper's number.
-    assert HELPER not in _text(mila.get(page))
+    assert readable(HELPER) not in _text(mila.get(page))
 
 
 def test_the_match_panel_in_english(notify_app, webhooks, mila, session):

@@ -47,8 +47,8 @@ def test_what_is_not_a_number_stays_readable():
 
 
 def test_mask_shows_only_enough_to_recognise():
-    assert mask("+31612345678") == "+31 6 •••• 5678"
-    assert mask("+31235123456") == "+31 23 •••• 3456"
+    assert mask("+31612345678") == "06 •••• 5678"
+    assert mask("+31235123456") == "023 ••• 3456"
     assert mask(None) == "—"
 
 

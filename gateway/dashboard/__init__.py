@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, current_app, g, request, session
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import vocabulary
 from models.districts import district_map
-from models.phones import mask
+from models.phones import mask, readable
 from models.workdays import local_zone
 from texts import DASHBOARD, FALLBACK, category_name
 
@@ -79,6 +80,12 @@ def _masked_filter(phone: str | None) -> str:
     return mask(phone)
 
 
+@bp.app_template_filter("phone")
+def _phone_filter(phone: str | None) -> str:
+    """A number the broker may read in full, grouped as in the Netherlands: 06 1234 5678."""
+    return readable(phone)
+
+
 @bp.app_template_filter("district_name")
 def _district_name_filter(district: str | None) -> str:
     return district_map().name(district) if district else t("district.none")
@@ -97,6 +104,34 @@ def _csrf_error(_error: CSRFError):  # type: ignore[no-untyped-def]
     return render_template("dashboard/error.html", message=t("error.csrf")), 400
 
 
+# The error page of a dashboard view, in the broker's language (Flask's own pages are English).
+HTTP_ERROR_TEXTS = {400: "error.bad_request", 403: "error.forbidden", 404: "error.not_found", 405: "error.not_allowed"}
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    from flask import jsonify, render_template
+
+    from .auth import _wants_json
+
+    key = HTTP_ERROR_TEXTS.get(error.code or 500)
+    if key is None:
+        return error
+    if _wants_json():
+        return jsonify(error=key.removeprefix("error.")), error.code
+    # The helpers by hand: an address no view takes belongs to no blueprint, so its context processor is not run.
+    return render_template("dashboard/error.html", message=t(key), **_template_helpers()), error.code
+
+
+def _routing_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    """A dashboard address no view takes (a typo, a wrong method) gets the dashboard's page too; any other
+    address gets what the app answers for every HTTP error (the API's JSON under /api/)."""
+    if request.path.startswith(("/dashboard/", "/login", "/logout")) or request.path == "/dashboard":
+        return _http_error(error)
+    general = current_app.error_handler_spec[None][None].get(HTTPException)
+    return general(error) if general is not None else error
+
+
 def init_app(app: Flask) -> None:
     trusted_proxies = int(app.config.get("BUURTLIJN_TRUSTED_PROXIES") or os.environ.get("BUURTLIJN_TRUSTED_PROXIES") or 0)
     if trusted_proxies:
@@ -105,6 +140,8 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)  # type: ignore[method-assign]
     login_manager.init_app(app)
     auth.configure(login_manager)
+    for routing_error in (NotFound, MethodNotAllowed):  # raised before any blueprint is chosen
+        app.register_error_handler(routing_error, _routing_error)
     app.register_blueprint(bp)
     # Pages that show personal data are never cached by the browser or a proxy.
     app.after_request(_no_store)

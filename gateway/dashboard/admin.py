@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from models import ApiClient, AuditEvent, Broker
 from models.api_clients import revoke_api_client
-from models.accounts import AccountError, create_broker, end_sessions
+from models.accounts import MIN_PASSWORD, AccountError, create_broker, end_sessions
 from models.broker import ROLES
 from models.limits import MAX_ID
 from models.phones import InvalidPhoneNumber
@@ -52,9 +52,10 @@ def add_broker():  # type: ignore[no-untyped-def]
                                phone=values["phone"] or None, password=password)
     except (AccountError, InvalidPhoneNumber) as exc:
         db.rollback()
-        audit_action("broker.create", "broker", None, result="refused", why=str(exc)[:200])
+        why = exc.why if isinstance(exc, AccountError) else "phone"
+        audit_action("broker.create", "broker", None, result="refused", why=why)
         db.commit()
-        return _brokers_page(values, str(exc), 400)
+        return _brokers_page(values, t(f"brokers.error.{why}", minimum=MIN_PASSWORD), 400)
     audit_action("broker.create", "broker", broker.id, role=broker.role, via="dashboard")
     db.commit()
     flash(t("brokers.created", email=broker.email), "ok")
@@ -72,6 +73,13 @@ def set_active(broker_id: int):  # type: ignore[no-untyped-def]
     if broker.id == me().id and not active:
         flash(t("brokers.not_self"), "error")
         return redirect(url_for("dashboard.admin.brokers"))
+    if not active and request.form.get("confirmed") != "1":
+        # Disabling logs the broker out everywhere: only the "are you sure?" page's own POST does it.
+        return render_template(
+            "dashboard/confirm.html", title=t("brokers.confirm.title"),
+            question=t("brokers.confirm.question", name=broker.name, email=broker.email),
+            action=url_for("dashboard.admin.set_active", broker_id=broker.id), fields={"active": "0"},
+            yes=t("brokers.confirm.yes"), no=t("brokers.confirm.no"), back=url_for("dashboard.admin.brokers"))
     broker.active = active
     if active:
         broker.failed_logins = 0

@@ -14,19 +14,20 @@ from models import Broker, Call, Callback, Listing, Message, Resident
 from models.base import utcnow
 from models.bridge import PURPOSE
 from models.leases import ClaimError, holds, renew_lease
+from models.marketplace import REOPENABLE_STATUSES, match_under_way
 from models.match_page import MatchView, has_live_match, match_view, matches_of
 from models.outcomes import OutcomeError, record_outcome
-from models.phones import mask
+from models.phones import mask, readable
 from models.queue_view import QueueRow, other_open_items, resident_history, resident_texts
 from models.suggestions import suggestions_for
-from models.vocabulary import QUEUED_CALLBACK_STATUSES
+from models.vocabulary import CURRENT_LISTING_STATUSES, QUEUED_CALLBACK_STATUSES
 
 from ..database import get_session
 from . import local_time, local_zone_of_app, t
 from .auth import me
 from .calls import call_progress
 from .common import MAX_NOTE, audit_action, callback_or_404
-from .matches import MEETING_FORMAT
+from .matches import MEETING_FORMAT, refusal_text
 
 bp = Blueprint("item", __name__)
 
@@ -52,6 +53,9 @@ class ItemPage:
     busy: bool = False  # the request has a match under way: no other can be proposed
     # The resident's other items not closed yet: one call back can settle them all.
     also_open: list[QueueRow] = field(default_factory=list)
+    # What a broker can do with the listing from here (not while another broker holds the item).
+    can_close: bool = False
+    can_reopen: bool = False
 
 
 def _item_page(callback: Callback) -> ItemPage:
@@ -72,7 +76,7 @@ def _item_page(callback: Callback) -> ItemPage:
         holder=holder,
         resident=resident,
         listing=listing,
-        phone=(resident.phone if holding else mask(resident.phone)) if resident else "—",
+        phone=(readable(resident.phone) if holding else mask(resident.phone)) if resident else "—",
     )
     if resident is not None:
         page.other_listings = sorted(
@@ -90,6 +94,9 @@ def _item_page(callback: Callback) -> ItemPage:
         page.counterpart_phone = mask(page.match.counterpart.phone)
     # A request with a match under way gets no other proposal until that match is stopped.
     page.busy = listing is not None and listing.kind == "request" and has_live_match(db, listing.id)
+    if listing is not None and holder is None:
+        page.can_close = listing.status in CURRENT_LISTING_STATUSES and not match_under_way(db, listing.id)
+        page.can_reopen = listing.status in REOPENABLE_STATUSES
     if listing is not None and listing.status == "open" and callback.status in QUEUED_CALLBACK_STATUSES and not page.busy:
         page.suggestions = suggestions_for(db, listing, now=now)
     if holding:
@@ -166,7 +173,7 @@ def outcome(callback_id: int):  # type: ignore[no-untyped-def]
         db.commit()
         if note:
             session[f"draft_note:{callback_id}"] = note
-        flash(t(f"outcome.error.{exc.code}", detail=str(exc)), "error")
+        flash(t(f"outcome.error.{exc.code}", detail=refusal_text(exc.why)), "error")
         return redirect(url_for("dashboard.item.show", callback_id=callback_id, _anchor="outcome"))
     audit_action("callback.outcome", "callback", callback_id, outcome=chosen, referral=referral,
            match_id=result.match.id if result.match else None,

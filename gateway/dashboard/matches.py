@@ -15,6 +15,8 @@ from models.matching import MatchError
 from models.outcomes import OutcomeError
 from models.vocabulary import MATCH_OUTCOMES
 
+from texts import DASHBOARD
+
 from ..database import get_session
 from . import label, local_time, local_zone_of_app, t
 from .auth import me, remote_addr
@@ -29,6 +31,12 @@ MEETING_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends, l
 def _local_input_filter(moment: dt.datetime | None) -> str:
     """A moment as the value of a datetime-local input, in local time."""
     return moment.astimezone(local_zone_of_app()).strftime(MEETING_FORMAT) if moment else ""
+
+
+def refusal_text(why: str | None) -> str:
+    """Why a match cannot be made or moved, in the broker's words (models.matching's MatchError.why)."""
+    key = f"match.refused.{why}"
+    return t(key if why and DASHBOARD.has("nl", key) else "match.refused.conflict")
 
 
 class MeetingError(ValueError):

@@ -61,7 +61,7 @@ def _choice() -> tuple[dict[str, str], Report | None, str | None]:
             chosen["from"], chosen["to"] = first.isoformat(), last.isoformat()
         period, by = parse_period(chosen["from"], chosen["to"], chosen["by"], zone)
     except ReportError as exc:
-        return chosen, None, str(exc)
+        return chosen, None, t(f"reports.refused.{exc.why}")
     config = current_app.config
     report = build_report(get_session(), period, by, min_count=config["BUURTLIJN_REPORT_MIN_COUNT"],
                           prices=(config.get("BUURTLIJN_PRICE_SMS_SEGMENT"), config.get("BUURTLIJN_PRICE_CALL_MINUTE")))

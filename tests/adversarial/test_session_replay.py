@@ -44,7 +44,8 @@ def test_a_cookie_copied_before_the_broker_is_disabled_stays_refused_when_enable
     stolen = copy_of(mila)
     login(client, "cor@buuv.example")
 
-    post(client, f"/dashboard/brokers/{brokers.mila}/active", {"active": "0"}, page="/dashboard/brokers")
+    post(client, f"/dashboard/brokers/{brokers.mila}/active", {"active": "0", "confirmed": "1"},
+         page="/dashboard/brokers")
     assert stolen.get("/dashboard").status_code == 302
     post(client, f"/dashboard/brokers/{brokers.mila}/active", {"active": "1"}, page="/dashboard/brokers")
     assert stolen.get("/dashboard").status_code == 302

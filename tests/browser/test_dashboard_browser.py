@@ -32,7 +32,7 @@ from gateway.twilio_sim import post_signed, sms_params
 from models import Callback, Match, Message
 from models.base import utcnow
 from models.marketplace import record_listing
-from models.phones import parse_phone
+from models.phones import mask, parse_phone, readable
 from models.queue import queue_callback
 from models.residents import resident_for, set_postcode
 from tests.conftest import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, GATEWAY_NUMBER, ROOT, app_config, wait_until
@@ -176,7 +176,8 @@ def bodies_to(fake: FakeTwilio, phone: str) -> list[str]:
 
 
 def masked(phone: str) -> str:
-    return f"+31 6 •••• {phone[-4:]}"
+    assert mask(phone) == f"06 •••• {phone[-4:]}"
+    return mask(phone)
 
 
 def test_log_in_claim_call_and_propose_a_match(served, browser, base, fake_twilio_server):
@@ -190,17 +191,18 @@ def test_log_in_claim_call_and_propose_a_match(served, browser, base, fake_twili
     log_in(page, base, "mila@buuv.example")
     card = page.locator(f"#item-{callback_id}")
     expect(card).to_contain_text(masked(phone))
-    assert phone not in page.content()
+    assert readable(phone) not in page.content()
     assert_accessible(page)
 
     card.get_by_role("button", name="Oppakken").click()
     expect(page).to_have_url(f"{base}/dashboard/items/{callback_id}")
-    expect(page.locator("#resident-phone")).to_have_text(phone)  # the holder sees the full number
+    # The holder sees the full number, as Dutch people write it.
+    expect(page.locator("#resident-phone")).to_have_text(f"06 {phone[4:8]} {phone[8:]}")
     expect(page.locator(f"#suggestion-{offer_id}")).to_contain_text("Ik fiets elke dag langs de supermarkt")
     assert_accessible(page)
 
     calls_before = len(fake_twilio_server.calls())
-    page.get_by_role("button", name=f"Bel {phone} via Buurtlijn").click()
+    page.get_by_role("button", name=f"Bel {readable(phone)} via Buurtlijn").click()
     assert fake_twilio_server.wait_for(lambda fake: len(fake.calls()) > calls_before, timeout=10)
     placed = fake_twilio_server.calls()[-1]
     assert placed["To"] == MILA_PHONE and placed["Url"].startswith(f"{base}/twilio/bridge/")
@@ -219,7 +221,7 @@ def test_a_second_broker_is_told_the_item_is_taken(served, browser, base):
     log_in(mila, base, "mila@buuv.example")
     log_in(bram, base, "bram@buuv.example")
     mila.locator(f"#item-{callback_id}").get_by_role("button", name="Oppakken").click()
-    expect(mila.locator("#resident-phone")).to_have_text(phone)
+    expect(mila.locator("#resident-phone")).to_have_text(readable(phone))
 
     bram.locator(f"#item-{callback_id}").get_by_role("button", name="Oppakken").click()  # his page was older
     expect(bram.locator(".flash.error")).to_have_text("Dit item is al opgepakt door Mila. Kies een ander item.")
@@ -316,7 +318,9 @@ def test_helper_says_ja_and_the_broker_confirms_with_both(served, browser, base,
 
     card.get_by_role("button", name="Oppakken").click()
     expect(page).to_have_url(f"{base}/dashboard/items/{item_id}")
-    expect(page.locator("#match-requester")).to_contain_text(requester)  # the holder sees their own resident's number
+    # The holder sees their own resident's number, once, in the resident's panel.
+    expect(page.locator("#resident-phone")).to_have_text(readable(requester))
+    expect(page.locator("#match-requester")).not_to_contain_text(readable(requester))
     expect(page.locator("#match-requester")).to_contain_text("Mijn tuinhek hangt scheef")
     expect(page.locator("#match-helper")).to_contain_text(masked(helper))  # the other side: always masked
     expect(page.locator("#match-helper")).to_contain_text("Ik klus graag en heb zaterdag tijd")
@@ -327,7 +331,7 @@ def test_helper_says_ja_and_the_broker_confirms_with_both(served, browser, base,
     expect(relays.nth(0)).to_contain_text("ingekort")
     expect(relays.nth(1)).to_contain_text("link of nummer weggehaald")
     expect(relays.nth(1)).to_contain_text("Kijk even op bit.ly/tuinhek <b>")  # the original, as text
-    assert helper not in page.content()
+    assert readable(helper) not in page.content()
     expect(page.get_by_role("button", name=f"Bel ook de helper {masked(helper)} via Buurtlijn")).to_be_visible()
     assert_accessible(page)
 
@@ -438,7 +442,7 @@ def test_a_residents_privacy_pages_pass_axe_and_erase_by_keyboard(served, browse
     page.get_by_label("Ja, ik wil alles over deze bewoner wissen").check()
     page.get_by_role("button", name="Alles wissen").press("Enter")
     expect(page.get_by_text("Alles over deze bewoner is gewist.").first).to_be_visible()
-    assert phone not in page.content()
+    assert readable(phone) not in page.content() and phone not in page.content()
     assert_accessible(page)
 
 
@@ -474,4 +478,111 @@ def test_the_report_page_passes_axe_works_by_keyboard_and_prints(served, browser
     expect(page.get_by_role("heading", name="Reports", level=1)).to_be_visible()
     assert_accessible(page)
     page.get_by_role("button", name="Zet het dashboard in het Nederlands").click()
+    page.context.close()
+
+
+# --- on the road: a phone at 390 px ---------------------------------------------------------------
+
+PHONE = {"width": 390, "height": 844}  # a phone held upright
+
+
+def _fits_the_phone(page: Page) -> None:
+    """No sideways scrolling of the page; a wide table scrolls inside its own box."""
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    wide = page.evaluate("""(limit) => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > limit && !e.closest('.table-wrap'))
+        .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))""",
+                         PHONE["width"])
+    assert width <= PHONE["width"], f"the page {page.url} is {width}px wide: {wide}"
+    assert_accessible(page)
+
+
+def test_the_item_page_works_on_a_phone_for_every_kind_of_item(served, browser, base):
+    # With suggestions: a request and an offer that fits it.
+    _, with_suggestions, _ = seed(served, "request", "groceries", "2034",
+                                  "Wie haalt op vrijdag mijn boodschappen? Ik woon op de derde verdieping zonder lift.")
+    offer_id, _, _ = seed(served, "offer", "groceries", "2034", DESCRIPTIONS[("offer", "groceries")])
+    # With texts: a resident's words the gateway did not understand, one of them long and without spaces.
+    texter = new_phone()
+    for body in ("Goedemiddag, mijn buurvrouw zoekt iemand voor de hond, kunt u bellen?",
+                 "https://voorbeeld.nl/" + "heel-lang-zonder-spaties-" * 8):
+        status, _twiml = post_signed(f"{base}/twilio/sms", sms_params(account_sid=ACCOUNT_SID, from_=texter,
+                                                                      to=GATEWAY_NUMBER, body=body), AUTH_TOKEN)
+        assert status == 200
+    with get_database(served).transaction() as session:
+        with_texts = session.scalars(select(Callback.id).join(Message, Message.callback_id == Callback.id)
+                                     .where(Message.phone == texter)).first()
+    assert with_texts is not None
+    # With a match: the helper said yes.
+    _match_id, with_match, _, _ = helper_said_ja(
+        served, base, "Mijn computer start niet meer op. Wie kan er even naar kijken?",
+        "Ik ben handig met computers en kom graag langs.", category="digital")
+
+    context = browser.new_context(viewport=PHONE, locale="nl-NL", timezone_id="Europe/Amsterdam",
+                                  is_mobile=True, has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    log_in(page, base, "mila@buuv.example")
+    _fits_the_phone(page)
+    for item in (with_suggestions, with_texts, with_match):
+        page.goto(f"{base}/dashboard/items/{item}")
+        page.get_by_role("button", name="Dit item oppakken").click()
+        expect(page.locator("#resident-phone")).to_be_visible()
+        page.locator("#listing-edit summary").click() if page.locator("#listing-edit").count() else None
+        _fits_the_phone(page)
+        # Every button on the page can be reached (scrolled to) and lies within the screen's width.
+        for button in page.locator("main button:visible").all():
+            button.scroll_into_view_if_needed()
+            box = button.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], button.inner_text()
+    expect(page.locator(f"#suggestion-{offer_id}")).to_have_count(0)  # the last page was the match's
+    page.goto(f"{base}/dashboard/items/{with_suggestions}")
+    expect(page.locator(f"#suggestion-{offer_id}")).to_be_visible()
+    page.goto(f"{base}/dashboard/items/{with_texts}")
+    expect(page.locator("#texts")).to_contain_text("mijn buurvrouw zoekt iemand voor de hond")
+    context.close()
+
+
+def test_a_broker_is_disabled_only_after_saying_yes(served, browser, base):
+    from models.accounts import create_broker
+
+    with get_database(served).transaction() as session:
+        create_broker(session, email="tim@buuv.example", name="Tim", role="broker", phone=None, password=PASSWORD)
+    page = new_page(browser)
+    log_in(page, base, "cor@buuv.example")
+    page.goto(f"{base}/dashboard/brokers")
+    tim = page.locator("tr", has_text="tim@buuv.example")
+    tim.get_by_role("button", name="Uitschakelen").click()
+    expect(page.get_by_text("Weet u zeker dat u Tim (tim@buuv.example) wilt uitschakelen?")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Nee, terug").click()
+    expect(tim).to_contain_text("Actief")
+    tim.get_by_role("button", name="Uitschakelen").click()
+    page.get_by_role("button", name="Ja, uitschakelen").click()
+    expect(page.locator(".flash.ok")).to_have_text("tim@buuv.example is uitgeschakeld en kan niet meer inloggen.")
+    expect(page.locator("tr", has_text="tim@buuv.example")).to_contain_text("Uitgeschakeld")
+    page.context.close()
+
+
+def test_a_broker_closes_and_reopens_a_listing_from_its_page(served, browser, base):
+    listing_id, callback_id, _ = seed(served, "request", "chores", "2034", DESCRIPTIONS[("request", "chores")])
+    page = new_page(browser)
+    log_in(page, base, "bram@buuv.example")
+    page.locator(f"#item-{callback_id}").get_by_role("button", name="Oppakken").click()
+    page.get_by_role("button", name="Sluiten: ingetrokken").click()
+    expect(page.get_by_text("Weet u zeker dat u dit wilt sluiten als ingetrokken?")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("button", name="Ja, sluiten").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Gesloten (gestopt): Vraag")
+    page.get_by_role("button", name="Weer openzetten").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Weer open: Vraag")
+    page.locator("#listing-edit summary").click()
+    page.locator("#edit-postcode").fill("2011")
+    page.get_by_role("button", name="Wijzigingen opslaan").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Aangepast: Vraag")
+    assert_accessible(page)
+    with get_database(served).transaction() as session:
+        from models import Listing
+
+        listing = session.get(Listing, listing_id)
+        assert (listing.status, listing.postcode, listing.district) == ("open", "2011", "centrum")
     page.context.close()
