@@ -56,6 +56,9 @@ class Listing(Base):
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
     closed_at: Mapped[timestamp]
+    # When the check-in clock last started (models/listing_life.py): made, edited, reopened, or its owner
+    # said it is still current. Empty on rows from before it existed: their created_at counts.
+    touched_at: Mapped[timestamp]
     # The marketplace's own id of a listing posted through the API.
     external_ref: Mapped[str | None] = mapped_column(String(120))
 
@@ -94,6 +97,7 @@ def listing_values(
         "status": "open",
         "created_at": now,
         "updated_at": now,
+        "touched_at": now,
     }
 
 
