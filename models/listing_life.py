@@ -3,7 +3,8 @@
 Contract, "Listing life". A listing is *untouched* while nothing of its own happens: its clock
 (``last_touched``: ``touched_at``, set when it is made, edited or reopened and when its owner says it is
 still current) is older than ``BUURTLIJN_LISTING_CHECK_DAYS``, no match on it is under way or ended within
-that time, and no broker item about it waits (a broker working on it is in touch already). Then its
+that time, and no broker has an item about it in hand (claimed: in touch already). A ``new_listing``
+item still waiting does not stop the question; an expiry closes it, as a withdrawal does. Then its
 owner is asked, in their channel and language, whether it is still current: one row in
 ``listing_checkins`` per question, and at most one question waiting per resident, so that a JA is never
 ambiguous (the next due listing is asked once the first is answered or expired).
@@ -31,7 +32,8 @@ from .callback import Callback
 from .listing import Listing, end_listing
 from .match import Match
 from .resident import NUMBER_NONE, Resident
-from .vocabulary import LIVE_MATCH_STATUSES, QUEUED_CALLBACK_STATUSES, check_in
+from .queue import close_callback
+from .vocabulary import EXPIRED_OUTCOME, LIVE_MATCH_STATUSES, check_in
 
 __all__ = [
     "CHECKIN_ANSWERS", "CheckinAnswer", "ListingCheckin", "answer_checkin", "ask_checkin", "due_for_checkin",
@@ -84,7 +86,7 @@ def due_for_checkin(session: Session, now: dt.datetime, check_after: dt.timedelt
         or_(Match.request_id == Listing.id, Match.offer_id == Listing.id),
         or_(Match.status.in_(LIVE_MATCH_STATUSES), Match.updated_at > since),
     )
-    broker_on_it = exists().where(Callback.listing_id == Listing.id, Callback.status.in_(QUEUED_CALLBACK_STATUSES))
+    broker_on_it = exists().where(Callback.listing_id == Listing.id, Callback.status == "claimed")
     return list(session.scalars(
         select(Listing.id).join(Resident, Resident.id == Listing.resident_id)
         .where(Listing.status == "open", last_touched() <= since, Resident.number_status != NUMBER_NONE,
@@ -165,6 +167,10 @@ def expire_listing(session: Session, listing: Listing, now: dt.datetime, *, why:
     """End ``listing`` as expired, once (False when it had ended already), audited as the system's act."""
     if not end_listing(listing, "expired", now):
         return False
+    # Nobody needs to call about it any more (as when its owner withdraws it).
+    for item in session.scalars(select(Callback).where(Callback.listing_id == listing.id,
+                                                       Callback.reason == "new_listing", Callback.status == "open")):
+        close_callback(item, EXPIRED_OUTCOME)
     audit(session, "listing.expired", actor_type="system", object_type="listing", object_id=listing.id,
           detail={"why": why})
     return True

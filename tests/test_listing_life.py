@@ -226,12 +226,29 @@ def test_a_listing_in_a_live_match_or_with_a_broker_is_not_asked(notify_app, fak
         tx.execute(update(Match).values(status="cancelled").returning(Match.id))
     assert _sweep(notify_app) == 0
     assert _sweep(notify_app, utcnow() + 28.1 * DAY) == 2
-    # A broker's open item on a listing: the broker is in touch, no question.
+    # An item a broker has in hand (claimed): the broker is in touch, no question.
     lone = add_listing(notify_app, "+31612345003", "request")
     _left_alone(notify_app, lone)
     with get_database(notify_app).transaction() as tx:
-        tx.add(Callback(reason="new_listing", listing_id=lone, dedupe_key="x"))
+        tx.add(Callback(reason="new_listing", listing_id=lone, status="claimed", dedupe_key="x"))
     assert _sweep(notify_app) == 0
+    assert _checkins(session)[-1].listing_id != lone
+
+
+def test_a_waiting_new_listing_item_does_not_stop_the_question_and_closes_with_the_expiry(
+        notify_app, webhooks, fake_twilio, session):
+    webhooks.sms(REQUESTER, "VRAAG boodschappen 2034")
+    session.expire_all()
+    [listing_id] = session.scalars(select(Listing.id)).all()
+    [item] = session.scalars(select(Callback)).all()
+    assert (item.reason, item.status) == ("new_listing", "open")
+    _left_alone(notify_app, listing_id)
+    assert _sweep(notify_app) == 1
+    webhooks.sms(REQUESTER, "nee")
+    session.expire_all()
+    item = session.get(Callback, item.id)
+    assert (item.status, item.outcome) == ("done", "expired")
+    assert _status(session, listing_id) == "expired"
 
 
 def test_an_opted_out_resident_gets_no_sms_and_the_listing_expires_silently(notify_app, fake_twilio, session):
