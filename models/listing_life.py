@@ -37,7 +37,7 @@ from .vocabulary import EXPIRED_OUTCOME, LIVE_MATCH_STATUSES, check_in
 
 __all__ = [
     "CHECKIN_ANSWERS", "CheckinAnswer", "ListingCheckin", "answer_checkin", "ask_checkin", "due_for_checkin",
-    "expire_unanswered", "last_checkin", "outstanding_checkin",
+    "checkins_of", "expire_unanswered", "last_checkin", "outstanding_checkin",
 ]
 
 # yes / no: the owner's answer; silence: none within the answer time; overtaken: the listing was
@@ -216,6 +216,16 @@ def checkin_params(session: Session, resident: Resident, row: ListingCheckin) ->
     listing = session.get(Listing, row.listing_id)
     assert listing is not None
     return _names(resident, listing)
+
+
+def checkins_of(session: Session, listing_ids: list[int]) -> dict[int, list[ListingCheckin]]:
+    """Each listing's check-ins, newest first: the item page shows when it was asked and what came of it."""
+    found: dict[int, list[ListingCheckin]] = {}
+    if listing_ids:
+        for row in session.scalars(select(ListingCheckin).where(ListingCheckin.listing_id.in_(listing_ids))
+                                   .order_by(ListingCheckin.id.desc())):
+            found.setdefault(row.listing_id, []).append(row)
+    return found
 
 
 def unanswered(session: Session, now: dt.datetime, answer_within: dt.timedelta) -> list[int]:

@@ -344,3 +344,21 @@ def test_a_tiny_check_time_asks_at_once(database_url, fake_twilio):
         with get_database(app).transaction() as tx:
             assert tx.get(Listing, listing_id).status == "expired"
         assert bodies(fake_twilio, REQUESTER) == [CHECKIN, EXPIRED]
+
+
+def test_the_item_page_shows_the_check_in_and_the_expiry(notify_app, webhooks, fake_twilio, session):
+    from tests.dashboard_support import logged_in, make_brokers
+
+    make_brokers(notify_app)
+    webhooks.sms(REQUESTER, "VRAAG boodschappen 2034")
+    session.expire_all()
+    [listing_id] = session.scalars(select(Listing.id)).all()
+    [item_id] = session.scalars(select(Callback.id)).all()
+    _left_alone(notify_app, listing_id)
+    _sweep(notify_app)
+    browser = logged_in(notify_app, "mila@buuv.example")
+    page = browser.get(f"/dashboard/items/{item_id}").get_data(as_text=True)
+    assert "Gevraagd of het nog actueel is:" in page and "Nog geen antwoord." in page
+    webhooks.sms(REQUESTER, "NEE")
+    page = browser.get(f"/dashboard/items/{item_id}").get_data(as_text=True)
+    assert "Antwoord nee (" in page and "): verlopen." in page
