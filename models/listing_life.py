@@ -79,20 +79,23 @@ def _waiting(resident_id: Any) -> Any:
     return exists().where(ListingCheckin.resident_id == resident_id, ListingCheckin.answer.is_(None))
 
 
-def due_for_checkin(session: Session, now: dt.datetime, check_after: dt.timedelta) -> list[int]:
-    """Open listings untouched for ``check_after`` whose owner has no question waiting, oldest clock first."""
+def _due(now: dt.datetime, check_after: dt.timedelta) -> Any:
     since = now - check_after
     match_lately = exists().where(
         or_(Match.request_id == Listing.id, Match.offer_id == Listing.id),
         or_(Match.status.in_(LIVE_MATCH_STATUSES), Match.updated_at > since),
     )
     broker_on_it = exists().where(Callback.listing_id == Listing.id, Callback.status == "claimed")
-    return list(session.scalars(
+    return (
         select(Listing.id).join(Resident, Resident.id == Listing.resident_id)
         .where(Listing.status == "open", last_touched() <= since, Resident.number_status != NUMBER_NONE,
                ~match_lately, ~broker_on_it, ~_waiting(Listing.resident_id))
-        .order_by(last_touched(), Listing.id)
-    ))
+    )
+
+
+def due_for_checkin(session: Session, now: dt.datetime, check_after: dt.timedelta) -> list[int]:
+    """Open listings untouched for ``check_after`` whose owner has no question waiting, oldest clock first."""
+    return list(session.scalars(_due(now, check_after).order_by(last_touched(), Listing.id)))
 
 
 def _names(resident: Resident, listing: Listing) -> dict[str, str]:
@@ -107,7 +110,7 @@ def ask_checkin(session: Session, listing: Listing, now: dt.datetime, check_afte
     from .notify import notify_resident, wants_voice  # it imports texts, which imports models
 
     resident = session.get(Resident, listing.resident_id, with_for_update=True)
-    if resident is None or listing.id not in due_for_checkin(session, now, check_after):
+    if resident is None or session.scalar(_due(now, check_after).where(Listing.id == listing.id)) is None:
         return False
     voice = wants_voice(resident)
     silent = resident.opted_out and not voice

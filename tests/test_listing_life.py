@@ -29,6 +29,7 @@ from tests.delivery_support import (
     say_text,
 )
 from texts import is_gsm7, segment_count
+from models.listing_life import expire_listing
 from workers.listing_jobs import sweep_listings
 
 DAY = dt.timedelta(days=1)
@@ -362,3 +363,13 @@ def test_the_item_page_shows_the_check_in_and_the_expiry(notify_app, webhooks, f
     webhooks.sms(REQUESTER, "NEE")
     page = browser.get(f"/dashboard/items/{item_id}").get_data(as_text=True)
     assert "Antwoord nee (" in page and "): verlopen." in page
+
+
+def test_key_3_never_reads_an_expired_listing_as_open(app, phone):
+    caller = "+31612345678"
+    listing_id = add_listing(app, caller, "request")
+    assert texts.t("nl", "voice.status_none") not in phone(caller).press("3").said
+    with get_database(app).transaction() as tx:
+        assert expire_listing(tx, tx.get(Listing, listing_id), utcnow(), why="silence")
+        assert not expire_listing(tx, tx.get(Listing, listing_id), utcnow(), why="silence")  # never twice
+    assert phone(caller).press("3").said.startswith(texts.t("nl", "voice.status_none"))
