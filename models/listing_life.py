@@ -28,11 +28,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .audit import audit
 from .base import Base, IdType, code, intpk, timestamp
+from .call import Call
 from .callback import Callback
 from .listing import Listing, end_listing
 from .match import Match
-from .resident import NUMBER_NONE, Resident
 from .queue import close_callback
+from .resident import NUMBER_NONE, Resident
 from .vocabulary import EXPIRED_OUTCOME, LIVE_MATCH_STATUSES, check_in
 
 __all__ = [
@@ -155,8 +156,16 @@ class CheckinAnswer:
 
 
 def _settle(row: ListingCheckin, answer: str, now: dt.datetime) -> None:
+    """The question is settled; a call still waiting to ask it again is not placed."""
     row.answer = answer
     row.answered_at = now
+    session = Session.object_session(row)
+    assert session is not None
+    for call in session.scalars(select(Call).where(Call.listing_id == row.listing_id, Call.purpose == "notification",
+                                                   Call.status == "pending")):
+        if (call.data or {}).get("expects") == "checkin":
+            call.status = "abandoned"
+            call.data = {**(call.data or {}), "gave_up": f"checkin_{answer}"}
 
 
 def _overtaken(session: Session, listing: Listing) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 import texts
 from gateway.config import ConfigError, finalise
 from gateway.database import get_database
-from models import AuditEvent, Callback, Event, Listing, ListingCheckin, Match, Resident
+from models import AuditEvent, Call, Callback, Event, Listing, ListingCheckin, Match, Resident
 from models.base import utcnow
 from models.vocabulary import CATEGORIES
 from tests.conftest import PUBLIC_BASE, TwilioWebhooks, app_config, running_app
@@ -294,11 +294,13 @@ def test_an_unanswered_landline_call_gives_no_broker_item_and_expiry_is_a_call(
     assert call.status("no-answer") == 200
     session.expire_all()
     assert session.scalars(select(Callback)).all() == []
+    session.expire_all()
+    assert session.get(Call, call.call_id).status == "pending"  # tried again later, as any notification call
     _asked_ago(notify_app, 7.1)
     _sweep(notify_app)
     assert _status(session, listing_id) == "expired"
-    from models import Call
     session.expire_all()
+    assert session.get(Call, call.call_id).status == "abandoned"  # not asked again after the expiry
     told = session.scalars(select(Call).where(Call.data["key"].as_string() == "listing_life.expired_request")).all()
     assert len(told) == 1 and told[0].language == "tr"
 
