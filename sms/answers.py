@@ -199,7 +199,7 @@ def waiting_for(inbound: "Inbound") -> str | None:
     if pending.get("awaiting") == FORGET and inbound.now - _asked_at(pending) <= FORGET_REQUEST_LAPSES:
         return FORGET
     checkin = outstanding_checkin(inbound.session, inbound.resident.id)
-    if checkin is None:
+    if checkin is None or checkin.channel == "none":  # noted without a message (opted out): nothing was asked
         return None
     proposals = open_proposals(inbound.session, inbound.resident.id)
     if number_in(inbound.rest) in {m.id for m in proposals}:

@@ -266,6 +266,32 @@ def test_an_opted_out_resident_gets_no_sms_and_the_listing_expires_silently(noti
     assert bodies(fake_twilio, REQUESTER) == []
 
 
+def test_a_ja_from_an_opted_out_resident_answers_no_question_they_never_got(
+        notify_app, webhooks, fake_twilio, session):
+    listing_id = add_listing(notify_app, REQUESTER, "request")
+    with get_database(notify_app).transaction() as tx:
+        tx.scalars(select(Resident).where(Resident.phone == REQUESTER)).one().opted_out = True
+    _left_alone(notify_app, listing_id)
+    _sweep(notify_app)
+    webhooks.sms(REQUESTER, "JA")
+    [row] = _checkins(session)
+    assert row.answer is None  # still silent: it expires as documented
+    session.expire_all()
+    assert session.scalars(select(Callback.reason)).all() == ["unrecognised_message"]  # a person reads it
+
+
+def test_an_expired_offer_is_never_suggested(notify_app, session):
+    from models.suggestions import suggestions_for
+
+    request_id = add_listing(notify_app, REQUESTER, "request")
+    offer_id = add_listing(notify_app, HELPER, "offer")
+    with get_database(notify_app).transaction() as tx:
+        assert [s.listing.id for s in suggestions_for(tx, tx.get(Listing, request_id))] == [offer_id]
+        expire_listing(tx, tx.get(Listing, offer_id), utcnow(), why="silence")
+    with get_database(notify_app).transaction() as tx:
+        assert suggestions_for(tx, tx.get(Listing, request_id)) == []
+
+
 @pytest.mark.parametrize(("key", "status", "said"), [
     ("1", "open", "listing_life.call.kept"), ("2", "expired", "listing_life.call.closed_request")])
 def test_a_landline_is_called_and_answers_with_a_key(notify_app, webhooks, fake_twilio, session, key, status, said):
