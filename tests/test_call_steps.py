@@ -29,6 +29,7 @@ KINDS: dict[str | None, tuple[str, dict[str, str]]] = {
     "proposal": ("match.proposal", {"district": "Schalkwijk", "category": "boodschappen", "when": "deze week"}),
     "feedback": ("match.feedback", {"category": "boodschappen"}),
     "satisfaction": ("match.satisfaction", {"category": "boodschappen"}),
+    "checkin": ("listing_life.checkin_request", {"category": "boodschappen"}),
 }
 
 
