@@ -401,3 +401,17 @@ def test_key_3_never_reads_an_expired_listing_as_open(app, phone):
         assert expire_listing(tx, tx.get(Listing, listing_id), utcnow(), why="silence")
         assert not expire_listing(tx, tx.get(Listing, listing_id), utcnow(), why="silence")  # never twice
     assert phone(caller).press("3").said.startswith(texts.t("nl", "voice.status_none"))
+
+
+def test_a_reopened_or_edited_listing_starts_its_clock_again(notify_app, session):
+    expired_id = add_listing(notify_app, REQUESTER, "request")
+    edited_id = add_listing(notify_app, HELPER, "offer")
+    for listing_id in (expired_id, edited_id):
+        _left_alone(notify_app, listing_id)
+    with get_database(notify_app).transaction() as tx:
+        expire_listing(tx, tx.get(Listing, expired_id), utcnow(), why="silence")
+    with get_database(notify_app).transaction() as tx:
+        tx.get(Listing, expired_id).status = "open"  # a broker reopens it
+        tx.get(Listing, edited_id).description = "ook op zaterdag"  # a broker edits it
+    assert _sweep(notify_app) == 0
+    assert _sweep(notify_app, utcnow() + 28.1 * DAY) == 2
