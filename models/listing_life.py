@@ -242,8 +242,8 @@ def checkins_of(session: Session, listing_ids: list[int]) -> dict[int, list[List
 
 def unanswered(session: Session, now: dt.datetime, answer_within: dt.timedelta) -> list[int]:
     """Questions whose time is up, and those whose listing was matched or ended meanwhile."""
-    live = exists().where(or_(Match.request_id == ListingCheckin.listing_id, Match.offer_id == ListingCheckin.listing_id),
-                          Match.status.in_(LIVE_MATCH_STATUSES))
+    on_it = or_(Match.request_id == ListingCheckin.listing_id, Match.offer_id == ListingCheckin.listing_id)
+    live = exists().where(on_it, Match.status.in_(LIVE_MATCH_STATUSES))
     not_open = exists().where(Listing.id == ListingCheckin.listing_id, Listing.status != "open")
     return list(session.scalars(
         select(ListingCheckin.id).where(ListingCheckin.answer.is_(None),

@@ -88,7 +88,8 @@ def test_a_listing_left_alone_is_asked_once_and_ja_keeps_it_and_restarts_the_clo
 
 
 def test_nee_expires_it_says_how_to_ask_again_and_the_marketplace_hears(database_url, fake_twilio):
-    config = app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC_BASE, BUURTLIJN_WEBHOOK_URL="http://127.0.0.1:9/e",
+    config = app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC_BASE,
+                        BUURTLIJN_WEBHOOK_URL="http://127.0.0.1:9/e",
                         BUURTLIJN_WEBHOOK_SECRET="whsec_" + "YnV1cnRsaWpuLXRlc3Qtd2ViaG9vay1zZWNyZXQtMzI=")
     with running_app(config) as app:
         webhooks = TwilioWebhooks(app.test_client())

@@ -86,8 +86,9 @@ def _item_page(callback: Callback) -> ItemPage:
         page.also_open = other_open_items(db, callback, broker.id, now, local_zone_of_app())
     elif callback.message_id is not None:  # a text from a number we could not read: the text itself
         page.texts = [db.get(Message, callback.message_id)]
-    page.matches = matches_of(db, [x.id for x in page.other_listings] + ([listing.id] if listing else []))
-    page.checkins = checkins_of(db, [x.id for x in page.other_listings] + ([listing.id] if listing else []))
+    listing_ids = [x.id for x in page.other_listings] + ([listing.id] if listing else [])
+    page.matches = matches_of(db, listing_ids)
+    page.checkins = checkins_of(db, listing_ids)
     page.match = match_view(db, callback)
     if page.match is not None and page.match.counterpart is not None:
         page.counterpart_phone = mask(page.match.counterpart.phone)
