@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_QUEUE_PREFIX": "buurtlijn",
     "BUURTLIJN_SWEEP_SECONDS": 30,
     "BUURTLIJN_MATCH_RESPONSE_HOURS": 24,  # a helper's time to answer a proposal; then it expires
+    # Listing life (models/listing_life.py): an open listing left alone this many days is checked in on,
+    # and expires when its owner says NEE or does not answer within the answer days.
+    "BUURTLIJN_LISTING_CHECK_DAYS": 28.0,
+    "BUURTLIJN_LISTING_ANSWER_DAYS": 7.0,
     "BUURTLIJN_SEND_BACKOFF_SECONDS": "30,120,600,1800,7200",  # waits before retrying a busy Twilio
     "BUURTLIJN_TRUSTED_PROXIES": 0,  # proxies in front of the web whose X-Forwarded-For is believed
     # Every request to Twilio: seconds to connect, and to wait for its answer (workers/twilio_api.py).
@@ -83,6 +87,8 @@ _DECIMALS = {
     "BUURTLIJN_TWILIO_TIMEOUT_SECONDS": (0.1, 60.0, "a number of seconds like 5 or 2.5"),
     "BUURTLIJN_PRICE_SMS_SEGMENT": (0.0, 999.99, "an amount in euros such as 0.08"),
     "BUURTLIJN_PRICE_CALL_MINUTE": (0.0, 999.99, "an amount in euros such as 0.08"),
+    "BUURTLIJN_LISTING_CHECK_DAYS": (0.0001, 3650.0, "a number of days like 28 or 0.5"),
+    "BUURTLIJN_LISTING_ANSWER_DAYS": (0.0001, 3650.0, "a number of days like 7 or 0.5"),
 }
 _BOOLS = {"BUURTLIJN_DEMO"}
 # Former names still read when the new one is not set.

@@ -20,6 +20,7 @@ from models import Call, Match, Resident
 from models.audit import audit
 from models.matching import Actor, MatchError
 from models.notify import MATCH_ANSWERS, answer_match, call_answered, call_expects, is_notification, record_answer
+from models.listing_life import answer_checkin, outstanding_checkin
 from models.satisfaction import record_mark
 
 from . import machine
@@ -51,6 +52,11 @@ def picked_up(session: Session, settings: Settings, call_id: int, params: CallPa
     if call_expects(call) == "proposal" and call.match_id is not None:
         match = session.get(Match, call.match_id)
         if match is not None and match.status != "proposed":
+            record_answer(call, "too_late")
+            turn = _said(call, "match.call.too_late")
+    if call_expects(call) == "checkin" and not (call.data or {}).get("answer"):
+        waiting = outstanding_checkin(session, call.resident_id) if call.resident_id is not None else None
+        if waiting is None or waiting.listing_id != call.listing_id:  # answered by SMS, or expired meanwhile
             record_answer(call, "too_late")
             turn = _said(call, "match.call.too_late")
     return _render(call, turn, settings, action)
@@ -131,6 +137,23 @@ def answer_the_mark(ctx: machine.Context, call: Call, option: Option | None) -> 
     return _said(call, "match.call.said_mark")
 
 
+def answer_the_checkin(ctx: machine.Context, call: Call, option: Option | None) -> Turn:
+    """1 or 2 on "is it still current?": the listing stays open, or expires; acted on once."""
+    assert option is not None and option.value is not None
+    answered = (call.data or {}).get("answer")
+    if answered:  # Twilio repeated this step: the answer counts once
+        return _said(call, (call.data or {}).get("said") or "match.call.already")
+    resident = ctx.session.get(Resident, call.resident_id) if call.resident_id is not None else None
+    done = answer_checkin(ctx.session, resident, option.value == "JA", ctx.now, channel="voice",
+                          listing_id=call.listing_id) if resident is not None else None
+    if done is None:
+        record_answer(call, "too_late")
+        return _said(call, "match.call.too_late")
+    record_answer(call, option.value)
+    call.data = {**(call.data or {}), "said": done.said}
+    return _said(call, done.said)
+
+
 def heard(ctx: machine.Context, call: Call, option: Option | None) -> Turn:
     """Any key on a call that asks nothing: it was heard; goodbye."""
     record_answer(call, "heard")
@@ -145,6 +168,7 @@ def hang_up(ctx: machine.Context, call: Call, option: Option | None) -> Turn:
 NOTIFICATION_ACTIONS: dict[str, Callable[[machine.Context, Call, Option | None], Turn]] = {
     "answer_match": answer_the_match,
     "answer_mark": answer_the_mark,
+    "answer_checkin": answer_the_checkin,
     "heard": heard,
     "hang_up": hang_up,
 }

@@ -224,11 +224,17 @@ _NOTIFICATION_STEPS = (
     # How it went: a mark from 1 to 5 (models.satisfaction).
     _notification("notify_satisfaction", *(Option(str(mark), None, action="answer_mark", value=str(mark))
                                            for mark in SATISFACTION_MARKS)),
+    # Is a listing still current? 1 = ja (it stays open), 2 = nee (it expires): models.listing_life.
+    _notification(
+        "notify_checkin",
+        Option("1", None, action="answer_checkin", value="JA"),
+        Option("2", None, action="answer_checkin", value="NEE"),
+    ),
 )
 # What a notification call expects (``expects`` of models.notify.queue_call) -> its step.
 NOTIFICATION_STEPS: dict[str | None, str] = {
     None: "notify_message", "proposal": "notify_proposal", "feedback": "notify_feedback",
-    "satisfaction": "notify_satisfaction",
+    "satisfaction": "notify_satisfaction", "checkin": "notify_checkin",
 }
 
 STEPS: dict[str, Step] = {step.name: step for step in (*_STEPS, *_NOTIFICATION_STEPS)}

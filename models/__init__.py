@@ -11,6 +11,7 @@ from .call import Call
 from .events import Event
 from .callback import Callback
 from .listing import Listing
+from .listing_life import ListingCheckin
 from .match import Match
 from .message import Message
 from .relay import Relay
@@ -28,6 +29,7 @@ __all__ = [
     "Callback",
     "Event",
     "Listing",
+    "ListingCheckin",
     "LoginThrottle",
     "Match",
     "Message",

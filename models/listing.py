@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NO_VALUE, NEVER_SET
 
-from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
+from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at, utcnow
 from .districts import district_map
 from .vocabulary import (
     CHANNELS,
@@ -56,6 +57,9 @@ class Listing(Base):
     created_at: Mapped[created_at]
     updated_at: Mapped[updated_at]
     closed_at: Mapped[timestamp]
+    # When the check-in clock last started (models/listing_life.py): made, edited, reopened, or its owner
+    # said it is still current. Empty on rows from before it existed: their created_at counts.
+    touched_at: Mapped[timestamp]
     # The marketplace's own id of a listing posted through the API.
     external_ref: Mapped[str | None] = mapped_column(String(120))
 
@@ -64,6 +68,26 @@ class Listing(Base):
     @property
     def has_recording(self) -> bool:
         return self.recording_sid is not None and self.recording_deleted_at is None
+
+
+# What a person changes on a listing (its owner, a broker): a change restarts its check-in clock, as a
+# reopening does. Set here once, whichever code path changes them through the ORM.
+TOUCHING_COLUMNS = ("category", "description", "timing")
+
+
+def _touch_on_change(target: Listing, value: Any, oldvalue: Any, _initiator: Any) -> None:
+    if oldvalue not in (NO_VALUE, NEVER_SET) and value != oldvalue:
+        target.touched_at = utcnow()
+
+
+def _touch_on_reopen(target: Listing, value: Any, oldvalue: Any, _initiator: Any) -> None:
+    if value == "open" and oldvalue in FINAL_LISTING_STATUSES:
+        target.touched_at = utcnow()
+
+
+for _column in TOUCHING_COLUMNS:
+    event.listen(getattr(Listing, _column), "set", _touch_on_change)
+event.listen(Listing.status, "set", _touch_on_reopen)
 
 
 def listing_values(
@@ -94,6 +118,7 @@ def listing_values(
         "status": "open",
         "created_at": now,
         "updated_at": now,
+        "touched_at": now,
     }
 
 

@@ -50,8 +50,9 @@ RETRY_AFTER_FIRST = dt.timedelta(hours=2)
 NEXT_DAY_AT = dt.time(10, 0)
 # Twilio's final call statuses that mean nobody listened.
 # What a call may ask: a proposal (1 = ja, 2 = nee), feedback (1 = klaar, 2 = niet gelukt), or how it went
-# (a mark, 1 to 5: models.satisfaction).
-EXPECTS = ("proposal", "feedback", "satisfaction")
+# (a mark, 1 to 5: models.satisfaction), or whether a listing is still current (1 = ja, 2 = nee:
+# models.listing_life).
+EXPECTS = ("proposal", "feedback", "satisfaction", "checkin")
 @dataclass(frozen=True)
 class MatchAnswer:
     """A resident's answer about a match: the same word by SMS and key on a call we place."""
@@ -336,6 +337,8 @@ def give_up(session: Session, call: Call, reason: str, *, status: str = "failed"
                 pass
     if reason == "bad_number":
         return  # the bad_number item for the resident says it already
+    if call_expects(call) == "checkin":
+        return  # no answer to "still current?": the listing expires after the answer time (models.listing_life)
     queue_callback(
         session, "not_reached" if reason == "not_reached" else "notification_failed",
         resident_id=call.resident_id, call_id=call.id, match_id=call.match_id, listing_id=call.listing_id,

@@ -43,6 +43,7 @@ from .relay import Relay
 from .outbox import send_job_id
 from .phones import scrub_numbers
 from .resident import Resident
+from .listing_life import ListingCheckin
 from .satisfaction import Satisfaction
 from .vocabulary import CURRENT_LISTING_STATUSES, ERASED_OUTCOME, LIVE_MATCH_STATUSES, QUEUED_CALLBACK_STATUSES
 
@@ -101,6 +102,7 @@ COLUMNS: dict[str, dict[str, Rule]] = {
     },
     "relays": {"relayed": CLEAR, "outcome": KEEP},
     "satisfaction": {"channel": KEEP},
+    "listing_checkins": {"channel": KEEP, "answer": KEEP},
     "audit_events": {
         "detail": SCRUB, "actor_type": KEEP, "action": KEEP, "object_type": KEEP, "object_id": KEEP,
         "result": KEEP, "remote_addr": KEEP,
@@ -128,6 +130,7 @@ class Holdings:
     audit_events: list[int] = field(default_factory=list)
     relays: list[int] = field(default_factory=list)  # texts passed on from or to them within a match
     marks: list[int] = field(default_factory=list)  # their satisfaction marks
+    checkins: list[int] = field(default_factory=list)  # "is it still current?" asked about their listings
     # Messages to the other person of a match that carry this resident's words.
     relayed: list[int] = field(default_factory=list)
 
@@ -168,6 +171,7 @@ def holdings(session: Session, resident: Resident) -> Holdings:
     held.audit_events = _ids(session, select(AuditEvent.id).where(or_(*conditions)))
     held.relays = _ids(session, select(Relay.id).where(or_(Relay.from_resident_id == rid, Relay.to_resident_id == rid)))
     held.marks = _ids(session, select(Satisfaction.id).where(Satisfaction.resident_id == rid))
+    held.checkins = _ids(session, select(ListingCheckin.id).where(ListingCheckin.resident_id == rid))
     return held
 
 
@@ -191,6 +195,7 @@ def _rows(session: Session, model: type[Base], ids: list[int]) -> list[dict[str,
 EXPORTED: dict[str, type[Base]] = {
     "residents": Resident, "listings": Listing, "messages": Message, "calls": Call, "callbacks": Callback,
     "matches": Match, "audit_events": AuditEvent, "relays": Relay, "satisfaction": Satisfaction,
+    "listing_checkins": ListingCheckin,
 }
 
 
@@ -219,6 +224,7 @@ def export_resident(session: Session, resident: Resident) -> dict[str, Any]:
         "audit_events": _rows(session, AuditEvent, held.audit_events),
         "relays": _rows(session, Relay, held.relays),
         "satisfaction": _rows(session, Satisfaction, held.marks),
+        "listing_checkins": _rows(session, ListingCheckin, held.checkins),
     }
 
 

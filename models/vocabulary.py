@@ -92,6 +92,8 @@ MATCH_OUTCOMES = {"confirm": "match_confirmed", "cancel": "match_cancelled", "do
 MATCH_STEP_OUTCOMES = ("confirmed", "done", "cancelled")
 # The outcome of an item whose listing its resident withdrew (INTREKKEN).
 WITHDRAWN_OUTCOME = "withdrawn"
+# The outcome of an item whose listing expired (no, or no answer, to its check-in: models/listing_life.py).
+EXPIRED_OUTCOME = "expired"
 # The outcome of an item closed because its resident had everything about them erased.
 ERASED_OUTCOME = "erased"
 # Every value Callback.outcome can hold.
@@ -102,6 +104,7 @@ CALLBACK_OUTCOMES = (
     *MATCH_OUTCOMES.values(),
     *MATCH_STEP_OUTCOMES,
     WITHDRAWN_OUTCOME,
+    EXPIRED_OUTCOME,
 )
 
 # --- the JSON API --------------------------------------------------------------------------

@@ -8,8 +8,9 @@ as a keypress on a notification call does, so an answer counts the same in
 either channel.
 
 ``JA`` and ``NEE`` answer whatever waits for them (``waiting_for``, the one place that decides):
-a request to be forgotten (``VERGEET MIJ``) the resident made themselves comes first, then a
-match proposal.
+a request to be forgotten (``VERGEET MIJ``) the resident made themselves comes first; then, of a
+match proposal and a listing's check-in ("is uw vraag nog actueel?", models/listing_life.py), the
+question asked last. A JA or NEE after a check-in was settled is told where its listing stands.
 
 The message is stored with its keyword either way; with nothing waiting for
 the answer, it is free text a broker reads (contract, second wave), never dropped.
@@ -27,6 +28,7 @@ from sqlalchemy.orm import aliased
 from models import Listing, Match, Message
 from models.audit import audit
 from models.districts import find_postcode
+from models.listing_life import answer_checkin, checkin_params, last_checkin, late_answer_key, outstanding_checkin
 from models.matching import Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_partner
 from models.notify import answer_match
 from models.privacy import erase_resident, holds_anything, live_matches
@@ -51,6 +53,7 @@ RECENT = dt.timedelta(days=14)
 FORGET_CONFIRM_WITHIN = dt.timedelta(hours=24)
 FORGET_REQUEST_LAPSES = dt.timedelta(days=7)
 FORGET = "forget"
+CHECKIN = "checkin"
 
 
 def _reply(key: str, **params: object) -> "Reply":
@@ -190,11 +193,20 @@ def handle_forget(inbound: "Inbound") -> "Reply | None":
 
 
 def waiting_for(inbound: "Inbound") -> str | None:
-    """What a JA or NEE from this resident answers: their own request to be forgotten, else a proposal (None)."""
+    """What a JA or NEE from this resident answers: their own request to be forgotten, else the later of
+    a listing's check-in (CHECKIN) and a proposal (None); "JA 12" naming a proposal answers that one."""
     pending = inbound.resident.conversation or {}
-    if pending.get("awaiting") != FORGET:
+    if pending.get("awaiting") == FORGET and inbound.now - _asked_at(pending) <= FORGET_REQUEST_LAPSES:
+        return FORGET
+    checkin = outstanding_checkin(inbound.session, inbound.resident.id)
+    if checkin is None or checkin.channel == "none":  # noted without a message (opted out): nothing was asked
         return None
-    return FORGET if inbound.now - _asked_at(pending) <= FORGET_REQUEST_LAPSES else None
+    proposals = open_proposals(inbound.session, inbound.resident.id)
+    if number_in(inbound.rest) in {m.id for m in proposals}:
+        return None
+    if any(m.created_at > checkin.asked_at for m in proposals):
+        return None
+    return CHECKIN
 
 
 def _asked_at(pending: dict[str, object]) -> dt.datetime:
@@ -215,16 +227,44 @@ def _answer_forget(inbound: "Inbound", yes: bool) -> "Reply | None":
     return None  # the farewell is the last message; nothing else is sent
 
 
+def _answer_checkin(inbound: "Inbound", yes: bool) -> "Reply":
+    done = answer_checkin(inbound.session, inbound.resident, yes, inbound.now, channel="sms")
+    assert done is not None  # waiting_for found it, under the same transaction
+    inbound.message.listing_id = done.listing.id
+    return _reply(done.key, **done.params)
+
+
+def _late_for_checkin(inbound: "Inbound", yes: bool) -> "Reply | None":
+    """A JA or NEE with no proposal open, after a check-in was settled lately: where that listing stands."""
+    session, resident = inbound.session, inbound.resident
+    if (inbound.rest or "").strip(" .!?") or open_proposals(session, resident.id):
+        return None  # "Ja ik wil hulp met de tuin" with nothing waiting is free text for a broker
+    row = last_checkin(session, resident.id, inbound.now)
+    if row is None:
+        return None
+    settled = _own_recent(inbound, as_helper=True, number=None, statuses=("accepted", "confirmed", "declined",
+                                                                           "expired", "cancelled", "done"))
+    if settled is not None and row.answered_at is not None and settled.updated_at > row.answered_at:
+        return None  # the proposal was the later question: answered as before
+    inbound.message.listing_id = row.listing_id
+    return _reply(late_answer_key(session, row, yes), **checkin_params(session, resident, row))
+
+
+def _answer(inbound: "Inbound", yes: bool) -> "Reply | None":
+    waiting = waiting_for(inbound)
+    if waiting == FORGET:
+        return _answer_forget(inbound, yes=yes)
+    if waiting == CHECKIN:
+        return _answer_checkin(inbound, yes)
+    return _late_for_checkin(inbound, yes) or _answer_proposal(inbound, accept=yes)
+
+
 def handle_yes(inbound: "Inbound") -> "Reply | None":
-    if waiting_for(inbound) == FORGET:
-        return _answer_forget(inbound, yes=True)
-    return _answer_proposal(inbound, accept=True)
+    return _answer(inbound, yes=True)
 
 
 def handle_no(inbound: "Inbound") -> "Reply | None":
-    if waiting_for(inbound) == FORGET:
-        return _answer_forget(inbound, yes=False)
-    return _answer_proposal(inbound, accept=False)
+    return _answer(inbound, yes=False)
 
 
 def handle_done(inbound: "Inbound") -> "Reply":

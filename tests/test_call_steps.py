@@ -13,9 +13,10 @@ from gateway import create_app
 from gateway.database import get_database
 from ivr_flows import LINES, CallParams, Settings, render_line, settings_from_config
 from ivr_flows.steps import NOTIFICATION_STEPS, STEPS
-from models import Broker, Call, Match
+from models import Broker, Call, ListingCheckin, Match
 from models.base import utcnow
 from models.limits import MalformedRequest
+from models.marketplace import record_listing
 from models.notify import EXPECTS, MATCH_ANSWERS, queue_call, spoken_message
 from models.phones import parse_phone
 from models.residents import resident_for
@@ -29,6 +30,7 @@ KINDS: dict[str | None, tuple[str, dict[str, str]]] = {
     "proposal": ("match.proposal", {"district": "Schalkwijk", "category": "boodschappen", "when": "deze week"}),
     "feedback": ("match.feedback", {"category": "boodschappen"}),
     "satisfaction": ("match.satisfaction", {"category": "boodschappen"}),
+    "checkin": ("listing_life.checkin_request", {"category": "boodschappen"}),
 }
 
 
@@ -40,8 +42,16 @@ def _queued_call(  # type: ignore[no-untyped-def]
         resident = resident_for(tx, parse_phone(LANDLINE_HELPER), language=language)
         resident.language = language
         resident.prefers_voice = True
+        listing_id = None
+        if expects == "checkin":  # the question waits for this resident's listing (models.listing_life)
+            tx.flush()
+            listing = record_listing(tx, resident, kind="request", channel="voice", category="groceries",
+                                     queue_for_broker=False)
+            tx.add(ListingCheckin(listing_id=listing.id, resident_id=resident.id, channel="voice",
+                                  asked_at=utcnow()))
+            listing_id = listing.id
         queue_call(tx, resident, key, params, purpose="test", dedupe_key=f"test:{language}:{expects}",
-                   expects=expects, match_id=match_id)
+                   expects=expects, match_id=match_id, listing_id=listing_id)
 
 
 def _message(language: str, expects: str | None) -> str:
@@ -139,7 +149,8 @@ def test_a_key_answers_the_match_once_in_the_residents_language(
 
 def test_each_answer_word_is_one_match_action_in_both_channels():
     # A mark (1 to 5) is no match action: models.satisfaction keeps it (tests/test_satisfaction.py).
-    assert {answer.answers for answer in MATCH_ANSWERS.values()} == set(EXPECTS) - {"satisfaction"}
+    # Nor is "still current?": models.listing_life keeps it (tests/test_listing_life.py).
+    assert {answer.answers for answer in MATCH_ANSWERS.values()} == set(EXPECTS) - {"satisfaction", "checkin"}
     for name in ("notify_proposal", "notify_feedback"):
         step = STEPS[name]
         words = [option.value for option in step.options]

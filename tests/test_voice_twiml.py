@@ -74,6 +74,7 @@ MESSAGES = {
                         "params": {"district": "Schalkwijk", "category": "boodschappen", "when": "deze week"}},
     "notify_feedback": {"key": "match.feedback", "params": {"category": "boodschappen"}},
     "notify_satisfaction": {"key": "match.satisfaction", "params": {"category": "boodschappen"}},
+    "notify_checkin": {"key": "listing_life.checkin_request", "params": {"category": "boodschappen"}},
 }
 
 

@@ -26,7 +26,7 @@ from models.outbox import due_outbound, send_job_id
 from models.workdays import quiet_until
 from sms.flows import handle_inbound, pending_inbound_ids
 
-from . import event_jobs, match_jobs, notify_jobs, privacy_jobs, voice_jobs
+from . import event_jobs, listing_jobs, match_jobs, notify_jobs, privacy_jobs, voice_jobs
 from .registry import job
 from .runtime import get_database, get_queue, job_context, job_transaction
 from .sending import STALE_SUBMITTING, Confirm, Retry, confirm_sent, deliver, reconcile_stale
@@ -201,6 +201,7 @@ def sweep_idempotency_keys(app: Flask, now: dt.datetime) -> int:
 SWEEPS: tuple[Callable[[Flask, dt.datetime], int], ...] = (
     sweep_messages,
     match_jobs.sweep_matches,
+    listing_jobs.sweep_listings,
     notify_jobs.sweep_calls,
     voice_jobs.sweep_voice,
     sweep_idempotency_keys,

@@ -17,6 +17,7 @@ from models.leases import ClaimError, holds, renew_lease
 from models.marketplace import REOPENABLE_STATUSES, match_under_way
 from models.match_page import MatchView, has_live_match, match_view, matches_of
 from models.outcomes import OutcomeError, record_outcome
+from models.listing_life import checkins_of
 from models.phones import mask, readable
 from models.queue_view import QueueRow, other_open_items, resident_history, resident_texts
 from models.suggestions import suggestions_for
@@ -46,6 +47,7 @@ class ItemPage:
     matches: dict[int, list[Any]] = field(default_factory=dict)
     history: list[Callback] = field(default_factory=list)
     texts: list[Any] = field(default_factory=list)  # what the resident texted, newest first
+    checkins: dict[int, list[Any]] = field(default_factory=dict)  # "still current?" asked, per listing
     suggestions: list[Any] = field(default_factory=list)
     call: Call | None = None
     match: MatchView | None = None
@@ -88,7 +90,9 @@ def _item_page(callback: Callback) -> ItemPage:
         page.also_open = other_open_items(db, callback, broker.id, now, local_zone_of_app())
     elif callback.message_id is not None:  # a text from a number we could not read: the text itself
         page.texts = [db.get(Message, callback.message_id)]
-    page.matches = matches_of(db, [x.id for x in page.other_listings] + ([listing.id] if listing else []))
+    listing_ids = [x.id for x in page.other_listings] + ([listing.id] if listing else [])
+    page.matches = matches_of(db, listing_ids)
+    page.checkins = checkins_of(db, listing_ids)
     page.match = match_view(db, callback)
     if page.match is not None and page.match.counterpart is not None:
         page.counterpart_phone = mask(page.match.counterpart.phone)
