@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_SMS_PER_SECOND": 10,
     # Texts passed on between the two neighbours of a match, per pair and 24 hours; the rest go to a broker.
     "BUURTLIJN_RELAY_DAILY_CAP": 10,
+    # Days texts and calls are still passed on after a match is done (a thank-you, a forgotten item).
+    "BUURTLIJN_RELAY_DAYS_AFTER_DONE": 3.0,
     "BUURTLIJN_RECORDING_RETENTION_DAYS": 90,
     # Personal content of items closed longer ago than this is erased (models/privacy.py).
     "BUURTLIJN_RETENTION_DAYS": 365,
@@ -83,6 +85,7 @@ _DECIMALS = {
     "BUURTLIJN_TWILIO_TIMEOUT_SECONDS": (0.1, 60.0, "a number of seconds like 5 or 2.5"),
     "BUURTLIJN_PRICE_SMS_SEGMENT": (0.0, 999.99, "an amount in euros such as 0.08"),
     "BUURTLIJN_PRICE_CALL_MINUTE": (0.0, 999.99, "an amount in euros such as 0.08"),
+    "BUURTLIJN_RELAY_DAYS_AFTER_DONE": (0.0, 365.0, "a number of days like 3 or 0.5"),
 }
 _BOOLS = {"BUURTLIJN_DEMO"}
 # Former names still read when the new one is not set.

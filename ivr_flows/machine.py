@@ -21,7 +21,7 @@ from models import Call, Listing, Match, Resident
 from models.call import IN_PROGRESS
 from models.destinations import number_refusal
 from models.marketplace import open_items, record_listing
-from models.matching import relay_number_for
+from models.matching import relay_number_for, relay_since
 from models.phones import InvalidPhoneNumber, parse_phone
 from models.privacy import erase_resident, live_matches
 from models.queue import queue_callback
@@ -62,7 +62,8 @@ class Context:
         return self.session.get(Listing, call.listing_id) if call.listing_id is not None else None
 
     def relay_number(self, resident: Resident) -> str | None:
-        return relay_number_for(self.session, resident.id)
+        return relay_number_for(self.session, resident.id,
+                                relay_since(self.now, self.settings.relay_days_after_done))
 
     def add_listing(self, call: Call, resident: Resident, **fields: Any) -> Listing:
         """The call's listing, not yet in the brokers' queue (it goes there when the call ends)."""
@@ -122,9 +123,9 @@ def _callback_resident(ctx: Context, call: Call) -> Resident | None:
 def first_turn(ctx: Context, call: Call, resident: Resident | None) -> Turn:
     """Welcome, then the main menu; a withheld caller first keys in their number.
 
-    A resident in an accepted or confirmed match hears that they are put through to the
-    other person (our number shows, neither learns the other's), unless they press 0 — when the
-    outbound policy lets us dial that number; else they hear why, then the menu.
+    A resident in a match that still relays (``models.matching.still_relays``) hears that they are put
+    through to the other person (our number shows, neither learns the other's), unless they press 0 —
+    when the outbound policy lets us dial that number; else they hear why, then the menu.
     """
     if resident is not None:
         other = ctx.relay_number(resident)

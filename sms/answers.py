@@ -27,7 +27,10 @@ from sqlalchemy.orm import aliased
 from models import Listing, Match, Message
 from models.audit import audit
 from models.districts import find_postcode
-from models.matching import Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_partner
+from models.matching import (
+    Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_days_after_done, relay_partner,
+    relay_since,
+)
 from models.notify import answer_match
 from models.privacy import erase_resident, holds_anything, live_matches
 from models.queue import queue_callback
@@ -256,18 +259,21 @@ def answer_mark(inbound: "Inbound") -> "Reply | None":
 
 
 def relay_to_match_partner(inbound: "Inbound") -> tuple[bool, "Reply | None"]:
-    """Pass a free text on to the other person of an accepted or confirmed match (models/relaying.py).
+    """Pass a free text on to the other person of a match that still relays (models/relaying.py;
+    ``models.matching.still_relays``: accepted, confirmed, or done a few days ago, and not ended by a broker).
 
     (True, the reply to the sender if any) when it was taken as a relay: it
-    is then no broker's item, unless the pair's daily cap was reached. A
-    postcode someone was asked for, or an empty message, is not passed on.
+    is then no broker's item, unless the pair's daily cap was reached or it
+    has a trouble word. A postcode someone was asked for, or an empty
+    message, is not passed on.
     """
     resident = inbound.resident
     if not inbound.body.strip():
         return False, None
     if (resident.conversation or {}).get("awaiting") == "postcode" and find_postcode(inbound.body):
         return False, None
-    found = relay_partner(inbound.session, resident.id)
+    found = relay_partner(inbound.session, resident.id,
+                          relay_since(inbound.now, relay_days_after_done(inbound.settings)))
     if found is None:
         return False, None
     match, other = found
@@ -277,5 +283,5 @@ def relay_to_match_partner(inbound: "Inbound") -> tuple[bool, "Reply | None"]:
     audit(inbound.session, "match.relay_sms", actor_type="resident", actor_id=resident.id,
           object_type="match", object_id=match.id,
           detail={"message_id": inbound.message.id, "outcome": result.relay.outcome, "cut": result.relay.cut,
-                  "cleaned": result.relay.cleaned})
+                  "cleaned": result.relay.cleaned, "trouble": result.trouble})
     return True, (_reply(result.reply_key) if result.reply_key else None)

@@ -15,6 +15,7 @@ from models.base import utcnow
 from models.bridge import PURPOSE
 from models.leases import ClaimError, holds, renew_lease
 from models.match_page import MatchView, has_live_match, match_view, matches_of
+from models.matching import relay_days_after_done, relay_since
 from models.outcomes import OutcomeError, record_outcome
 from models.phones import mask
 from models.queue_view import QueueRow, other_open_items, resident_history, resident_texts
@@ -85,7 +86,7 @@ def _item_page(callback: Callback) -> ItemPage:
     elif callback.message_id is not None:  # a text from a number we could not read: the text itself
         page.texts = [db.get(Message, callback.message_id)]
     page.matches = matches_of(db, [x.id for x in page.other_listings] + ([listing.id] if listing else []))
-    page.match = match_view(db, callback)
+    page.match = match_view(db, callback, relay_since(now, relay_days_after_done(current_app.config)))
     if page.match is not None and page.match.counterpart is not None:
         page.counterpart_phone = mask(page.match.counterpart.phone)
     # A request with a match under way gets no other proposal until that match is stopped.
