@@ -262,6 +262,7 @@ class RelayLine:
     cut: bool
     cleaned: bool
     refused: bool
+    trouble: tuple[str, ...] = ()  # the trouble words in the original: it is on a broker's item too
 
 
 def relays_of(session: Session, match_id: int) -> list[RelayLine]:
@@ -274,6 +275,7 @@ def relays_of(session: Session, match_id: int) -> list[RelayLine]:
     )
     return [
         RelayLine(relay.id, relay.created_at, relay.from_resident_id, relay.to_resident_id, relay.relayed,
-                  original or "", relay.cut, relay.cleaned, relay.outcome == "over_cap")
+                  original or "", relay.cut, relay.cleaned, relay.outcome == "over_cap",
+                  tuple(trouble_words(original or "")))
         for relay, original in rows
     ]

@@ -173,6 +173,21 @@ def test_a_second_trouble_item_opens_once_the_broker_closed_the_first(notify_app
     assert len(items) == 2 and _texts_on(notify_app, items[1].id) == "Politie gebeld"
 
 
+def test_both_neighbours_trouble_texts_are_marked_on_the_match_the_broker_reads(notify_app, mila):
+    _agreed_pair(notify_app)
+    webhooks = TwilioWebhooks(notify_app.test_client())
+    webhooks.sms(REQUESTER, "Ik heb een klacht over de tuin")
+    webhooks.sms(HELPER, "Ik ben bang voor de hond")
+    webhooks.sms(HELPER, "Tot morgen")
+    [item] = _items(notify_app, "relay_trouble")
+    assert item.resident_id is not None
+    post(mila, f"/dashboard/items/{item.id}/claim")
+    page = mila.get(f"/dashboard/items/{item.id}").get_data(as_text=True)
+    assert page.count('relay-trouble"') == 2
+    assert "zorgwoord: klacht" in page and "zorgwoord: bang" in page
+    assert "Ik ben bang voor de hond" in page and "Tot morgen" in page
+
+
 # --- a broker ends the relay ------------------------------------------------------------------------
 
 
