@@ -88,6 +88,7 @@ def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] |
         broker_hours=broker_hours(config),
         zone=local_zone(config),
         tokens=CallTokens(str(config["SECRET_KEY"])) if config.get("SECRET_KEY") else None,
-        destinations={"BUURTLIJN_DESTINATION_COUNTRIES": config.get("BUURTLIJN_DESTINATION_COUNTRIES")},
+        destinations={name: config.get(name) for name in (
+            "BUURTLIJN_DESTINATION_COUNTRIES", "BUURTLIJN_CALL_DAILY_CAP", "BUURTLIJN_CALL_DAILY_TOTAL_CAP")},
         relay_days_after_done=relay_days_after_done(config),
     )

@@ -154,6 +154,9 @@ DESTINATION_REFUSALS = (
 )
 # The calls we place that count towards the daily call caps.
 CAPPED_CALL_PURPOSES = ("notification", "broker_bridge")
+# A resident's call put through to their match partner (its <Dial>): counts towards the call caps too,
+# for the partner it rings and in the day's total.
+RELAY_CALL_PURPOSE = "relay"
 
 # --- calls -------------------------------------------------------------------------------------
 

@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 import texts
 from gateway.config import ConfigError, finalise
 from gateway.database import get_database
-from models import AuditEvent, Callback, Match, Message, Relay
+from models import AuditEvent, Call, Callback, Match, Message, Relay, Resident
 from models.base import utcnow
+from models.destinations import call_counts, refusal
 from models.queue_view import item_texts
 from models.relaying import TROUBLE_WORDS_FILE, trouble_words
 from models.vocabulary import REASON_PRIORITY
@@ -355,3 +356,44 @@ def test_the_told_texts_fit_one_segment_and_arabic_two():
         body = texts.fit_gsm7(texts.t(language, "relay_end.told"))
         assert texts.is_gsm7(body) and texts.segment_count(body) == 1, language
     assert texts.segment_count(texts.t("ar", "relay_end.told")) <= 2
+
+
+# --- relay calls count against the call caps ----------------------------------------------------------
+
+
+def test_relay_calls_count_against_the_daily_call_cap_of_the_one_they_ring(database_url, fake_twilio):
+    with running_app(app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC_BASE,
+                                BUURTLIJN_CALL_DAILY_CAP="2")) as app:
+        match_id = _agreed_pair(app)
+        for _ in range(2):
+            call = _call(app, REQUESTER).silence()
+            assert call.dialled == [HELPER]
+            call.dial_result("completed")
+        with session_of(app) as session:
+            relayed = session.scalars(select(Call).where(Call.purpose == "relay")).all()
+            assert [c.match_id for c in relayed] == [match_id, match_id]
+            helper_id = session.scalars(select(Resident.id).where(Resident.phone == HELPER)).one()
+            requester_id = session.scalars(select(Resident.id).where(Resident.phone == REQUESTER)).one()
+            assert call_counts(session, helper_id, utcnow(), app.config) == (2, 2)
+            assert call_counts(session, requester_id, utcnow(), app.config) == (0, 2)  # they rang, nobody rang them
+        # The helper's share of the day is used up: the third is not put through, and hears the menu.
+        call = _call(app, REQUESTER).silence()
+        assert call.dialled == [] and texts.t("nl", "voice.relay_refused") in call.said and MENU in call.said
+        # The other way round is still open: the requester was not rung today.
+        assert _call(app, HELPER).silence().dialled == [REQUESTER]
+
+
+def test_relay_calls_count_against_the_days_total(database_url, fake_twilio):
+    with running_app(app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC_BASE,
+                                BUURTLIJN_CALL_DAILY_TOTAL_CAP="1")) as app:
+        _agreed_pair(app)
+        _call(app, REQUESTER).silence().dial_result("completed")
+        call = _call(app, HELPER).silence()
+        assert call.dialled == [] and texts.t("nl", "voice.relay_refused") in call.said
+        with session_of(app) as session:
+            helper_id = session.scalars(select(Resident.id).where(Resident.phone == HELPER)).one()
+            # A notification call to the helper is held back by the same count.
+            assert refusal(HELPER, app.config, "call",
+                           **dict(zip(("to_number_today", "in_total_today"),
+                                      call_counts(session, helper_id, utcnow(), app.config), strict=True))
+                           ) == "daily_total_cap"
