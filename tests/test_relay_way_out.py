@@ -189,6 +189,21 @@ def test_both_neighbours_trouble_texts_are_marked_on_the_match_the_broker_reads(
     assert "Ik ben bang voor de hond" in page and "Tot morgen" in page
 
 
+def test_a_trouble_text_past_the_daily_cap_is_not_passed_on_but_still_a_trouble_item(database_url, fake_twilio):
+    with running_app(app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC_BASE,
+                                BUURTLIJN_RELAY_DAILY_CAP="1")) as app:
+        match_id = _agreed_pair(app)
+        webhooks = TwilioWebhooks(app.test_client())
+        webhooks.sms(REQUESTER, "Tot zaterdag")
+        helper_count = len(bodies(fake_twilio, HELPER))
+        webhooks.sms(REQUESTER, "Hij is boos, ik ben bang")
+        assert len(bodies(fake_twilio, HELPER)) == helper_count
+        [over] = _items(app, "relay_over_cap")
+        [trouble] = _items(app, "relay_trouble")
+        assert over.match_id == trouble.match_id == match_id
+        assert _texts_on(app, trouble.id) == "Hij is boos, ik ben bang"
+
+
 # --- a broker ends the relay ------------------------------------------------------------------------
 
 
@@ -246,6 +261,23 @@ def test_a_broker_ends_the_relay_both_are_told_once_and_texts_and_calls_reach_bu
         assert texts.t("nl", "voice.relay_announce") not in call.said
         call.press("5")  # no key puts them through any more
         assert call.dialled == []
+
+
+def test_a_neighbour_on_a_landline_is_told_by_a_call(notify_app, mila, fake_twilio):
+    match_id = _agreed_pair(notify_app)
+    with get_database(notify_app).transaction() as session:
+        helper = session.scalars(select(Resident).where(Resident.phone == HELPER)).one()
+        helper.prefers_voice = True
+    page = _claimed_item(notify_app, mila, match_id)
+    requester_count = len(bodies(fake_twilio, REQUESTER))
+    post(mila, f"{page}/match/relay-end", {"confirm": "yes"}, page=page)
+    assert bodies(fake_twilio, REQUESTER)[requester_count:] == [texts.t("nl", "relay_end.told")]
+    assert texts.t("nl", "relay_end.told") not in bodies(fake_twilio, HELPER)  # a call instead
+    with session_of(notify_app) as session:
+        told = session.scalars(select(Call).where(Call.purpose == "notification", Call.match_id == match_id)).all()
+        keys = [call.data["key"] for call in told if call.data["key"] == "relay_end.told"]
+        assert keys == ["relay_end.told"]
+    assert texts.t("nl", "relay_end.spoken.told").startswith("Hallo, hier is Buurtlijn van BUUV.")
 
 
 def test_ending_the_relay_needs_the_token_the_item_and_a_broker(notify_app, mila, fake_twilio):
