@@ -767,6 +767,6 @@ __all__ = [
     "relay_partner",
     "relay_since",
     "relays",
-    "still_relays",
     "report_problem",
+    "still_relays",
 ]

@@ -91,7 +91,7 @@ def _word_pattern(entry: str) -> str:
     entry = folded(entry.strip())
     any_before, any_after = entry.startswith("*"), entry.endswith("*")
     core = r"\s+".join(re.escape(word) for word in entry.strip("*").split())
-    return (r"(?<!\w)" + (r"\w*" if any_before else "") + core + ("" if any_after else r"(?!\w)"))
+    return r"(?<!\w)" + (r"\w*" if any_before else "") + core + (r"\w*" if any_after else r"(?!\w)")
 
 
 @cache
