@@ -35,7 +35,7 @@ from models.notify import answer_match
 from models.privacy import erase_resident, holds_anything, live_matches
 from models.queue import queue_callback
 from models.relaying import daily_cap, relay_text
-from models.satisfaction import record_mark
+from models.satisfaction import awaits_mark, record_mark
 
 from .keywords import KEYWORDS
 
@@ -47,6 +47,12 @@ _NUMBER = re.compile(r"(?<!\d)(\d{1,9})(?!\d)")
 DONE_WORDS = tuple(word for word, keyword in KEYWORDS.items() if keyword.command == "done")
 # A mark for "how did it go?": one digit 1 to 5, nothing else ("4,5", "6", "vier" are free text).
 _MARK = re.compile(r"\s*([1-5])\s*[.!]?\s*")
+# After the help, while a mark is asked for, a short text with a number ("vier", "4 sterren", "4,5") is an
+# answer to BUUV's question that did not read as a mark: for a broker, not passed on to the neighbour.
+_NUMBER_WORD = re.compile(
+    r"\d|\b(?:een|één|twee|drie|vier|vijf|one|two|three|four|five|bir|iki|üç|dört|beş)\b"
+    r"|(?<!\w)(?:واحد|اثنان|ثلاثة|أربعة|خمسة)(?!\w)", re.IGNORECASE)
+MARK_LIKE_WORDS = 3
 # A late JA/KLAAR for a match answered this recently gets "already noted", not "nothing open".
 RECENT = dt.timedelta(days=14)
 # VERGEET MIJ is confirmed with JA within this time; a later JA asks again, until the request
@@ -277,6 +283,9 @@ def relay_to_match_partner(inbound: "Inbound") -> tuple[bool, "Reply | None"]:
     if found is None:
         return False, None
     match, other = found
+    if (match.status == "done" and len(inbound.body.split()) <= MARK_LIKE_WORDS and _NUMBER_WORD.search(inbound.body)
+            and awaits_mark(inbound.session, resident.id, match.id, inbound.now)):
+        return False, None
     result = relay_text(inbound.session, match, resident, other, inbound.message, inbound.body,
                         daily_cap=daily_cap(inbound.settings), now=inbound.now)
     inbound.message.match_id = match.id

@@ -347,6 +347,26 @@ def test_texts_and_calls_are_passed_on_for_three_days_after_done(notify_app, fak
         assert MENU in call.said and call.silence().dialled == []
 
 
+def test_after_klaar_a_thank_you_is_passed_on_and_a_wordy_mark_goes_to_a_broker(notify_app, fake_twilio):
+    match_id = _agreed_pair(notify_app)
+    webhooks = TwilioWebhooks(notify_app.test_client())
+    webhooks.sms(REQUESTER, "KLAAR")
+    with session_of(notify_app) as session:
+        assert session.get(Match, match_id).status == "done"
+    webhooks.sms(HELPER, "Graag gedaan, tot ziens!")
+    assert bodies(fake_twilio, REQUESTER)[-1] == "Bericht van uw BUUV-buur: Graag gedaan, tot ziens!"
+    # An answer to BUUV's "how did it go?" that is no mark is for a broker, not for the neighbour.
+    requester_count = len(bodies(fake_twilio, REQUESTER))
+    webhooks.sms(HELPER, "4 sterren")
+    assert len(bodies(fake_twilio, REQUESTER)) == requester_count
+    [item] = _items(notify_app, "unrecognised_message")
+    assert _texts_on(notify_app, item.id) == "4 sterren"
+    # Once the mark is in, a short text with a number is the neighbours' own again.
+    webhooks.sms(HELPER, "4")
+    webhooks.sms(HELPER, "Om 3 uur?")
+    assert bodies(fake_twilio, REQUESTER)[-1] == "Bericht van uw BUUV-buur: Om 3 uur?"
+
+
 def test_the_days_after_done_are_a_setting(database_url, fake_twilio):
     with running_app(app_config(database_url, fake_twilio, PUBLIC_BASE_URL=PUBLIC_BASE,
                                 BUURTLIJN_RELAY_DAYS_AFTER_DONE="0.5")) as app:
