@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "BUURTLIJN_SMS_PER_SECOND": 10,
     # Texts passed on between the two neighbours of a match, per pair and 24 hours; the rest go to a broker.
     "BUURTLIJN_RELAY_DAILY_CAP": 10,
+    # Days texts and calls are still passed on after a match is done (a thank-you, a forgotten item).
+    "BUURTLIJN_RELAY_DAYS_AFTER_DONE": 3.0,
     "BUURTLIJN_RECORDING_RETENTION_DAYS": 90,
     # Personal content of items closed longer ago than this is erased (models/privacy.py).
     "BUURTLIJN_RETENTION_DAYS": 365,
@@ -89,6 +91,7 @@ _DECIMALS = {
     "BUURTLIJN_PRICE_CALL_MINUTE": (0.0, 999.99, "an amount in euros such as 0.08"),
     "BUURTLIJN_LISTING_CHECK_DAYS": (0.0001, 3650.0, "a number of days like 28 or 0.5"),
     "BUURTLIJN_LISTING_ANSWER_DAYS": (0.0001, 3650.0, "a number of days like 7 or 0.5"),
+    "BUURTLIJN_RELAY_DAYS_AFTER_DONE": (0.0, 365.0, "a number of days like 3 or 0.5"),
 }
 _BOOLS = {"BUURTLIJN_DEMO"}
 # Former names still read when the new one is not set.

@@ -48,7 +48,7 @@ from models.call import IN_PROGRESS, inbound_call_values, twilio_status_rank
 from models.callback import Callback
 from models.db import Database
 from models.listing import listing_values
-from models.matching import relay_number_query
+from models.matching import relay_number_query, relay_since
 from models.phones import is_withheld, try_parse_phone
 from models.queue import callback_values
 from models.residents import contacted_resident_params, contacted_resident_sql
@@ -204,8 +204,9 @@ _MENU_CALL_COLUMNS = (*(name for name in inbound_call_values("", None, _EPOCH) i
                       "step", "reply_seq", "reply_twiml")
 _CONTACTED = contacted_resident_sql(lambda name: _param("residents", name, "r_"))
 _relay_of_contacted = relay_number_query(literal_column("(SELECT id FROM contacted)")).compile(dialect=_DIALECT)
-_relay_of_contacted = _relay_of_contacted.construct_expanded_state({})
-_MENU_CALL_PARAMS = dict(_relay_of_contacted.parameters)
+_relay_of_contacted = _relay_of_contacted.construct_expanded_state({"relay_since": None})
+# Its constants; relay_since is given with each call.
+_MENU_CALL_PARAMS = {name: value for name, value in _relay_of_contacted.parameters.items() if name != "relay_since"}
 _CONTACT_AND_MENU_CALL = (
     f"WITH contacted AS ({_CONTACTED}), relay AS ({_relay_of_contacted.statement}),"
     f" menu_call AS (INSERT INTO calls ({', '.join(_MENU_CALL_COLUMNS)}, {', '.join(_CALLER_COLUMNS)})"
@@ -373,7 +374,8 @@ def incoming_call(db: Database, settings: Settings, *, call_sid: str, raw_from: 
                               call, _loaded_resident(language="nl"))
     _store(call, turn, 0, settings)
     row = db.autocommit_row(_CONTACT_AND_MENU_CALL, {
-        **_MENU_CALL_PARAMS, **_params(_state(call, _MENU_CALL_COLUMNS)),
+        **_MENU_CALL_PARAMS, "relay_since": relay_since(now, settings.relay_days_after_done),
+        **_params(_state(call, _MENU_CALL_COLUMNS)),
         **_params(contacted_resident_params(number, now), "r_"),
     })
     assert row is not None  # the resident's upsert always returns its row

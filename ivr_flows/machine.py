@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 import texts
 from models import Call, Listing, Match, Resident
 from models.call import IN_PROGRESS
-from models.destinations import number_refusal
+from models.destinations import call_counts, number_refusal, refusal
 from models.marketplace import open_items, record_listing, withdraw_listing, withdrawable
-from models.matching import relay_number_for
+from models.matching import relay_number_for, relay_partner, relay_since
 from models.phones import InvalidPhoneNumber, parse_phone
 from models.privacy import erase_resident, live_matches
 from models.queue import queue_callback
 from models.residents import resident_for, set_postcode
-from models.vocabulary import AGREED_MATCH_STATUSES, CURRENT_LISTING_STATUSES
+from models.vocabulary import AGREED_MATCH_STATUSES, CURRENT_LISTING_STATUSES, RELAY_CALL_PURPOSE
 
 from .params import Answer
 from .render import Spoken, Turn, say
@@ -62,7 +62,20 @@ class Context:
         return self.session.get(Listing, call.listing_id) if call.listing_id is not None else None
 
     def relay_number(self, resident: Resident) -> str | None:
-        return relay_number_for(self.session, resident.id)
+        return relay_number_for(self.session, resident.id,
+                                relay_since(self.now, self.settings.relay_days_after_done))
+
+    def relay_target(self, resident: Resident) -> tuple[int, str, str | None] | None:
+        """(the match, the partner's number, the outbound policy's refusal or None) for putting this
+        resident through to their match partner, the call caps counted for the partner; None when no
+        match relays."""
+        found = relay_partner(self.session, resident.id, relay_since(self.now, self.settings.relay_days_after_done))
+        if found is None:
+            return None
+        match, other = found
+        to_number, in_total = call_counts(self.session, other.id, self.now, self.settings.destinations)
+        return match.id, other.phone, refusal(other.phone, self.settings.destinations, "call",
+                                              to_number_today=to_number, in_total_today=in_total)
 
     def add_listing(self, call: Call, resident: Resident, **fields: Any) -> Listing:
         """The call's listing, not yet in the brokers' queue (it goes there when the call ends)."""
@@ -122,9 +135,9 @@ def _callback_resident(ctx: Context, call: Call) -> Resident | None:
 def first_turn(ctx: Context, call: Call, resident: Resident | None) -> Turn:
     """Welcome, then the main menu; a withheld caller first keys in their number.
 
-    A resident in an accepted or confirmed match hears that they are put through to the
-    other person (our number shows, neither learns the other's), unless they press 0 — when the
-    outbound policy lets us dial that number; else they hear why, then the menu.
+    A resident in a match that still relays (``models.matching.still_relays``) hears that they are put
+    through to the other person (our number shows, neither learns the other's), unless they press 0 —
+    when the outbound policy lets us dial that number; else they hear why, then the menu.
     """
     if resident is not None:
         other = ctx.relay_number(resident)
@@ -333,12 +346,14 @@ def broker(ctx: Context, call: Call, option: Option | None) -> Turn:
 def relay_dial(ctx: Context, call: Call, option: Option | None) -> Turn:
     """Put the caller through to their match partner; the menu if the match ended meanwhile."""
     resident = resident_of(ctx, call)
-    other = ctx.relay_number(resident) if resident is not None else None
-    if not other:
+    target = ctx.relay_target(resident) if resident is not None else None
+    if target is None:
         return ask(call, "main_menu")
-    if number_refusal(other, ctx.settings.destinations) is not None:
+    match_id, other, refused = target
+    if refused is not None:  # the number, or the day's calls to it or in all (models/destinations.py)
         return ask(call, "main_menu", said=[line(call, "voice.relay_refused")])
-    call.purpose = "relay"
+    call.purpose = RELAY_CALL_PURPOSE
+    call.match_id = match_id
     call.step = RELAY_STEP
     return Turn(dial=other)
 
@@ -497,7 +512,7 @@ def call_ended(ctx: Context, call: Call, twilio_status: str, duration: int | Non
         call.ended_at = ctx.now
     if call.status != IN_PROGRESS:
         return
-    if call.purpose == "relay" or _nothing_to_follow_up(call):
+    if call.purpose == RELAY_CALL_PURPOSE or _nothing_to_follow_up(call):
         call.status = "finished"
         return
     abandon(ctx, call)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from models.matching import DEFAULT_RELAY_DAYS_AFTER_DONE, relay_days_after_done
 from models.workdays import DEFAULT_BROKER_HOURS, broker_hours, local_zone
 from texts import LANGUAGES
 
@@ -51,6 +52,8 @@ class Settings:
     dial_timeout: int = 25
     # Where a call may be put through, and which number a caller may key in as theirs (models/destinations.py).
     destinations: Mapping[str, Any] = field(default_factory=dict)
+    # Days a done match still puts its two people through to each other (BUURTLIJN_RELAY_DAYS_AFTER_DONE).
+    relay_days_after_done: float = DEFAULT_RELAY_DAYS_AFTER_DONE
     # Seals the call's state into its step URLs (tokens.py); None: every step reads the row.
     tokens: CallTokens | None = field(default=None, compare=False, repr=False)
 
@@ -85,5 +88,7 @@ def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] |
         broker_hours=broker_hours(config),
         zone=local_zone(config),
         tokens=CallTokens(str(config["SECRET_KEY"])) if config.get("SECRET_KEY") else None,
-        destinations={"BUURTLIJN_DESTINATION_COUNTRIES": config.get("BUURTLIJN_DESTINATION_COUNTRIES")},
+        destinations={name: config.get(name) for name in (
+            "BUURTLIJN_DESTINATION_COUNTRIES", "BUURTLIJN_CALL_DAILY_CAP", "BUURTLIJN_CALL_DAILY_TOTAL_CAP")},
+        relay_days_after_done=relay_days_after_done(config),
     )

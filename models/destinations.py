@@ -15,7 +15,9 @@ worker's sends (workers/sending.py), the notification calls
   machine) are refused too, though ``phonenumbers`` calls them mobile.
 - Daily caps, per number and in total, for SMS and for calls, counted over
   the last 24 hours (BUURTLIJN_SMS_DAILY_CAP, BUURTLIJN_SMS_DAILY_TOTAL_CAP,
-  BUURTLIJN_CALL_DAILY_CAP, BUURTLIJN_CALL_DAILY_TOTAL_CAP).
+  BUURTLIJN_CALL_DAILY_CAP, BUURTLIJN_CALL_DAILY_TOTAL_CAP). The calls are
+  those we place and the relay ``<Dial>``s, which ring the other neighbour at
+  the organisation's cost as well.
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ from typing import Any, Literal
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from .call import Call
+from .listing import Listing
+from .match import Match
 from .message import Message
 from .queue import queue_callback
 from .resident import Resident
-from .vocabulary import CAPPED_CALL_PURPOSES
+from .vocabulary import CAPPED_CALL_PURPOSES, RELAY_CALL_PURPOSE
 
 Channel = Literal["sms", "call"]
 
@@ -131,16 +135,30 @@ def sms_counts(session: Session, phone: str, now: dt.datetime, config: Mapping[s
 
 
 def call_counts(session: Session, resident_id: int, now: dt.datetime, config: Mapping[str, Any]) -> tuple[int, int]:
-    """Calls we placed in the last 24 hours (notification calls and the broker's bridge): to this
-    resident, and in all (counted no further than the total cap). A call counts once it was dialled."""
+    """Calls that rang someone at our cost in the last 24 hours: to this resident, and in all (each counted
+    no further than its cap).
+
+    Those we placed (notification calls and the broker's bridge) count once dialled; a relay call once
+    it was put through, for the other person of its match (the one it rang)."""
     since = now - DAY
     placed = select(Call.id).where(
         Call.direction == "outbound", Call.purpose.in_(CAPPED_CALL_PURPOSES), Call.attempts > 0,
         Call.created_at >= since,
     )
+    relayed = select(Call.id).where(Call.purpose == RELAY_CALL_PURPOSE, Call.created_at >= since)
+    request, offer = aliased(Listing), aliased(Listing)
+    relayed_to_resident = (
+        relayed.join(Match, Match.id == Call.match_id)
+        .join(request, request.id == Match.request_id)
+        .join(offer, offer.id == Match.offer_id)
+        .where(or_(request.resident_id == resident_id, offer.resident_id == resident_id),
+               Call.resident_id != resident_id)
+    )
     per_number, _in_total = CAP_SETTINGS["call"]
-    to_number = _bounded_count(session, placed.where(Call.resident_id == resident_id), _cap(config, per_number))
-    return to_number, _bounded_count(session, placed, total_cap(config, "call"))
+    number_cap, total = _cap(config, per_number), total_cap(config, "call")
+    to_number = (_bounded_count(session, placed.where(Call.resident_id == resident_id), number_cap)
+                 + _bounded_count(session, relayed_to_resident, number_cap))
+    return to_number, _bounded_count(session, placed, total) + _bounded_count(session, relayed, total)
 
 
 def _bounded_count(session: Session, query: Any, limit: int) -> int:

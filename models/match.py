@@ -40,6 +40,9 @@ class Match(Base):
     reminder_sent_at: Mapped[timestamp]
     feedback_requested_at: Mapped[timestamp]
     problem_reported_at: Mapped[timestamp]
+    # A broker ended the passing on of texts and calls between the two (the match itself goes on).
+    relay_ended_at: Mapped[timestamp]
+    relay_ended_by_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("brokers.id"))
     # Who closed it (resident | broker | api | system) and why, for the broker's view.
     closed_by: Mapped[str | None] = mapped_column(String(32))
     close_reason: Mapped[str | None] = mapped_column(String(64))

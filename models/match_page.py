@@ -15,7 +15,7 @@ from .callback import Callback
 from .leases import LEASE, ClaimError, holds
 from .listing import Listing
 from .match import Match
-from .matching import Actor, cancel_match, complete_match, confirm_match, parties
+from .matching import Actor, cancel_match, complete_match, confirm_match, end_relay, parties, relays
 from .outcomes import OutcomeError
 from .queue import append_note, close_callback
 from .relaying import RelayLine, relays_of
@@ -56,6 +56,8 @@ class MatchView:
     steps: list[MatchStep]
     item_resident_id: int | None
     relays: list[RelayLine] = field(default_factory=list)  # texts passed on between the two, newest first
+    relaying: bool = False  # texts and calls between the two are passed on now (models.matching.still_relays)
+    relay_ended_by: Broker | None = None  # the broker who ended the relay, if one did
 
     @property
     def counterpart(self) -> Resident | None:
@@ -84,8 +86,11 @@ class MatchView:
         return self.match.status in LIVE_MATCH_STATUSES
 
 
-def match_view(session: Session, callback: Callback) -> MatchView | None:
-    """The match an item is about (``match_id``), with both sides and its history."""
+def match_view(session: Session, callback: Callback, relay_since: dt.datetime | None = None) -> MatchView | None:
+    """The match an item is about (``match_id``), with both sides and its history.
+
+    ``relay_since`` (``models.matching.relay_since``): given, the view says whether the match relays now.
+    """
     if callback.match_id is None:
         return None
     match = session.get(Match, callback.match_id)
@@ -97,8 +102,11 @@ def match_view(session: Session, callback: Callback) -> MatchView | None:
     requester, helper = parties(session, match)
     steps = [MatchStep(step, getattr(match, column)) for step, column in MATCH_STEPS if getattr(match, column)]
     steps.sort(key=lambda step: step.at)
-    return MatchView(match, request, offer, requester, helper, steps, callback.resident_id,
-                     relays_of(session, match.id))
+    return MatchView(
+        match, request, offer, requester, helper, steps, callback.resident_id, relays_of(session, match.id),
+        relaying=relay_since is not None and relays(session, match.id, relay_since),
+        relay_ended_by=session.get(Broker, match.relay_ended_by_id) if match.relay_ended_by_id else None,
+    )
 
 
 def has_live_match(session: Session, request_id: int) -> bool:
@@ -197,3 +205,26 @@ def act_on_match(
     callback.updated_at = now
     append_note(callback, note)
     return MatchActionResult(action, match, False)
+
+
+def end_relay_of_item(
+    session: Session,
+    callback: Callback,
+    broker: Broker,
+    since: dt.datetime,
+    *,
+    remote_addr: str | None = None,
+    now: dt.datetime | None = None,
+) -> bool:
+    """The broker who holds this item ends the relay of its match (``models.matching.end_relay``).
+
+    The item stays as it is: ending the relay is no outcome. False when the
+    match did not relay (any more). Raises ClaimError (not held) or
+    OutcomeError (the item is about no match).
+    """
+    if not holds(callback, broker.id, now or utcnow()):
+        raise ClaimError("the item is not claimed by this broker")
+    match = session.get(Match, callback.match_id) if callback.match_id is not None else None
+    if match is None:
+        raise OutcomeError("no_match", "this item is not about a match")
+    return end_relay(session, match, since, broker.id, remote_addr)

@@ -23,13 +23,13 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 import texts
 
 from .audit import audit
-from .base import utcnow
+from .base import UTCDateTime, utcnow
 from .callback import Callback
 from .districts import district_map
 from .listing import Listing
@@ -162,18 +162,63 @@ def active_matches(session: Session, resident_id: int) -> list[Match]:
     )
 
 
-def relay_partner(session: Session, resident_id: int) -> tuple[Match, Resident] | None:
-    """The match and the other person, while this resident is in an accepted or confirmed match."""
-    for match in active_matches(session, resident_id):
-        requester, helper = parties(session, match)
-        return match, (helper if requester.id == resident_id else requester)
-    return None
+# --- passing on texts and calls between the two ----------------------------------------------
+
+# After the help is done the two may still reach each other a little while (a thank-you, a forgotten
+# item); BUURTLIJN_RELAY_DAYS_AFTER_DONE says how long.
+DEFAULT_RELAY_DAYS_AFTER_DONE = 3.0
+
+
+def relay_days_after_done(config: Mapping[str, Any]) -> float:
+    """Days texts and calls are still passed on after a match is done (BUURTLIJN_RELAY_DAYS_AFTER_DONE)."""
+    value = config.get("BUURTLIJN_RELAY_DAYS_AFTER_DONE")
+    return DEFAULT_RELAY_DAYS_AFTER_DONE if value is None or value == "" else float(value)
+
+
+def relay_since(now: dt.datetime, days_after_done: float) -> dt.datetime:
+    """A match done after this moment still relays."""
+    return now - dt.timedelta(days=days_after_done)
+
+
+def still_relays(since: Any):  # type: ignore[no-untyped-def]
+    """The one rule of which matches pass on texts and calls between their two people, as SQL.
+
+    Accepted or confirmed, or done after ``since`` (``relay_since``); and no
+    broker ended the relay. ``since``: a datetime, or an SQL expression.
+    """
+    return and_(
+        Match.relay_ended_at.is_(None),
+        or_(Match.status.in_(AGREED_MATCH_STATUSES), and_(Match.status == "done", Match.done_at > since)),
+    )
+
+
+def relays(session: Session, match_id: int, since: dt.datetime) -> bool:
+    """Does this match pass on texts and calls now (``still_relays``)?"""
+    return session.scalar(select(Match.id).where(Match.id == match_id, still_relays(since))) is not None
+
+
+def relay_partner(session: Session, resident_id: int, since: dt.datetime) -> tuple[Match, Resident] | None:
+    """The newest match of this resident that still relays (``still_relays``), and the other person."""
+    request, offer = aliased(Listing), aliased(Listing)
+    match = session.scalars(
+        select(Match)
+        .join(request, Match.request_id == request.id)
+        .join(offer, Match.offer_id == offer.id)
+        .where(still_relays(since), or_(request.resident_id == resident_id, offer.resident_id == resident_id))
+        .order_by(Match.updated_at.desc(), Match.id.desc())
+        .limit(1)
+    ).first()
+    if match is None:
+        return None
+    requester, helper = parties(session, match)
+    return match, (helper if requester.id == resident_id else requester)
 
 
 def relay_number_query(resident_id: Any = None):  # type: ignore[no-untyped-def]
-    """The other person's phone in this resident's newest accepted or confirmed match: one SELECT.
+    """The other person's phone in this resident's newest match that still relays: one SELECT.
 
     ``resident_id``: the resident's id as an SQL expression; by default the parameter ``resident_id``.
+    The parameter ``relay_since`` is ``relay_since(now, days)``.
     """
     request, offer = aliased(Listing), aliased(Listing)
     requester, helper = aliased(Resident), aliased(Resident)
@@ -186,7 +231,7 @@ def relay_number_query(resident_id: Any = None):  # type: ignore[no-untyped-def]
         .join(requester, requester.id == request.resident_id)
         .join(helper, helper.id == offer.resident_id)
         .where(
-            Match.status.in_(AGREED_MATCH_STATUSES),
+            still_relays(bindparam("relay_since", type_=UTCDateTime())),
             or_(request.resident_id == resident_id, offer.resident_id == resident_id),
         )
         .order_by(Match.updated_at.desc(), Match.id.desc())
@@ -198,13 +243,40 @@ def relay_number_query(resident_id: Any = None):  # type: ignore[no-untyped-def]
 RELAY_NUMBER_QUERY = relay_number_query()
 
 
-def relay_number_for(session: Session, resident_id: int) -> str | None:
-    """The other person's number while this resident is in an accepted or confirmed match.
+def relay_number_for(session: Session, resident_id: int, since: dt.datetime) -> str | None:
+    """The other person's number while this resident is in a match that still relays.
 
     Calls and texts to the gateway from one of them are passed on to the
     other, so neither learns the other's number.
     """
-    return session.scalar(RELAY_NUMBER_QUERY, {"resident_id": resident_id})
+    return session.scalar(RELAY_NUMBER_QUERY, {"resident_id": resident_id, "relay_since": since})
+
+
+def end_relay(session: Session, match: Match, since: dt.datetime, broker_id: int,
+              remote_addr: str | None = None) -> bool:
+    """A broker stops passing on texts and calls between the two; the match itself goes on.
+
+    Both people are told once, in their language and channel. False when
+    the match does not relay (any more): ended before (a second click
+    changes nothing), cancelled, or done longer ago than ``since``.
+    """
+    now = utcnow()
+    session.flush()
+    ended = session.execute(
+        update(Match)
+        .where(Match.id == match.id, still_relays(since))
+        .values(relay_ended_at=now, relay_ended_by_id=broker_id, updated_at=now)
+        .returning(Match.id)
+    ).scalar_one_or_none()
+    session.refresh(match)
+    audit(session, "match.relay_ended", actor_type="broker", actor_id=broker_id, object_type="match",
+          object_id=match.id, remote_addr=remote_addr, result="ok" if ended else "refused",
+          detail=None if ended else {"why": "already_ended" if match.relay_ended_at else "not_relaying"})
+    if ended is None:
+        return False
+    for person in parties(session, match):
+        _tell(session, match, person, "relay_end.told", intent="relay_ended")
+    return True
 
 
 def recently_declined(session: Session, helper_id: int, requester_id: int, now: dt.datetime) -> bool:
@@ -687,11 +759,16 @@ __all__ = [
     "complete_match",
     "confirm_match",
     "decline_match",
+    "end_relay",
     "expire_match",
     "open_proposals",
     "parties",
     "propose_match",
+    "relay_days_after_done",
     "relay_number_for",
     "relay_partner",
+    "relay_since",
+    "relays",
     "report_problem",
+    "still_relays",
 ]

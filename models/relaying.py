@@ -12,7 +12,11 @@ for anything else:
   number or a page someone sends);
 - a pair gets at most ``BUURTLIJN_RELAY_DAILY_CAP`` texts passed on in 24
   hours, both ways together; past it the text goes to a broker as a queue
-  item, and the sender hears so once.
+  item, and the sender hears so once;
+- a text with a word that signals trouble (``trouble_words.toml``: "bang",
+  "politie", "scared", ...) is passed on as any other, and is also put on a
+  broker's item (``relay_trouble``, one open item per match gathers them), so
+  that a neighbour who complains about the other, or is afraid, reaches BUUV.
 
 Every text, passed on or not, is a ``relays`` row that the broker sees on
 the match, beside the original kept on its inbound message.
@@ -22,8 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -64,6 +72,39 @@ _LINK = re.compile(
     rf"|(?<![\w.-])[\w.-]*\.(?:{_TOP_LEVEL_DOMAINS})\b(?:[:/?#]\S*)?",
     re.IGNORECASE,
 )
+
+
+TROUBLE_WORDS_FILE = Path(__file__).with_name("trouble_words.toml")
+# Folded away besides case and accents: Turkish dotless i, Arabic tatweel, taa marbuta and alef maqsura
+# (written either way in everyday Arabic).
+_FOLD = str.maketrans({"ı": "i", "\u0640": None, "ة": "ه", "ى": "ي"})
+
+
+def folded(text: str) -> str:
+    """``text`` without case or accents, as trouble words are compared ("BÁNG" -> "bang", "ŞİKAYET" -> "sikayet")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_FOLD)
+
+
+def _word_pattern(entry: str) -> str:
+    """One entry of ``trouble_words.toml`` as a regular expression over folded text (the file says how)."""
+    entry = folded(entry.strip())
+    any_before, any_after = entry.startswith("*"), entry.endswith("*")
+    core = r"\s+".join(re.escape(word) for word in entry.strip("*").split())
+    return r"(?<!\w)" + (r"\w*" if any_before else "") + core + (r"\w*" if any_after else r"(?!\w)")
+
+
+@cache
+def trouble_pattern() -> re.Pattern[str]:
+    """Every language's trouble words (``trouble_words.toml``) as one expression over folded text."""
+    lists = tomllib.loads(TROUBLE_WORDS_FILE.read_text(encoding="utf-8"))
+    entries = sorted({entry for words in lists.values() for entry in words if entry.strip("* ")})
+    return re.compile("|".join(_word_pattern(entry) for entry in entries))
+
+
+def trouble_words(text: str) -> list[str]:
+    """The trouble words in ``text`` (folded, in the order they stand), none when it reads as ordinary."""
+    return [found.group() for found in trouble_pattern().finditer(folded(text))]
 
 
 def daily_cap(config: Mapping[str, Any]) -> int:
@@ -143,6 +184,7 @@ def pass_on(language: str | None, text: str) -> Passed:
 class RelayResult:
     relay: Relay
     reply_key: str | None  # the sms.* text the sender gets back, if any
+    trouble: bool = False  # it had a trouble word: also on a broker's item
 
 
 def _pair(a: int, b: int) -> Any:
@@ -174,6 +216,12 @@ def relay_text(
     ) or 0
     relay = Relay(match_id=match.id, from_resident_id=sender.id, to_resident_id=receiver.id,
                   inbound_message_id=message.id, created_at=now)
+    trouble = bool(trouble_words(text))
+    if trouble:
+        # Also on a broker's item, the pair's trouble texts together; the text is passed on as ever.
+        item = queue_callback(session, "relay_trouble", resident_id=sender.id, message_id=message.id,
+                              match_id=match.id, dedupe_key=f"match:{match.id}:relay_trouble", now=now)
+        message.callback_id = item.id
     if passed_today >= daily_cap:
         told = session.scalar(
             select(func.count(Relay.id)).where(
@@ -187,7 +235,7 @@ def relay_text(
         queue_callback(session, "relay_over_cap", resident_id=sender.id, message_id=message.id, match_id=match.id,
                        dedupe_key=f"match:{match.id}:relay_over_cap", now=now)
         session.flush()
-        return RelayResult(relay, None if told else "sms.relay_over_cap")
+        return RelayResult(relay, None if told else "sms.relay_over_cap", trouble)
     passed = pass_on(receiver.language, text)
     sent = notify_resident(session, receiver, "match.relay", {"text": passed.text}, purpose="relay",
                            dedupe_key=f"relay:{message.id}", match_id=match.id)
@@ -198,7 +246,7 @@ def relay_text(
     relay.outbound_message_id = sent.id if sent is not None else None
     session.add(relay)
     session.flush()
-    return RelayResult(relay, "sms.relay_cut" if passed.cut else None)
+    return RelayResult(relay, "sms.relay_cut" if passed.cut else None, trouble)
 
 
 @dataclass(frozen=True)
@@ -214,6 +262,7 @@ class RelayLine:
     cut: bool
     cleaned: bool
     refused: bool
+    trouble: tuple[str, ...] = ()  # the trouble words in the original: it is on a broker's item too
 
 
 def relays_of(session: Session, match_id: int) -> list[RelayLine]:
@@ -226,6 +275,7 @@ def relays_of(session: Session, match_id: int) -> list[RelayLine]:
     )
     return [
         RelayLine(relay.id, relay.created_at, relay.from_resident_id, relay.to_resident_id, relay.relayed,
-                  original or "", relay.cut, relay.cleaned, relay.outcome == "over_cap")
+                  original or "", relay.cut, relay.cleaned, relay.outcome == "over_cap",
+                  tuple(trouble_words(original or "")))
         for relay, original in rows
     ]

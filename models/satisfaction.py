@@ -16,7 +16,7 @@ from .base import Base, IdType, code, created_at, intpk, timestamp, utcnow
 from .sql import insert_ignoring_conflict
 from .vocabulary import SATISFACTION_MARKS
 
-__all__ = ["ANSWER_WINDOW", "MarkGiven", "Satisfaction", "ask_once", "record_mark"]
+__all__ = ["ANSWER_WINDOW", "MarkGiven", "Satisfaction", "ask_once", "awaits_mark", "record_mark"]
 
 
 class Satisfaction(Base):
@@ -58,6 +58,15 @@ def ask_once(session: Session, match_id: int, resident_id: int, channel: str) ->
         returning=Satisfaction.id,
     )
     return new_id is not None
+
+
+def awaits_mark(session: Session, resident_id: int, match_id: int, now: dt.datetime) -> bool:
+    """Was this resident asked for a mark for this match within the window, and gave none yet?"""
+    return session.scalar(
+        select(Satisfaction.id).where(Satisfaction.resident_id == resident_id, Satisfaction.match_id == match_id,
+                                      Satisfaction.mark.is_(None), Satisfaction.asked_at >= now - ANSWER_WINDOW)
+        .limit(1)
+    ) is not None
 
 
 def record_mark(session: Session, resident_id: int, mark: int, *, now: dt.datetime,

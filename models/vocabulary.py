@@ -40,7 +40,8 @@ LISTING_END_BY_OUTCOME = {"resolved": "done", "referred": "cancelled", "wrong_nu
 MATCH_STATUSES = ("proposed", "accepted", "declined", "expired", "confirmed", "done", "cancelled")
 # A match under way: its request is not offered to another helper, a broker may still stop it.
 LIVE_MATCH_STATUSES = ("proposed", "accepted", "confirmed")
-# Both neighbours said yes: texts and calls between them are relayed, and the help can be done.
+# Both neighbours said yes: texts and calls between them are relayed (and a few days after it is done:
+# models.matching.still_relays), and the help can be done.
 AGREED_MATCH_STATUSES = ("accepted", "confirmed")
 
 # A resident's mark for a match that is done (contract: Reports), asked once of each side.
@@ -64,6 +65,7 @@ QUEUED_CALLBACK_STATUSES = ("open", "claimed")
 REASON_PRIORITY = {
     "match_accepted": 40,
     "problem_reported": 40,
+    "relay_trouble": 40,  # a word that signals trouble in a text passed on within a match
     "callback_requested": 30,
     "menu_trouble": 30,
     "abandoned_call": 25,
@@ -158,6 +160,9 @@ DESTINATION_REFUSALS = (
 )
 # The calls we place that count towards the daily call caps.
 CAPPED_CALL_PURPOSES = ("notification", "broker_bridge")
+# A resident's call put through to their match partner (its <Dial>): counts towards the call caps too,
+# for the partner it rings and in the day's total.
+RELAY_CALL_PURPOSE = "relay"
 
 # --- calls -------------------------------------------------------------------------------------
 

@@ -29,12 +29,15 @@ from models import Listing, Match, Message
 from models.audit import audit
 from models.districts import find_postcode
 from models.listing_life import answer_checkin, checkin_params, last_checkin, late_answer_key, outstanding_checkin
-from models.matching import Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_partner
+from models.matching import (
+    Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_days_after_done, relay_partner,
+    relay_since,
+)
 from models.notify import answer_match
 from models.privacy import erase_resident, holds_anything, live_matches
 from models.queue import queue_callback
 from models.relaying import daily_cap, relay_text
-from models.satisfaction import record_mark
+from models.satisfaction import awaits_mark, record_mark
 
 from .keywords import KEYWORDS
 
@@ -46,6 +49,12 @@ _NUMBER = re.compile(r"(?<!\d)(\d{1,9})(?!\d)")
 DONE_WORDS = tuple(word for word, keyword in KEYWORDS.items() if keyword.command == "done")
 # A mark for "how did it go?": one digit 1 to 5, nothing else ("4,5", "6", "vier" are free text).
 _MARK = re.compile(r"\s*([1-5])\s*[.!]?\s*")
+# After the help, while a mark is asked for, a short text with a number ("vier", "4 sterren", "4,5") is an
+# answer to BUUV's question that did not read as a mark: for a broker, not passed on to the neighbour.
+_NUMBER_WORD = re.compile(
+    r"\d|\b(?:een|één|twee|drie|vier|vijf|one|two|three|four|five|bir|iki|üç|dört|beş)\b"
+    r"|(?<!\w)(?:واحد|اثنان|ثلاثة|أربعة|خمسة)(?!\w)", re.IGNORECASE)
+MARK_LIKE_WORDS = 3
 # A late JA/KLAAR for a match answered this recently gets "already noted", not "nothing open".
 RECENT = dt.timedelta(days=14)
 # VERGEET MIJ is confirmed with JA within this time; a later JA asks again, until the request
@@ -296,26 +305,32 @@ def answer_mark(inbound: "Inbound") -> "Reply | None":
 
 
 def relay_to_match_partner(inbound: "Inbound") -> tuple[bool, "Reply | None"]:
-    """Pass a free text on to the other person of an accepted or confirmed match (models/relaying.py).
+    """Pass a free text on to the other person of a match that still relays (models/relaying.py;
+    ``models.matching.still_relays``: accepted, confirmed, or done a few days ago, and not ended by a broker).
 
     (True, the reply to the sender if any) when it was taken as a relay: it
-    is then no broker's item, unless the pair's daily cap was reached. A
-    postcode someone was asked for, or an empty message, is not passed on.
+    is then no broker's item, unless the pair's daily cap was reached or it
+    has a trouble word. A postcode someone was asked for, or an empty
+    message, is not passed on.
     """
     resident = inbound.resident
     if not inbound.body.strip():
         return False, None
     if (resident.conversation or {}).get("awaiting") == "postcode" and find_postcode(inbound.body):
         return False, None
-    found = relay_partner(inbound.session, resident.id)
+    found = relay_partner(inbound.session, resident.id,
+                          relay_since(inbound.now, relay_days_after_done(inbound.settings)))
     if found is None:
         return False, None
     match, other = found
+    if (match.status == "done" and len(inbound.body.split()) <= MARK_LIKE_WORDS and _NUMBER_WORD.search(inbound.body)
+            and awaits_mark(inbound.session, resident.id, match.id, inbound.now)):
+        return False, None
     result = relay_text(inbound.session, match, resident, other, inbound.message, inbound.body,
                         daily_cap=daily_cap(inbound.settings), now=inbound.now)
     inbound.message.match_id = match.id
     audit(inbound.session, "match.relay_sms", actor_type="resident", actor_id=resident.id,
           object_type="match", object_id=match.id,
           detail={"message_id": inbound.message.id, "outcome": result.relay.outcome, "cut": result.relay.cut,
-                  "cleaned": result.relay.cleaned})
+                  "cleaned": result.relay.cleaned, "trouble": result.trouble})
     return True, (_reply(result.reply_key) if result.reply_key else None)

@@ -90,7 +90,12 @@ def test_proposal_ja_confirm_reminder_klaar(notify_app, webhooks, fake_twilio, s
     match = session.get(Match, match_id)
     assert (match.status, match.closed_by) == ("done", "resident") and match.done_at is not None
     assert (listing_status(notify_app, request_id), listing_status(notify_app, offer_id)) == ("done", "open")
-    # The match is over: texts go to a broker again, not to the neighbour.
+    # Just done: a thank-you still reaches the neighbour (BUURTLIJN_RELAY_DAYS_AFTER_DONE, 3 by default).
+    webhooks.sms(REQUESTER, "Nogmaals dank!")
+    assert bodies(fake_twilio, HELPER)[-1] == "Bericht van uw BUUV-buur: Nogmaals dank!"
+    # Done longer ago than that: texts go to a broker again, not to the neighbour.
+    with get_database(notify_app).transaction() as tx:
+        tx.get(Match, match_id).done_at = utcnow() - dt.timedelta(days=3, minutes=1)
     helper_count = len(bodies(fake_twilio, HELPER))
     webhooks.sms(REQUESTER, "Nog een vraag")
     assert len(bodies(fake_twilio, HELPER)) == helper_count
@@ -102,7 +107,7 @@ def test_proposal_ja_confirm_reminder_klaar(notify_app, webhooks, fake_twilio, s
         .order_by(AuditEvent.id)
     ).all()
     assert actions == ["match.propose", "match.accepted", "match.relay_sms", "match.confirmed", "match.reminder",
-                       "match.feedback_requested", "match.done"]
+                       "match.feedback_requested", "match.done", "match.relay_sms"]
     # Every message went out once: no dedupe key twice, nothing left unsent.
     assert len({m["Body"] + m["To"] for m in fake_twilio.messages()}) == len(fake_twilio.messages())
     assert session.scalar(select(func.count(Message.id)).where(Message.status == "pending")) == 0

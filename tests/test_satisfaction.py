@@ -94,6 +94,7 @@ def test_a_mark_nobody_asked_for_or_too_late_is_free_text(notify_app, webhooks, 
     with get_database(notify_app).transaction() as tx:
         for row in tx.scalars(select(Satisfaction).where(Satisfaction.match_id == match_id)):
             row.asked_at = utcnow() - dt.timedelta(days=15)
+        tx.get(Match, match_id).done_at = utcnow() - dt.timedelta(days=15)  # long past the relay's days too
     webhooks.sms(REQUESTER, "5")
     assert set(_marks(session, match_id).values()) == {None}
     assert _broker_items(session) == ["unrecognised_message", "unrecognised_message"]

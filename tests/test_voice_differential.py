@@ -172,6 +172,9 @@ def a_caller_in_a_match(phone: Phone) -> None:
     phone.again(call, back=3)  # the dial's outcome, again
     phone("+31616666662").silence().dial_result("completed")
     phone("+31616666662").press("0").press("3").hang_up()  # 0 during the announcement: the menu instead
+    phone("+31616666663").silence().dial_result("completed")  # done yesterday: still put through
+    phone("+31616666665").press("3").hang_up()  # done a week ago: the menu
+    phone("+31616666667").press("3").hang_up()  # a broker ended the relay: the menu
 
 
 def forgetting_oneself(phone: Phone) -> None:
@@ -208,6 +211,17 @@ def a_match(app: Flask) -> None:
         now = utcnow()
         session.add(Match(request_id=request.id, offer_id=offer.id, status="confirmed", created_at=now,
                           updated_at=now))
+        # After the help: relayed for BUURTLIJN_RELAY_DAYS_AFTER_DONE days, unless a broker ended it.
+        for asking, helping, extra in (
+            ("+31616666663", "+31616666664", {"status": "done", "done_at": now - dt.timedelta(days=1)}),
+            ("+31616666665", "+31616666666", {"status": "done", "done_at": now - dt.timedelta(days=7)}),
+            ("+31616666667", "+31616666668", {"status": "confirmed", "relay_ended_at": now}),
+        ):
+            request = record_listing(session, resident_for(session, parse_phone(asking)), kind="request",
+                                     channel="sms", category="groceries", postcode="2034", queue_for_broker=False)
+            offer = record_listing(session, resident_for(session, parse_phone(helping)), kind="offer",
+                                   channel="sms", category="groceries", postcode="2034", queue_for_broker=False)
+            session.add(Match(request_id=request.id, offer_id=offer.id, created_at=now, updated_at=now, **extra))
 
 
 CORPUS: list[Callable[[Phone], None]] = [

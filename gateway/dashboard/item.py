@@ -16,6 +16,7 @@ from models.bridge import PURPOSE
 from models.leases import ClaimError, holds, renew_lease
 from models.marketplace import REOPENABLE_STATUSES, match_under_way
 from models.match_page import MatchView, has_live_match, match_view, matches_of
+from models.matching import relay_days_after_done, relay_since
 from models.outcomes import OutcomeError, record_outcome
 from models.listing_life import checkins_of
 from models.phones import mask, readable
@@ -93,7 +94,7 @@ def _item_page(callback: Callback) -> ItemPage:
     listing_ids = [x.id for x in page.other_listings] + ([listing.id] if listing else [])
     page.matches = matches_of(db, listing_ids)
     page.checkins = checkins_of(db, listing_ids)
-    page.match = match_view(db, callback)
+    page.match = match_view(db, callback, relay_since(now, relay_days_after_done(current_app.config)))
     if page.match is not None and page.match.counterpart is not None:
         page.counterpart_phone = mask(page.match.counterpart.phone)
     # A request with a match under way gets no other proposal until that match is stopped.

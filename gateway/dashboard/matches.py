@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import login_required
 
 from models.base import utcnow
 from models.leases import ClaimError
 from models.match import Match
-from models.match_page import act_on_match
-from models.matching import MatchError
+from models.match_page import act_on_match, end_relay_of_item
+from models.matching import MatchError, relay_days_after_done, relay_since
 from models.outcomes import OutcomeError
 from models.vocabulary import MATCH_OUTCOMES
 
@@ -122,3 +122,37 @@ def match_action(callback_id: int):  # type: ignore[no-untyped-def]
         flash(t("match.cancelled_search"), "ok")
         return redirect(url_for("dashboard.item.show", callback_id=callback_id, _anchor="outcome"))
     return redirect(url_for("dashboard.queue.index"))
+
+
+@bp.post("/dashboard/items/<int:callback_id>/match/relay-end")
+@login_required
+def end_relay(callback_id: int):  # type: ignore[no-untyped-def]
+    """Stop passing on texts and calls between the two people of this item's match (after a confirmation)."""
+    db = get_session()
+    callback = callback_or_404(callback_id)
+    back = url_for("dashboard.item.show", callback_id=callback_id, _anchor="match-relay")
+    if request.form.get("confirm") != "yes":
+        audit_action("callback.relay_end", "callback", callback_id, result="refused", why="unconfirmed",
+                     match_id=callback.match_id)
+        db.commit()
+        flash(t("match.relay_end.unconfirmed"), "error")
+        return redirect(back)
+    since = relay_since(utcnow(), relay_days_after_done(current_app.config))
+    try:
+        ended = end_relay_of_item(db, callback, me(), since, remote_addr=remote_addr())
+    except ClaimError:
+        db.rollback()
+        audit_action("callback.relay_end", "callback", callback_id, result="refused", why="not_held",
+                     match_id=callback.match_id)
+        db.commit()
+        flash(t("queue.lease_lost"), "error")
+        return redirect(url_for("dashboard.queue.index"))
+    except OutcomeError:
+        db.rollback()
+        audit_action("callback.relay_end", "callback", callback_id, result="refused", why="no_match")
+        db.commit()
+        flash(t("match.error.no_match"), "error")
+        return redirect(back)
+    db.commit()
+    flash(t("match.relay_end.done") if ended else t("match.relay_end.not_relaying"), "ok" if ended else "error")
+    return redirect(back)
