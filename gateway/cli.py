@@ -278,15 +278,16 @@ def _seed_demo_brokers(app) -> None:  # type: ignore[no-untyped-def]
     from models import Broker
     from models.accounts import create_broker
 
+    # Their own phones are not numbers the README has a resident text from (0612340001, …).
     with get_database(app).transaction() as session:
         if session.scalar(select(func.count(Broker.id))):
             return
         create_broker(session, email="makelaar@buuv.example", name="Mila (makelaar)", role="broker",
-                      phone="+31612340001", password=DEMO_PASSWORD)
+                      phone="+31612349001", password=DEMO_PASSWORD)
         create_broker(session, email="makelaar2@buuv.example", name="Bram (makelaar)", role="broker",
-                      phone="+31612340003", password=DEMO_PASSWORD)
+                      phone="+31612349003", password=DEMO_PASSWORD)
         create_broker(session, email="coordinator@buuv.example", name="Cor (coordinator)", role="coordinator",
-                      phone="+31612340002", password=DEMO_PASSWORD)
+                      phone="+31612349002", password=DEMO_PASSWORD)
 
 
 @main.command("purge-recordings")
