@@ -367,3 +367,27 @@ def test_the_audit_log_reads_as_sentences_with_a_date_filter_and_a_csv_for_excel
     assert body.startswith("\ufeffWanneer;Wat;Actie;Object;Resultaat;Vanaf\r\n")
     assert ";Mila bekeek item 6;callback.view;callback 6;ok;" in body and "match.propose" not in body
     assert client.get("/dashboard/audit?broker=99999999999999999999999").status_code == 200
+
+
+def test_the_audit_log_says_in_words_what_residents_and_the_system_did_to_listings(client, brokers, db):
+    """Check-ins, expiry, withdrawal and marks once read as codes ("Systeem deed: listing.expired")."""
+    from models.base import utcnow
+
+    now = utcnow()
+    db.add_all([
+        AuditEvent(at=now, actor_type="system", action="listing.checkin_asked", object_type="listing", object_id=7),
+        AuditEvent(at=now, actor_type="resident", action="listing.checkin_answered", object_type="listing",
+                   object_id=7),
+        AuditEvent(at=now, actor_type="system", action="listing.expired", object_type="listing", object_id=8),
+        AuditEvent(at=now, actor_type="resident", action="listing.withdraw", object_type="listing", object_id=9),
+        AuditEvent(at=now, actor_type="resident", action="match.satisfaction", object_type="match", object_id=3),
+    ])
+    db.commit()
+    login(client, "cor@buuv.example")
+    page = client.get("/dashboard/audit").get_data(as_text=True)
+    assert "Bewoner gevraagd of vraag of aanbod 7 nog actueel is" in page
+    assert "Een bewoner antwoordde of vraag of aanbod 7 nog actueel is" in page
+    assert "Vraag of aanbod 8 is verlopen" in page
+    assert "Een bewoner trok vraag of aanbod 9 in" in page
+    assert "Een bewoner gaf een cijfer voor match 3" in page
+    assert "deed: listing." not in page and "deed: match." not in page
