@@ -34,7 +34,7 @@ def test_a_coordinator_downloads_the_export_and_prints_it_in_dutch(app, brokers,
     item = cor.get(f"/dashboard/items/{callback_id}").get_data(as_text=True)
     assert f"/dashboard/residents/{resident_id}" in item  # the way there, from the resident on the item page
     page = cor.get(f"/dashboard/residents/{resident_id}")
-    assert page.status_code == 200 and "1 vraag/aanbod" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "vragen en aanbod (1)" in page.get_data(as_text=True)
     download = cor.get(f"/dashboard/residents/{resident_id}/export.json")
     assert download.status_code == 200 and "attachment" in download.headers["Content-Disposition"]
     data = json.loads(download.data)
