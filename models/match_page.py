@@ -15,7 +15,9 @@ from .callback import Callback
 from .leases import LEASE, ClaimError, holds
 from .listing import Listing
 from .match import Match
-from .matching import Actor, cancel_match, complete_match, confirm_match, end_relay, parties, relays
+from .matching import (
+    Actor, active_matches, cancel_match, complete_match, confirm_match, end_relay, parties, relay_partner, relays,
+)
 from .outcomes import OutcomeError
 from .queue import append_note, close_callback
 from .relaying import RelayLine, relays_of
@@ -84,6 +86,29 @@ class MatchView:
     @property
     def can_cancel(self) -> bool:
         return self.match.status in LIVE_MATCH_STATUSES
+
+
+def adopt_current_match(session: Session, callback: Callback, since: dt.datetime) -> bool:
+    """An item of a resident who is in a match (a BEL during it, a text for BUUV) is about that match.
+
+    Called when a broker takes the item: its page then shows the match, so the broker can end the relay
+    or stop the match from it, as the resident asked. Only an open item about no match yet takes one: the
+    resident's accepted or confirmed match, else one that still relays after it was done (``since``:
+    ``models.matching.relay_since``). True when it took one.
+    """
+    if callback.match_id is not None or callback.resident_id is None:
+        return False
+    if callback.status not in QUEUED_CALLBACK_STATUSES:
+        return False
+    agreed = active_matches(session, callback.resident_id)
+    if agreed:
+        callback.match_id = agreed[0].id
+        return True
+    found = relay_partner(session, callback.resident_id, since)
+    if found is None:
+        return False
+    callback.match_id = found[0].id
+    return True
 
 
 def match_view(session: Session, callback: Callback, relay_since: dt.datetime | None = None) -> MatchView | None:

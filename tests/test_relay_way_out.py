@@ -319,6 +319,45 @@ def test_a_cancelled_match_has_no_relay_to_end(notify_app, mila, fake_twilio):
         assert session.get(Match, match_id).relay_ended_at is None
 
 
+def test_a_bel_during_a_match_is_an_item_about_that_match_where_the_relay_ends(notify_app, mila, fake_twilio):
+    """After the helper's yes is confirmed no item points at the match; the resident's BEL must still reach
+    a broker who can end the relay or stop the match."""
+    match_id = _agreed_pair(notify_app)
+    page = _claimed_item(notify_app, mila, match_id)
+    post(mila, f"{page}/match", {"action": "confirm", "meeting_at": ""}, page=page)
+    with session_of(notify_app) as session:
+        assert session.get(Match, match_id).status == "confirmed"
+    # The item it was confirmed on is closed: its page shows the relay, not a button that cannot work.
+    assert 'id="relay-on"' in mila.get(page).get_data(as_text=True)
+    assert 'id="relay-end"' not in mila.get(page).get_data(as_text=True)
+
+    TwilioWebhooks(notify_app.test_client()).sms(REQUESTER, "BEL")
+    [item] = _items(notify_app, "callback_requested")
+    assert item.match_id is None  # made on the hot path, about the resident
+    bel_page = f"/dashboard/items/{item.id}"
+    bram = logged_in(notify_app, "bram@buuv.example")
+    assert 'id="match"' not in bram.get(bel_page).get_data(as_text=True)  # not taken yet: no match shown
+    post(mila, f"{bel_page}/claim")
+    shown = mila.get(bel_page).get_data(as_text=True)
+    assert 'id="match"' in shown and 'id="relay-end"' in shown and 'id="match-actions"' in shown
+    [item] = _items(notify_app, "callback_requested")
+    assert item.match_id == match_id
+
+    response = post(mila, f"{bel_page}/match/relay-end", {"confirm": "yes"}, page=bel_page, follow_redirects=True)
+    assert "Het doorsturen is gestopt" in response.get_data(as_text=True)
+    with session_of(notify_app) as session:
+        assert session.get(Match, match_id).relay_ended_at is not None
+
+
+def test_an_item_of_a_resident_in_no_match_stays_about_no_match(notify_app, mila):
+    TwilioWebhooks(notify_app.test_client()).sms(REQUESTER, "BEL")
+    [item] = _items(notify_app, "callback_requested")
+    post(mila, f"/dashboard/items/{item.id}/claim")
+    assert 'id="match"' not in mila.get(f"/dashboard/items/{item.id}").get_data(as_text=True)
+    [item] = _items(notify_app, "callback_requested")
+    assert item.match_id is None
+
+
 # --- the relay ends by itself after the match is done -----------------------------------------------
 
 

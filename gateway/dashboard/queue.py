@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from models import Callback
+from models.base import utcnow
 from models.districts import district_map
 from models.leases import claim_item, claim_next, release, renew_lease
+from models.match_page import adopt_current_match
+from models.matching import relay_days_after_done, relay_since
 from models.queue import QueueFilters
 from models.queue_view import queue_view
 from models.vocabulary import CATEGORIES, QUEUE_REASONS
@@ -57,6 +60,11 @@ def index():  # type: ignore[no-untyped-def]
     )
 
 
+def _adopt_match(db: Any, callback: Callback) -> None:
+    """A taken item of a resident in a match is about that match (models.match_page.adopt_current_match)."""
+    adopt_current_match(db, callback, relay_since(utcnow(), relay_days_after_done(current_app.config)))
+
+
 @bp.post("/dashboard/claim-next")
 @login_required
 def claim_next_item():  # type: ignore[no-untyped-def]
@@ -68,6 +76,7 @@ def claim_next_item():  # type: ignore[no-untyped-def]
         db.commit()
         flash(t("queue.nothing_waiting"), "info")
         return redirect(url_for("dashboard.queue.index", **_filter_args(filters)))
+    _adopt_match(db, callback)
     audit_action("callback.claim", "callback", callback.id, how="next")
     db.commit()
     return redirect(url_for("dashboard.item.show", callback_id=callback.id))
@@ -80,6 +89,8 @@ def claim(callback_id: int):  # type: ignore[no-untyped-def]
     result = claim_item(db, callback_id, me().id)
     if result.reason == "missing":
         abort(404)
+    if result.ok and result.callback is not None:
+        _adopt_match(db, result.callback)
     audit_action("callback.claim", "callback", callback_id, result="ok" if result.ok else "refused",
            how="this", refused=None if result.ok else result.reason,
            holder_id=result.holder.id if result.holder else None)
