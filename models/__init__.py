@@ -14,6 +14,7 @@ from .listing import Listing
 from .match import Match
 from .message import Message
 from .relay import Relay
+from .report_rollup import ReportDay, ReportReach, RolledDay
 from .resident import Resident
 from .satisfaction import Satisfaction
 from .throttle import LoginThrottle
@@ -32,7 +33,13 @@ __all__ = [
     "Match",
     "Message",
     "Relay",
+    "ReportDay",
+    "ReportReach",
+    "RolledDay",
     "Resident",
     "Satisfaction",
     "utcnow",
 ]
+
+# Loaded with the tables: its before-flush hook keeps the report's roll-up true to the ledgers.
+from . import reports as _reports  # noqa: E402,F401
