@@ -7,8 +7,8 @@ settled, and emptied together for a day whenever something it was computed from 
 
 - ``report_rolled_days``: which days are rolled up, with the day's matches made and incoming contacts
   (the page's week line);
-- ``report_days``: the day's counts and sums per group (district, category and channel at once);
-- ``report_reach``: who was reached that day in which group, one row per resident and group, so that
+- ``report_days``: the day's counts and sums per group, for each grouping (district, category, channel);
+- ``report_reach``: who was reached that day in each group, as a set of residents' ids, so that
   residents are counted once over any period (distinct counts cannot be summed across days).
 
 A day absent from ``report_rolled_days`` has no rows in the other two, and the report computes it
@@ -18,13 +18,16 @@ from the ledgers. Rows hold ids and codes only: no name, number, postcode or tex
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 
-from sqlalchemy import Date, Index, Integer, SmallInteger, String
+from collections.abc import Iterable
+
+from sqlalchemy import Date, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, IdType, intpk
+from .base import Base, intpk
 
-__all__ = ["ReportDay", "ReportReach", "RolledDay"]
+__all__ = ["ReportDay", "ReportReach", "RolledDay", "as_bitmap", "as_bitmap_number", "from_bitmap"]
 
 
 class RolledDay(Base):
@@ -37,13 +40,13 @@ class RolledDay(Base):
 
 class ReportDay(Base):
     __tablename__ = "report_days"
-    __table_args__ = (Index("ix_report_days_day", "day"),)
+    __table_args__ = (Index("ix_report_days_day", "day", "grouping"),)
 
     id: Mapped[intpk]
     day: Mapped[dt.date] = mapped_column(Date)
-    district: Mapped[str | None] = mapped_column(String(32))
-    category: Mapped[str | None] = mapped_column(String(32))
-    channel: Mapped[str | None] = mapped_column(String(32))
+    # "district", "category" or "channel", and the group: each day's figures are kept for each grouping.
+    grouping: Mapped[str] = mapped_column(String(16))
+    grp: Mapped[str | None] = mapped_column(String(32))
     requests: Mapped[int] = mapped_column(Integer)
     offers: Mapped[int] = mapped_column(Integer)
     matches_proposed: Mapped[int] = mapped_column(Integer)
@@ -57,17 +60,32 @@ class ReportDay(Base):
 
 class ReportReach(Base):
     __tablename__ = "report_reach"
-    __table_args__ = (
-        # Covering: a period's rows are read from the index alone.
-        Index("ix_report_reach_day", "day", "district", "category", "channel", "resident_id", "asked", "offered"),
-    )
+    __table_args__ = (Index("ix_report_reach_day", "day", "grouping"),)
 
     id: Mapped[intpk]
     day: Mapped[dt.date] = mapped_column(Date)
-    resident_id: Mapped[int] = mapped_column(IdType)
-    district: Mapped[str | None] = mapped_column(String(32))
-    category: Mapped[str | None] = mapped_column(String(32))
-    channel: Mapped[str | None] = mapped_column(String(32))
-    # 1 when the resident made a request (an offer) that day in this group: the reciprocity figure.
-    asked: Mapped[int] = mapped_column(SmallInteger)
-    offered: Mapped[int] = mapped_column(SmallInteger)
+    # "district", "category" or "channel" with ``grp`` its group; "all": everyone reached that day;
+    # "asked", "offered": who made a request, an offer (BUUV's reciprocity figure).
+    grouping: Mapped[str] = mapped_column(String(16))
+    grp: Mapped[str | None] = mapped_column(String(32))
+    # A set of residents' ids as a bitmap (bit n: resident n; little-endian bytes, zlib; see ``as_bitmap``):
+    # a period's sets are OR-ed together, so a resident counts once however many days they came.
+    residents: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+def as_bitmap_number(ids: Iterable[int]) -> int:
+    ids = list(ids)
+    bits = bytearray((max(ids, default=-1) >> 3) + 1)
+    for resident_id in ids:
+        bits[resident_id >> 3] |= 1 << (resident_id & 7)
+    return int.from_bytes(bits, "little")
+
+
+def as_bitmap(ids: Iterable[int]) -> bytes:
+    number = as_bitmap_number(ids)
+    # Compressed: a day reaches few of all residents, so its bitmap is mostly zeros.
+    return zlib.compress(number.to_bytes((number.bit_length() + 7) // 8, "little"), 1)
+
+
+def from_bitmap(data: bytes) -> int:
+    return int.from_bytes(zlib.decompress(data), "little")

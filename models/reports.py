@@ -39,7 +39,7 @@ from .districts import district_map
 from .listing import Listing
 from .match import Match
 from .message import Message
-from .report_rollup import ReportDay, ReportReach, RolledDay
+from .report_rollup import ReportDay, ReportReach, RolledDay, as_bitmap, as_bitmap_number, from_bitmap
 from .resident import Resident
 from .satisfaction import Satisfaction
 from .vocabulary import CATEGORIES, CHANNELS, REPORT_GROUPINGS
@@ -243,6 +243,25 @@ def _reached(ranges: Ranges) -> Any:
     return union_all(*parts)
 
 
+def _reach_sets(session: Session, ranges: Ranges) -> dict[tuple[str, Any], set[int]]:
+    """Who was reached in ``ranges``: per (grouping, group), and ("all", None), ("asked", None),
+    ("offered", None), the residents' ids."""
+    reached = _reached(ranges).subquery()
+    groups = [reached.c[name] for name in GROUP_COLUMNS]
+    query = (select(*groups, reached.c.resident_id, func.max(reached.c.asked), func.max(reached.c.offered))
+             .group_by(*groups, reached.c.resident_id))
+    sets: dict[tuple[str, Any], set[int]] = {}
+    for *found, resident_id, asked, offered in session.execute(query):
+        for grouping, grp in zip(GROUP_COLUMNS, found):
+            sets.setdefault((grouping, grp), set()).add(resident_id)
+        sets.setdefault(("all", None), set()).add(resident_id)
+        if asked:
+            sets.setdefault(("asked", None), set()).add(resident_id)
+        if offered:
+            sets.setdefault(("offered", None), set()).add(resident_id)
+    return sets
+
+
 def _match_counts(ranges: Ranges) -> Select[Any]:
     return _group_by(
         select(*_groups(Listing, Resident, literal(None)),
@@ -295,35 +314,44 @@ def _sums(ranges: Ranges) -> tuple[Select[Any], ...]:
             _satisfaction_counts(ranges), _sms_counts(ranges), _call_counts(ranges))
 
 
-def _medians(session: Session, by: str | None, period: Period) -> dict[Any, tuple[int, float | None]]:
-    """Per group (or overall, ``by`` None): how many listings of the period were called back, and the
-    median hours to the first call back. Always from the listings themselves (a listing's first call
-    back can come days after it): the middle one or two of each group's ordered waits, taken in SQL
-    with window functions (PostgreSQL and SQLite alike)."""
+def _medians(session: Session, by: str, period: Period) -> tuple[dict[Any, tuple[int, float]], tuple[int, float | None]]:
+    """Per group, and overall: how many listings of the period were called back, and the median hours to
+    the first call back. Always from the listings themselves (a listing's first call back can come days
+    after it): the middle one or two of each group's ordered waits, taken in SQL with window functions
+    (PostgreSQL and SQLite alike), for the groups and the whole in one pass."""
+    in_period = _within(Listing.created_at, [(period.start, period.end)])
     first_call = (
         select(Call.listing_id.label("listing_id"), func.min(Call.created_at).label("first_at"))
-        .where(Call.purpose == _BROKER_CALL, Call.listing_id.is_not(None))
+        .where(Call.purpose == _BROKER_CALL, Call.listing_id.in_(select(Listing.id).where(in_period)))
         .group_by(Call.listing_id).subquery()
     )
-    group = (dict((column.name, column) for column in _groups(Listing, Resident, literal(None)))[by]
-             if by else literal("all")).label("grp")
+    group = dict((column.name, column) for column in _groups(Listing, Resident, literal(None)))[by].label("grp")
     hours = _hours(session, Listing.created_at, first_call.c.first_at)
     waits = (
         select(group, cast(hours, Float).label("hours"))
         .select_from(Listing).join(first_call, first_call.c.listing_id == Listing.id)
         .join(Resident, Resident.id == Listing.resident_id)
-        .where(_within(Listing.created_at, [(period.start, period.end)]), first_call.c.first_at >= Listing.created_at)
-        .subquery()
+        .where(in_period, first_call.c.first_at >= Listing.created_at)
+        .cte("waits")
     )
+    both = union_all(select(literal(0).label("part"), waits.c.grp, waits.c.hours),
+                     select(literal(1), literal(None), waits.c.hours)).subquery()
     ranked = select(
-        waits.c.grp, waits.c.hours,
-        func.row_number().over(partition_by=waits.c.grp, order_by=waits.c.hours).label("position"),
-        func.count().over(partition_by=waits.c.grp).label("n"),
+        both.c.part, both.c.grp, both.c.hours,
+        func.row_number().over(partition_by=(both.c.part, both.c.grp), order_by=both.c.hours).label("position"),
+        func.count().over(partition_by=(both.c.part, both.c.grp)).label("n"),
     ).subquery()
     middle = or_(ranked.c.position == (ranked.c.n + 1) // 2, ranked.c.position == (ranked.c.n + 2) // 2)
-    query = (select(ranked.c.grp, func.max(ranked.c.n), func.avg(ranked.c.hours))
-             .where(middle).group_by(ranked.c.grp))
-    return {grp: (int(n), float(median)) for grp, n, median in session.execute(query)}
+    query = (select(ranked.c.part, ranked.c.grp, func.max(ranked.c.n), func.avg(ranked.c.hours))
+             .where(middle).group_by(ranked.c.part, ranked.c.grp))
+    groups: dict[Any, tuple[int, float]] = {}
+    overall: tuple[int, float | None] = (0, None)
+    for part, grp, n, median in session.execute(query):
+        if part:
+            overall = (int(n), float(median))
+        else:
+            groups[grp] = (int(n), float(median))
+    return groups, overall
 
 
 def _local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
@@ -338,6 +366,8 @@ def _day_counts(session: Session, ranges: Ranges, starts: list[dt.datetime]) -> 
         return counts
 
     def bucket(column: Any) -> Any:
+        if len(starts) == 1:
+            return literal(0)
         return case(*((column < start, index - 1) for index, start in enumerate(starts) if index), else_=len(starts) - 1)
 
     for position, (column, where) in enumerate((
@@ -377,30 +407,31 @@ def _settled(session: Session, ranges: Ranges) -> bool:
     return not session.scalar(select(waiting))
 
 
+# What ``report_days`` keeps per day and group.
+_MEASURES = ("requests", "offers", "matches_proposed", "matches_done", "callbacks", "satisfaction_answers",
+             "mark_sum", "sms_segments", "call_minutes")
+
+
 def roll_up_day(session: Session, day: dt.date, zone: ZoneInfo) -> None:
     """Compute ``day``'s figures from the ledgers and keep them (replacing what was kept for it)."""
     unroll_days(session, [day])
     ranges = _day_range(day, zone)
-    sums: dict[tuple[Any, ...], dict[str, int]] = {}
+    sums: dict[tuple[str, Any], dict[str, int]] = {}
     for query in _sums(ranges):
         for row in session.execute(query).mappings():
-            into = sums.setdefault(tuple(row[name] for name in GROUP_COLUMNS), {})
-            for key, value in row.items():
-                if key not in GROUP_COLUMNS:
-                    into[key] = into.get(key, 0) + int(value or 0)
-    measures = ("requests", "offers", "matches_proposed", "matches_done", "callbacks", "satisfaction_answers",
-                "mark_sum", "sms_segments", "call_minutes")
-    rows = [{"day": day, **dict(zip(GROUP_COLUMNS, groups)), **{key: found.get(key, 0) for key in measures}}
-            for groups, found in sums.items() if any(found.values())]
+            for grouping in GROUP_COLUMNS:
+                into = sums.setdefault((grouping, row[grouping]), {})
+                for key, value in row.items():
+                    if key not in GROUP_COLUMNS:
+                        into[key] = into.get(key, 0) + int(value or 0)
+    rows = [{"day": day, "grouping": grouping, "grp": grp, **{key: found.get(key, 0) for key in _MEASURES}}
+            for (grouping, grp), found in sums.items() if any(found.values())]
     if rows:
         session.execute(insert(ReportDay), rows)
-    reached = _reached(ranges).subquery()
-    reach = (select(*(reached.c[name] for name in GROUP_COLUMNS), reached.c.resident_id,
-                    func.max(reached.c.asked), func.max(reached.c.offered))
-             .group_by(*(reached.c[name] for name in GROUP_COLUMNS), reached.c.resident_id))
-    session.execute(insert(ReportReach).from_select(
-        ["district", "category", "channel", "resident_id", "asked", "offered", "day"],
-        select(*reach.subquery().c, literal(day, Date))))
+    reach = [{"day": day, "grouping": grouping, "grp": grp, "residents": as_bitmap(ids)}
+             for (grouping, grp), ids in _reach_sets(session, ranges).items()]
+    if reach:
+        session.execute(insert(ReportReach), reach)
     matches, contacts = _day_counts(session, ranges, [ranges[0][0]]).get(0, [0, 0])
     session.add(RolledDay(day=day, matches=matches, contacts=contacts))
     session.flush()
@@ -591,40 +622,27 @@ def build_report(session: Session, period: Period, by: str, *, min_count: int = 
         for query in _sums(live):
             gather(query)
     if rolled_runs:
-        group = getattr(ReportDay, by)
-        gather(select(group.label(by), *(func.sum(getattr(ReportDay, key)).label(key) for key in (
-            "requests", "offers", "matches_proposed", "matches_done", "callbacks", "satisfaction_answers",
-            "mark_sum", "sms_segments", "call_minutes")))
-            .where(_days_within(ReportDay.day, rolled_runs)).group_by(group))
+        gather(select(ReportDay.grp.label(by), *(func.sum(getattr(ReportDay, key)).label(key) for key in _MEASURES))
+               .where(_days_within(ReportDay.day, rolled_runs), ReportDay.grouping == by).group_by(ReportDay.grp))
 
     # Who was reached, in the roll-up's days and the others together, each resident once per group
     # and once in all; and how many both asked and offered.
-    parts = []
+    reached: dict[tuple[str, Any], int] = {}
     if live:
-        parts.append(_reached(live))
+        for key, ids in _reach_sets(session, live).items():
+            reached[key] = as_bitmap_number(ids)
     if rolled_runs:
-        parts.append(select(*(getattr(ReportReach, name).label(name) for name in GROUP_COLUMNS),
-                            ReportReach.resident_id, ReportReach.asked, ReportReach.offered)
-                     .where(_days_within(ReportReach.day, rolled_runs)))
-    everyone = (parts[0] if len(parts) == 1 else union_all(*parts)).cte("everyone")
-    group = everyone.c[by]
-    per_group = select(group.label("grp"), func.count(func.distinct(everyone.c.resident_id)),
-                       literal(0).label("part")).group_by(group)
-    overall = select(literal(None).label("grp"), func.count(func.distinct(everyone.c.resident_id)),
-                     literal(1)).select_from(everyone)
-    kinds = (select(everyone.c.resident_id).group_by(everyone.c.resident_id)
-             .having(and_(func.max(everyone.c.asked) > 0, func.max(everyone.c.offered) > 0)).subquery())
-    both_query = select(literal(None), func.count(), literal(2)).select_from(kinds)
-    reached_total, both = 0, 0
-    for grp, residents, part in session.execute(union_all(per_group, overall, both_query)):
-        if part == 0:
-            figures.setdefault(grp, {})["residents"] = int(residents or 0)
-        elif part == 1:
-            reached_total = int(residents or 0)
-        else:
-            both = int(residents or 0)
-    medians = _medians(session, by, period)
-    overall_median = _medians(session, None, period).get("all", (0, None))
+        for grouping, grp, residents in session.execute(
+                select(ReportReach.grouping, ReportReach.grp, ReportReach.residents)
+                .where(_days_within(ReportReach.day, rolled_runs),
+                       ReportReach.grouping.in_((by, "all", "asked", "offered")))):
+            reached[(grouping, grp)] = reached.get((grouping, grp), 0) | from_bitmap(residents)
+    for (grouping, grp), residents in reached.items():
+        if grouping == by:
+            figures.setdefault(grp, {})["residents"] = residents.bit_count()
+    reached_total = reached.get(("all", None), 0).bit_count()
+    both = (reached.get(("asked", None), 0) & reached.get(("offered", None), 0)).bit_count()
+    medians, overall_median = _medians(session, by, period)
 
     known = _known_groups(by)
     groups = [*known, *sorted((g for g in figures if g not in known and g is not None), key=str)]

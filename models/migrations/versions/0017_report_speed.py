@@ -29,29 +29,24 @@ def upgrade() -> None:
         'report_days',
         sa.Column('id', ID, nullable=False),
         sa.Column('day', sa.Date(), nullable=False),
-        sa.Column('district', sa.String(length=32), nullable=True),
-        sa.Column('category', sa.String(length=32), nullable=True),
-        sa.Column('channel', sa.String(length=32), nullable=True),
+        sa.Column('grouping', sa.String(length=16), nullable=False),
+        sa.Column('grp', sa.String(length=32), nullable=True),
         *(sa.Column(name, sa.Integer(), nullable=False) for name in (
             'requests', 'offers', 'matches_proposed', 'matches_done', 'callbacks', 'satisfaction_answers',
             'mark_sum', 'sms_segments', 'call_minutes')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_report_days')),
     )
-    op.create_index('ix_report_days_day', 'report_days', ['day'], unique=False)
+    op.create_index('ix_report_days_day', 'report_days', ['day', 'grouping'], unique=False)
     op.create_table(
         'report_reach',
         sa.Column('id', ID, nullable=False),
         sa.Column('day', sa.Date(), nullable=False),
-        sa.Column('resident_id', ID, nullable=False),
-        sa.Column('district', sa.String(length=32), nullable=True),
-        sa.Column('category', sa.String(length=32), nullable=True),
-        sa.Column('channel', sa.String(length=32), nullable=True),
-        sa.Column('asked', sa.SmallInteger(), nullable=False),
-        sa.Column('offered', sa.SmallInteger(), nullable=False),
+        sa.Column('grouping', sa.String(length=16), nullable=False),
+        sa.Column('grp', sa.String(length=32), nullable=True),
+        sa.Column('residents', sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_report_reach')),
     )
-    op.create_index('ix_report_reach_day', 'report_reach',
-                    ['day', 'district', 'category', 'channel', 'resident_id', 'asked', 'offered'], unique=False)
+    op.create_index('ix_report_reach_day', 'report_reach', ['day', 'grouping'], unique=False)
 
 
 def downgrade() -> None:
