@@ -207,3 +207,25 @@ def test_a_district_change_has_the_days_counted_again(app):
         period, _ = parse_period(day.isoformat(), day.isoformat(), "district", AMSTERDAM)
         rows = {row["group"]: row for row in build_report(session, period, "district", min_count=1).rows}
         assert rows["schalkwijk"]["residents"] == 1 and rows["noord"]["residents"] == 0
+
+
+def test_the_sweep_rolls_up_settled_days_a_few_at_a_time(app):
+    from workers.jobs import REPORT_DAYS_PER_SWEEP, SWEEPS, sweep_reports
+
+    with app.app_context(), session_of(app) as session:
+        _empty(session)
+        resident = Resident(phone="+31610000003", district="oost")
+        session.add(resident)
+        session.flush()
+        session.add(Message(direction="inbound", resident_id=resident.id, status="handled", body="x",
+                            created_at=NOW - dt.timedelta(days=12), updated_at=NOW))
+        session.commit()
+    assert sweep_reports in SWEEPS
+    sweep_reports(app, NOW)
+    with session_of(app) as session:
+        assert session.scalar(select(func.count()).select_from(RolledDay)) == REPORT_DAYS_PER_SWEEP
+    sweep_reports(app, NOW)
+    with session_of(app) as session:
+        days = set(session.scalars(select(RolledDay.day)))
+    # Twelve days ago up to the day before yesterday: eleven days, all rolled up after two sweeps.
+    assert days == {(NOW - dt.timedelta(days=n)).date() for n in range(2, 13)}
