@@ -4,6 +4,8 @@ Tables live one module per domain; services take a SQLAlchemy session so
 that webhooks, the dashboard, the API and the jobs share one implementation.
 """
 
+from importlib import import_module
+
 from .api_clients import ApiClient, IdempotentAnswer
 from .base import Base, utcnow
 from .broker import AuditEvent, Broker
@@ -42,4 +44,4 @@ __all__ = [
 ]
 
 # Loaded with the tables: its before-flush hook keeps the report's roll-up true to the ledgers.
-from . import reports as _reports  # noqa: E402,F401
+import_module(f"{__name__}.reports")

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from collections.abc import Iterable
 
-from sqlalchemy import Date, Float, Select, and_, case, cast, delete, event, extract, func, insert, inspect, literal, or_
+from sqlalchemy import Float, Select, and_, case, cast, delete, event, extract, func, insert, inspect, literal, or_
 from sqlalchemy import select, text, union_all
 from sqlalchemy.orm import Session
 

@@ -203,7 +203,6 @@ REPORT_DAYS_PER_SWEEP = 7
 def sweep_reports(app: Flask, now: dt.datetime) -> int:
     """The report's settled days not rolled up yet are rolled up here (models/reports.py), not enqueued."""
     from models.reports import roll_up
-    from models.workdays import local_zone
 
     with get_database(app).transaction() as session:
         roll_up(session, now, local_zone(app.config), limit=REPORT_DAYS_PER_SWEEP)
