@@ -1,8 +1,11 @@
 """The report for the municipality (contract: Reports): anonymous counts per district, category or channel.
 
 Everything is counted in the database with GROUP BY; only one row per group
-comes back. No name, number, postcode or text ever leaves this module, and
-small counts are suppressed here, once, for the API, the page and the CSV.
+comes back. Days already over are read from their daily roll-up
+(models/report_rollup.py, kept by the sweep: ``roll_up``), the rest from the
+ledgers, and both give the same figures. No name, number, postcode or text
+ever leaves this module, and small counts are suppressed here, once, for the
+API, the page and the CSV.
 
 What each figure counts, for a period of local dates (both inclusive):
 
