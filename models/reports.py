@@ -506,13 +506,23 @@ def unroll_resident(session: Session, resident_id: int) -> None:
     unroll_days(session, _days_around(moments))
 
 
-def unroll_from(session: Session, moment: dt.datetime) -> None:
-    """Something about a listing made at ``moment`` changes its group: everything about it (its
-    messages, calls, matches, queue items, marks) comes after it, so every day since is computed again."""
+def unroll_listing(session: Session, listing_id: int) -> None:
+    """The listing's district changes: every rolled-up day with a row about it is computed again."""
     if not _anything_rolled(session):
         return
-    first = min(_days_around([moment]))
-    unroll_days(session, list(session.scalars(select(RolledDay.day).where(RolledDay.day >= first))))
+    matches = select(Match.id).where(Match.request_id == listing_id)
+    moments: list[Any] = []
+    for query in (
+        select(Listing.created_at).where(Listing.id == listing_id),
+        select(Message.created_at).where(Message.listing_id == listing_id),
+        select(Call.created_at).where(Call.listing_id == listing_id),
+        select(Callback.created_at).where(Callback.listing_id == listing_id),
+        select(Match.created_at).where(Match.id.in_(matches)),
+        select(Match.done_at).where(Match.id.in_(matches)),
+        select(Satisfaction.answered_at).where(Satisfaction.match_id.in_(matches)),
+    ):
+        moments.extend(session.scalars(query))
+    unroll_days(session, _days_around(moments))
 
 
 def _unroll_changed(session: Session, _context: Any, _instances: Any) -> None:
@@ -521,8 +531,8 @@ def _unroll_changed(session: Session, _context: Any, _instances: Any) -> None:
     for instance in list(session.dirty):
         if isinstance(instance, Resident) and _changed(instance, "district"):
             unroll_resident(session, instance.id)
-        elif isinstance(instance, Listing) and _changed(instance, "district") and instance.created_at is not None:
-            unroll_from(session, instance.created_at)
+        elif isinstance(instance, Listing) and _changed(instance, "district"):
+            unroll_listing(session, instance.id)
         elif isinstance(instance, Callback) and _changed(instance, "listing_id") and instance.created_at is not None:
             unroll_days(session, _days_around([instance.created_at]))
 
@@ -645,6 +655,10 @@ def build_report(session: Session, period: Period, by: str, *, min_count: int = 
             figures.setdefault(grp, {})["residents"] = residents.bit_count()
     reached_total = reached.get(("all", None), 0).bit_count()
     both = (reached.get(("asked", None), 0) & reached.get(("offered", None), 0)).bit_count()
+    if rolled and set(session.scalars(select(RolledDay.day).where(
+            RolledDay.day >= period.first, RolledDay.day <= period.last))) != set(rolled):
+        # A day was rolled up or dropped while this report read it: read every day from the ledgers.
+        return build_report(session, period, by, min_count=min_count, prices=prices, rolled_up=False)
     medians, overall_median = _medians(session, by, period)
 
     known = _known_groups(by)

@@ -229,3 +229,30 @@ def test_the_sweep_rolls_up_settled_days_a_few_at_a_time(app):
         days = set(session.scalars(select(RolledDay.day)))
     # Twelve days ago up to the day before yesterday: eleven days, all rolled up after two sweeps.
     assert days == {(NOW - dt.timedelta(days=n)).date() for n in range(2, 13)}
+
+
+def test_a_day_dropped_while_the_report_reads_it_is_read_from_the_ledgers(app, monkeypatch):
+    import models.reports as reports
+
+    with app.app_context(), session_of(app) as session:
+        _empty(session)
+        resident = Resident(phone="+31610000004", district="zuid-west")
+        session.add(resident)
+        session.flush()
+        session.add(Message(direction="inbound", resident_id=resident.id, status="handled", body="x",
+                            created_at=NOW - dt.timedelta(days=4), updated_at=NOW))
+        session.commit()
+        roll_up(session, NOW, AMSTERDAM)
+        session.commit()
+        day = (NOW - dt.timedelta(days=4)).date()
+        reading = reports._reach_sets
+
+        def drop_then_read(*args: Any) -> Any:  # another transaction drops the day meanwhile
+            reports.unroll_days(session, [day])
+            return reading(*args)
+
+        monkeypatch.setattr(reports, "_reach_sets", drop_then_read)
+        period, _ = parse_period(day.isoformat(), NOW.date().isoformat(), "district", AMSTERDAM)
+        report = build_report(session, period, "district", min_count=1)
+        rows = {row["group"]: row for row in report.rows}
+        assert rows["zuid-west"]["residents"] == 1 and report.totals["residents"] == 1

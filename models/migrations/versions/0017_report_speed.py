@@ -1,4 +1,5 @@
-"""Reports: the figures rolled up per local day (days rolled up, sums per group, residents reached).
+"""Reports: the figures rolled up per local day (days rolled up, sums per group, residents reached),
+and a listing's messages found by an index.
 
 Revision ID: 0017
 Revises: 0014
@@ -47,9 +48,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_report_reach')),
     )
     op.create_index('ix_report_reach_day', 'report_reach', ['day', 'grouping'], unique=False)
+    op.create_index('ix_messages_listing', 'messages', ['listing_id'], unique=False,
+                    postgresql_where=sa.text('listing_id IS NOT NULL'), sqlite_where=sa.text('listing_id IS NOT NULL'))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_messages_listing', table_name='messages')
     op.drop_index('ix_report_reach_day', table_name='report_reach')
     op.drop_table('report_reach')
     op.drop_index('ix_report_days_day', table_name='report_days')
