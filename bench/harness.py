@@ -145,10 +145,12 @@ def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen[by
 
 
 class BenchDatabase:
-    """A fresh PostgreSQL database built by the migrations; dropped afterwards."""
+    """A fresh PostgreSQL database built by the migrations; dropped afterwards. With ``keep_as``, a
+    database of that name is kept between runs instead (made when missing, brought up to date)."""
 
-    def __init__(self, label: str):
-        self.name = f"buurtlijn_bench_{label}_{uuid.uuid4().hex[:8]}"
+    def __init__(self, label: str, keep_as: str | None = None):
+        self.name = keep_as or f"buurtlijn_bench_{label}_{uuid.uuid4().hex[:8]}"
+        self.kept = keep_as is not None
         self.url = make_url(PG_ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
         self._admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         self._engine: Any = None
@@ -157,7 +159,10 @@ class BenchDatabase:
         from models.migrate import upgrade
 
         with self._admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                        {"name": self.name}).first()
+            if not (self.kept and exists):
+                connection.execute(text(f'CREATE DATABASE "{self.name}"'))
         self._engine = create_engine(self.url)
         upgrade(self._engine)
         return self
@@ -179,6 +184,9 @@ class BenchDatabase:
     def drop(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+        if self.kept:
+            self._admin.dispose()
+            return
         with self._admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self._admin.dispose()
@@ -279,14 +287,15 @@ class BenchEnvironment:
 
 
 @contextmanager
-def bench_environment(label: str) -> Iterator[BenchEnvironment]:
-    """Start PostgreSQL database, fake Twilio, the gateway and the bare floor; tear all down after."""
+def bench_environment(label: str, keep_database: str | None = None) -> Iterator[BenchEnvironment]:
+    """Start PostgreSQL database, fake Twilio, the gateway and the bare floor; tear all down after
+    (all but a database kept by name, ``keep_database``)."""
     import redis
 
     redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     log_dir = Path(tempfile.mkdtemp(prefix=f"buurtlijn-bench-{label}-"))
     queue_prefix = f"buurtlijn-bench-{label}-{uuid.uuid4().hex[:8]}"
-    database = BenchDatabase(label).create()
+    database = BenchDatabase(label, keep_database).create()
     started: list[Server] = []
     try:
         fake_port = free_port()
@@ -320,7 +329,8 @@ def bench_environment(label: str) -> Iterator[BenchEnvironment]:
             server.stop()
         database.drop()
         removed = clear_redis(queue_prefix)
-        print(f"  (cleaned up: database {database.name}, {removed} Redis keys; logs in {log_dir})")
+        kept = " kept" if database.kept else ""
+        print(f"  (cleaned up: database {database.name}{kept}, {removed} Redis keys; logs in {log_dir})")
 
 
 def clear_redis(queue_prefix: str) -> int:

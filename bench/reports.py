@@ -1,14 +1,20 @@
 """Benchmark of the report (issue 15): ``GET /api/v1/reports`` for a year, by each grouping, on five years of
 a city generated in PostgreSQL.
 
-    python -m bench.reports               # about 5 minutes, most of it generating the data
+    python -m bench.reports                               # about 10 minutes, most of it making the data
+    python -m bench.reports --database buurtlijn_city     # keeps the city for the next run
 
 The data (``generate_series``, in PostgreSQL itself, a few minutes): 20,000 residents, 200,000 listings,
 40,000 matches, 150,000 queue items, 2,000,000 messages, 400,000 calls and 20,000 marks, spread evenly
-over the five years before today. The gateway runs under gunicorn with the Procfile's settings
-(bench/harness.py). Each grouping is asked for the last full year ``--requests`` times, one request at a
+over the five years before today; then the report's daily roll-up is brought up to date as the sweep
+does (models/reports.py ``roll_up``), timed. With ``--database NAME`` the city is kept in that database
+and made only when it holds none yet (the roll-up then only adds the days since). The gateway runs
+under gunicorn with the Procfile's settings (bench/harness.py). Each grouping is asked for the last full year ``--requests`` times, one request at a
 time, after two unmeasured ones; p50 and p99 of the answers' wall time are the figures (targets: p50 under
 300 ms, p99 under 1 s). The answer's totals are checked against counts taken straight from the tables.
+Then, in the same run and on the same big tables (the roll-up's and the report's indexes in place),
+``POST /twilio/sms`` against the bare floor in paired rounds as bench/sms_webhook.py does (target
+>= 0.3x), every message answered 200 stored.
 
 Results: a table on stdout and bench/results/reports-<time>.json.
 """
@@ -111,6 +117,74 @@ ON CONFLICT DO NOTHING
 ]
 
 
+def roll_up(url: str, now: dt.datetime) -> float:
+    """Roll up every settled day not rolled up yet, as the sweep would over time; returns the seconds."""
+    from sqlalchemy.orm import Session
+
+    from models.reports import roll_up as roll_up_days
+    from models.workdays import local_zone
+
+    engine = create_engine(url)
+    began = time.perf_counter()
+    with Session(engine) as session:
+        while roll_up_days(session, now, local_zone({}), limit=100):
+            session.commit()
+        session.commit()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    return round(time.perf_counter() - began, 1)
+
+
+def has_city(url: str) -> bool:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        found = connection.execute(text("SELECT count(*) FROM listings")).scalar_one() >= SIZES["listings"]
+    engine.dispose()
+    return found
+
+
+def sms_rounds(env: Any, rounds: int, seconds: float) -> dict[str, Any]:
+    """``POST /twilio/sms`` against the bare floor, rounds alternating (bench/sms_webhook.py's way)."""
+    import itertools
+    import statistics
+
+    from .sms_webhook import PATH, sms_requests
+
+    made = 0
+
+    def fresh(count: int) -> list[Any]:
+        nonlocal made
+        made += count
+        return sms_requests(count, made - count)
+
+    stored_before = env.database.inbound_messages()
+    # Each request on a connection of its own, as webhooks reach gunicorn (bench/sms_webhook.py's default).
+    warm_gateway = harness.wrk_fixed_count(env.gateway.base_url, fresh(1000), connections=16, fresh_connections=True)
+    warm_bare = harness.wrk_fixed_count(env.bare.base_url, sms_requests(2000, 0), connections=16,
+                                        fresh_connections=True)
+    gateway_rate, bare_rate = warm_gateway.requests_per_s, warm_bare.requests_per_s
+    bare_pool = sms_requests(5000, 0)
+    sent, ok, pairs = warm_gateway.sent, warm_gateway.ok, []
+    for _ in range(rounds):
+        gateway = harness.wrk_fixed_count(env.gateway.base_url, fresh(max(500, int(gateway_rate * seconds / rounds))),
+                                          connections=16, fresh_connections=True)
+        bare = harness.wrk_fixed_count(env.bare.base_url, list(itertools.islice(
+            itertools.cycle(bare_pool), max(1000, int(bare_rate * seconds / rounds)))), connections=16,
+            fresh_connections=True)
+        sent, ok = sent + gateway.sent, ok + gateway.ok
+        pairs.append((gateway.requests_per_s, bare.requests_per_s))
+        gateway_rate, bare_rate = gateway.requests_per_s, bare.requests_per_s
+    stored = env.database.inbound_messages() - stored_before
+    ratios = [g / b for g, b in pairs]
+    return {"ratio": round(statistics.median(ratios), 3),
+            "ratio_to_fastest_floor_round": round(statistics.median(g for g, _ in pairs) / max(b for _, b in pairs), 3),
+            "gateway_req_s": round(statistics.median(g for g, _ in pairs), 1),
+            "bare_req_s": round(statistics.median(b for _, b in pairs), 1),
+            "rounds": [{"gateway": round(g, 1), "bare": round(b, 1), "ratio": round(g / b, 3)} for g, b in pairs],
+            "sent": sent, "answered_200": ok, "stored": stored, "path": PATH}
+
+
 def generate(url: str, now: dt.datetime) -> dict[str, float]:
     """Fill the database; returns the seconds each table took."""
     span = dt.timedelta(days=5 * 365)
@@ -165,16 +239,24 @@ def ask(base_url: str, path: str) -> tuple[float, int, dict[str, Any]]:
     return (time.perf_counter() - began) * 1000, status, json.loads(body)
 
 
-def run(*, requests: int = 40) -> dict[str, Any]:
+def run(*, requests: int = 40, database: str | None = None, rounds: int = 5, sms_seconds: float = 20.0) -> dict[str, Any]:
     now = dt.datetime.now(dt.timezone.utc)
     last_year = now.date().year - 1
     first, last = dt.date(last_year, 1, 1), dt.date(last_year, 12, 31)
     results: dict[str, Any] = {"benchmark": "reports", "machine": harness.machine_facts(), "sizes": SIZES,
                                "period": [first.isoformat(), last.isoformat()], "requests": requests,
                                "load_average_before": list(harness.load_average())}
-    with harness.bench_environment("reports") as env:
-        print(f"generating five years of a city in {env.database.name} ...", flush=True)
-        results["generate_seconds"] = generate(env.database.url, now)
+    with harness.bench_environment("reports", database) as env:
+        if env.database.kept and has_city(env.database.url):
+            print(f"the city kept in {env.database.name}", flush=True)
+            results["generate_seconds"] = {"kept": 0.0}
+        else:
+            print(f"generating five years of a city in {env.database.name} ...", flush=True)
+            results["generate_seconds"] = generate(env.database.url, now)
+        print("rolling up the report's days ...", flush=True)
+        results["roll_up_seconds"] = roll_up(env.database.url, now)
+        print(f"  {results['roll_up_seconds']} s", flush=True)
+        results["load_average_measuring"] = list(harness.load_average())
         expected = expected_totals(env.database.url, first, last)
         results["by"] = {}
         problems = []
@@ -197,12 +279,19 @@ def run(*, requests: int = 40) -> dict[str, Any]:
                                  "max_ms": round(max(times), 1), "rows": len(body["rows"]), "totals": totals}
             print(f"  by {by}: p50 {results['by'][by]['p50_ms']} ms, p99 {results['by'][by]['p99_ms']} ms",
                   flush=True)
+        results["load_average_measured"] = list(harness.load_average())
+        print("POST /twilio/sms against the floor ...", flush=True)
+        sms = results["sms"] = sms_rounds(env, rounds, sms_seconds)
+        print(f"  {sms['ratio']}x ({sms['gateway_req_s']} req/s, floor {sms['bare_req_s']})", flush=True)
+        if not sms["sent"] == sms["answered_200"] == sms["stored"]:
+            problems.append(f"sms: sent {sms['sent']}, answered 200 {sms['answered_200']}, stored {sms['stored']}")
     results["load_average_after"] = list(harness.load_average())
     results["counts"] = {"problems": problems}
     results["targets"] = {
         "p50 < 300 ms": all(r["p50_ms"] < P50_TARGET_MS for r in results["by"].values()),
         "p99 < 1 s": all(r["p99_ms"] < P99_TARGET_MS for r in results["by"].values()),
         "totals as the tables say": not problems,
+        "POST /twilio/sms >= 0.3x the floor": results["sms"]["ratio"] >= 0.3,
     }
     return results
 
@@ -212,8 +301,15 @@ def report(results: dict[str, Any]) -> str:
                  f"{results['requests']} requests each, one at a time",
              "data: " + ", ".join(f"{count:,} {name}" for name, count in results["sizes"].items()),
              "generated in: " + ", ".join(f"{name} {seconds} s" for name, seconds in results["generate_seconds"].items()),
+             f"roll-up brought up to date in {results['roll_up_seconds']} s; load average while measuring "
+             f"{results['load_average_measuring']} .. {results['load_average_measured']}",
              harness.table(["by", "p50 ms", "p99 ms", "max ms", "rows"],
-                           [[by, r["p50_ms"], r["p99_ms"], r["max_ms"], r["rows"]] for by, r in results["by"].items()])]
+                           [[by, r["p50_ms"], r["p99_ms"], r["max_ms"], r["rows"]] for by, r in results["by"].items()]),
+             f"POST /twilio/sms vs the floor: {results['sms']['ratio']}x (gateway {results['sms']['gateway_req_s']} "
+             f"req/s, floor {results['sms']['bare_req_s']}; rounds "
+             + ", ".join(str(r["ratio"]) for r in results["sms"]["rounds"])
+             + f"; against the floor's fastest round {results['sms']['ratio_to_fastest_floor_round']}x); "
+               f"{results['sms']['sent']} sent, {results['sms']['stored']} stored"]
     lines += harness.verdict_lines(results)
     return "\n".join(lines)
 
@@ -221,8 +317,10 @@ def report(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40, help="measured requests per grouping")
+    parser.add_argument("--database", help="keep the generated city in this database between runs")
+    parser.add_argument("--rounds", type=int, default=5, help="paired SMS rounds, gateway and floor")
     args = parser.parse_args(argv)
-    results = run(requests=args.requests)
+    results = run(requests=args.requests, database=args.database, rounds=args.rounds)
     return harness.finish("reports", results, report(results), "the report's totals differ from the tables'")
 
 

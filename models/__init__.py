@@ -4,6 +4,8 @@ Tables live one module per domain; services take a SQLAlchemy session so
 that webhooks, the dashboard, the API and the jobs share one implementation.
 """
 
+from importlib import import_module
+
 from .api_clients import ApiClient, IdempotentAnswer
 from .base import Base, utcnow
 from .broker import AuditEvent, Broker
@@ -15,6 +17,7 @@ from .listing_life import ListingCheckin
 from .match import Match
 from .message import Message
 from .relay import Relay
+from .report_rollup import ReportDay, ReportReach, RolledDay
 from .resident import Resident
 from .satisfaction import Satisfaction
 from .throttle import LoginThrottle
@@ -34,7 +37,13 @@ __all__ = [
     "Match",
     "Message",
     "Relay",
+    "ReportDay",
+    "ReportReach",
+    "RolledDay",
     "Resident",
     "Satisfaction",
     "utcnow",
 ]
+
+# Loaded with the tables: its before-flush hook keeps the report's roll-up true to the ledgers.
+import_module(f"{__name__}.reports")

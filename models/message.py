@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdType, code, created_at, intpk, timestamp, updated_at
@@ -21,6 +21,10 @@ class Message(Base):
         Index("ix_messages_sent", "sent_at"),
         # The report's SMS segments per period.
         Index("ix_messages_created_at", "created_at"),
+        # A listing's messages, when the report's roll-up has to count their days again. Partial: an
+        # incoming SMS is stored with no listing, so the webhook's insert never touches it.
+        Index("ix_messages_listing", "listing_id", postgresql_where=text("listing_id IS NOT NULL"),
+              sqlite_where=text("listing_id IS NOT NULL")),
     )
 
     id: Mapped[intpk]

@@ -40,6 +40,7 @@ from .match import Match
 from .matching import leave_match
 from .message import Message
 from .relay import Relay
+from .reports import unroll_resident
 from .outbox import send_job_id
 from .phones import scrub_numbers
 from .resident import Resident
@@ -72,6 +73,10 @@ NOT_ABOUT_RESIDENTS = {
     "api_idempotency_keys": "a copy of an API answer for a retried request, deleted after 24 hours by the sweep",
     "events": "copies of listings and matches for the marketplace: an erasure deletes those about the "
               "resident's listings and tells the marketplace with one resident.erased event",
+    "report_rolled_days": "the report's figures of a day: counts only",
+    "report_days": "the report's sums per day and district, category or channel: counts only",
+    "report_reach": "who the report counted as reached on a day, by id and group codes only (so that a "
+                    "resident counts once in a period); an erasure has the resident's days counted again",
 }
 
 # Every text-like column of every table about residents, and what erasure does to it.
@@ -367,6 +372,8 @@ def erase_resident(
     for event in session.scalars(select(AuditEvent).where(AuditEvent.id.in_(held.audit_events or [-1]),
                                                           AuditEvent.detail.is_not(None))):
         event.detail = _scrub(event.detail)
+    # Their district goes: the report's rolled-up days with their rows are counted again without it.
+    unroll_resident(session, resident.id)
     _overwrite("residents", Resident.id, [resident.id], session, resident.id)
     session.execute(update(Resident).where(Resident.id == resident.id)
                     .values(opted_out=True, opted_out_at=now, prefers_voice=False),

@@ -71,5 +71,5 @@ def test_the_periodic_work_is_one_fixed_list_and_the_sweep_runs_all_of_it(app, m
     with app.app_context():
         sms_jobs.sweep()
     assert ran == ["sweep_messages", "sweep_matches", "sweep_listings", "sweep_calls", "sweep_voice",
-                   "sweep_idempotency_keys", "sweep_privacy", "sweep_events"]
+                   "sweep_idempotency_keys", "sweep_privacy", "sweep_events", "sweep_reports"]
 

@@ -157,6 +157,8 @@ def _all_text(session) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped
     found = []
     for table in Base.metadata.sorted_tables:
         columns = _text_columns(table)
+        if not columns:  # counts and dates only
+            continue
         for row in session.execute(select(*columns)):
             for column, value in zip(columns, row):
                 if value is not None:
