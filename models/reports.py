@@ -534,12 +534,22 @@ def _unroll_changed(session: Session, _context: Any, _instances: Any) -> None:
     """Before a flush: a change to a column a rolled-up figure was grouped by unrolls the days it touches
     (a resident's district; a listing's district; the listing a queue item is about)."""
     for instance in list(session.dirty):
+        if isinstance(instance, Resident) and _too_new_to_be_rolled_up(instance):
+            continue
         if isinstance(instance, Resident) and _changed(instance, "district"):
             unroll_resident(session, instance.id)
         elif isinstance(instance, Listing) and _changed(instance, "district"):
             unroll_listing(session, instance.id)
         elif isinstance(instance, Callback) and _changed(instance, "listing_id") and instance.created_at is not None:
             unroll_days(session, _days_around([instance.created_at]))
+
+
+def _too_new_to_be_rolled_up(resident: Resident) -> bool:
+    """Known for less than a day: every row of theirs came after (a listing's rows may be older than the
+    listing, a resident's are not) and lies on a day the sweep does not roll up yet (it stops
+    ``SETTLE_DAYS`` before today), so a new caller's first postcode costs the call no query."""
+    made = inspect(resident).dict.get("created_at")  # only if loaded: reading it must not cost a query
+    return isinstance(made, dt.datetime) and made > dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
 
 
 def _changed(instance: Any, name: str) -> bool:

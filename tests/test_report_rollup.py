@@ -163,7 +163,7 @@ def test_a_day_is_rolled_up_once_settled_and_only_then(app):
     """Today and yesterday stay live; a day with a message still waiting to go is not rolled up until it went."""
     with app.app_context(), session_of(app) as session:
         _empty(session)
-        resident = Resident(phone="+31610000001", district="noord")
+        resident = Resident(phone="+31610000001", created_at=NOW - dt.timedelta(days=30), district="noord")
         session.add(resident)
         session.flush()
         waiting = Message(direction="outbound", resident_id=resident.id, status="pending", body="x",
@@ -192,7 +192,8 @@ def test_a_day_is_rolled_up_once_settled_and_only_then(app):
 def test_a_district_change_has_the_days_counted_again(app):
     with app.app_context(), session_of(app) as session:
         _empty(session)
-        resident = Resident(phone="+31610000002", district="noord", postcode="2011")
+        resident = Resident(phone="+31610000002", created_at=NOW - dt.timedelta(days=30), district="noord",
+                            postcode="2011")
         session.add(resident)
         session.flush()
         session.add(Message(direction="inbound", resident_id=resident.id, status="handled", body="x",
@@ -214,7 +215,7 @@ def test_the_sweep_rolls_up_settled_days_a_few_at_a_time(app):
 
     with app.app_context(), session_of(app) as session:
         _empty(session)
-        resident = Resident(phone="+31610000003", district="oost")
+        resident = Resident(phone="+31610000003", created_at=NOW - dt.timedelta(days=30), district="oost")
         session.add(resident)
         session.flush()
         session.add(Message(direction="inbound", resident_id=resident.id, status="handled", body="x",
@@ -236,7 +237,7 @@ def test_a_day_dropped_while_the_report_reads_it_is_read_from_the_ledgers(app, m
 
     with app.app_context(), session_of(app) as session:
         _empty(session)
-        resident = Resident(phone="+31610000004", district="zuid-west")
+        resident = Resident(phone="+31610000004", created_at=NOW - dt.timedelta(days=30), district="zuid-west")
         session.add(resident)
         session.flush()
         session.add(Message(direction="inbound", resident_id=resident.id, status="handled", body="x",
