@@ -493,35 +493,27 @@ def _anything_rolled(session: Session) -> bool:
 def unroll_resident(session: Session, resident_id: int) -> None:
     """The resident's district changes (or is erased): every rolled-up day with a row of theirs is computed
     again, under the new district."""
-    if not _anything_rolled(session):
-        return
-    own_listings = select(Listing.id).where(Listing.resident_id == resident_id)
-    matches = select(Match.id).where(Match.request_id.in_(own_listings))
-    moments: list[Any] = []
-    for query in (
-        select(Message.created_at).where(Message.resident_id == resident_id),
-        select(Call.created_at).where(Call.resident_id == resident_id),
-        select(Listing.created_at).where(Listing.resident_id == resident_id),
-        select(Callback.created_at).where(Callback.resident_id == resident_id),
-        select(Match.created_at).where(Match.id.in_(matches)),
-        select(Match.done_at).where(Match.id.in_(matches)),
-        select(Satisfaction.answered_at).where(Satisfaction.match_id.in_(matches)),
-    ):
-        moments.extend(session.scalars(query))
-    unroll_days(session, _days_around(moments))
+    _unroll_rows(session, listings=Listing.resident_id == resident_id, messages=Message.resident_id == resident_id,
+                 calls=Call.resident_id == resident_id, callbacks=Callback.resident_id == resident_id)
 
 
 def unroll_listing(session: Session, listing_id: int) -> None:
     """The listing's district changes: every rolled-up day with a row about it is computed again."""
+    _unroll_rows(session, listings=Listing.id == listing_id, messages=Message.listing_id == listing_id,
+                 calls=Call.listing_id == listing_id, callbacks=Callback.listing_id == listing_id)
+
+
+def _unroll_rows(session: Session, *, listings: Any, messages: Any, calls: Any, callbacks: Any) -> None:
+    """Unroll the days of the rows these conditions pick, and of the matches and marks of those listings."""
     if not _anything_rolled(session):
         return
-    matches = select(Match.id).where(Match.request_id == listing_id)
+    matches = select(Match.id).where(Match.request_id.in_(select(Listing.id).where(listings)))
     moments: list[Any] = []
     for query in (
-        select(Listing.created_at).where(Listing.id == listing_id),
-        select(Message.created_at).where(Message.listing_id == listing_id),
-        select(Call.created_at).where(Call.listing_id == listing_id),
-        select(Callback.created_at).where(Callback.listing_id == listing_id),
+        select(Listing.created_at).where(listings),
+        select(Message.created_at).where(messages),
+        select(Call.created_at).where(calls),
+        select(Callback.created_at).where(callbacks),
         select(Match.created_at).where(Match.id.in_(matches)),
         select(Match.done_at).where(Match.id.in_(matches)),
         select(Satisfaction.answered_at).where(Satisfaction.match_id.in_(matches)),
