@@ -94,9 +94,9 @@ def _due(now: dt.datetime, check_after: dt.timedelta) -> Any:
     )
 
 
-def due_for_checkin(session: Session, now: dt.datetime, check_after: dt.timedelta) -> list[int]:
+def due_for_checkin(session: Session, now: dt.datetime, check_after: dt.timedelta, limit: int) -> list[int]:
     """Open listings untouched for ``check_after`` whose owner has no question waiting, oldest clock first."""
-    return list(session.scalars(_due(now, check_after).order_by(last_touched(), Listing.id)))
+    return list(session.scalars(_due(now, check_after).order_by(last_touched(), Listing.id).limit(limit)))
 
 
 def _names(resident: Resident, listing: Listing) -> dict[str, str]:
@@ -240,7 +240,7 @@ def checkins_of(session: Session, listing_ids: list[int]) -> dict[int, list[List
     return found
 
 
-def unanswered(session: Session, now: dt.datetime, answer_within: dt.timedelta) -> list[int]:
+def unanswered(session: Session, now: dt.datetime, answer_within: dt.timedelta, limit: int) -> list[int]:
     """Questions whose time is up, and those whose listing was matched or ended meanwhile."""
     on_it = or_(Match.request_id == ListingCheckin.listing_id, Match.offer_id == ListingCheckin.listing_id)
     live = exists().where(on_it, Match.status.in_(LIVE_MATCH_STATUSES))
@@ -248,7 +248,7 @@ def unanswered(session: Session, now: dt.datetime, answer_within: dt.timedelta) 
     return list(session.scalars(
         select(ListingCheckin.id).where(ListingCheckin.answer.is_(None),
                                         or_(ListingCheckin.asked_at <= now - answer_within, live, not_open))
-        .order_by(ListingCheckin.id)
+        .order_by(ListingCheckin.id).limit(limit)
     ))
 
 

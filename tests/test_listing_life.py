@@ -175,6 +175,21 @@ def test_one_question_at_a_time_per_resident_named_by_kind(notify_app, webhooks,
     assert (_status(session, request_id), _status(session, offer_id)) == ("open", "expired")
 
 
+def test_a_sweep_asks_a_bounded_number_and_the_next_sweep_goes_on(notify_app, fake_twilio, session, monkeypatch):
+    """After an upgrade every old listing is due at once: each sweep (in the dispatcher's loop) takes a few."""
+    import workers.listing_jobs as listing_jobs
+
+    monkeypatch.setattr(listing_jobs, "PER_SWEEP", 2)
+    owners = (REQUESTER, HELPER, LANDLINE_REQUESTER)
+    for owner in owners:
+        _left_alone(notify_app, add_listing(notify_app, owner, "request"))
+    assert _sweep(notify_app) == 2
+    assert _sweep(notify_app) == 1
+    assert _sweep(notify_app) == 0
+    assert sorted(row.resident_id for row in _checkins(session)) == sorted(
+        session.scalars(select(Resident.id).where(Resident.phone.in_(owners))))
+
+
 def test_the_later_of_a_proposal_and_a_check_in_takes_the_ja(notify_app, webhooks, fake_twilio, session):
     # The helper's offer is asked about first; then a proposal comes: JA answers the proposal.
     offer_id = add_listing(notify_app, HELPER, "offer")

@@ -19,6 +19,10 @@ from .runtime import get_database
 
 log = logging.getLogger("buurtlijn.listings")
 
+# Rows a sweep handles at most, each way: the sweep runs in the dispatcher's loop, and the first sweep
+# after an upgrade finds every listing older than the check days due at once. The next sweep goes on.
+PER_SWEEP = 100
+
 
 def sweep_listings(app: Flask, now: dt.datetime) -> int:
     """Expire the questions whose time is up, then ask about the listings now due. Returns how many."""
@@ -29,7 +33,7 @@ def sweep_listings(app: Flask, now: dt.datetime) -> int:
     # Inside the app context: without Redis (the demo), the jobs the steps defer run here, with this app.
     with app.app_context():
         with db.transaction() as session:
-            late = unanswered(session, now, answer_within)
+            late = unanswered(session, now, answer_within, PER_SWEEP)
         for checkin_id in late:
             try:
                 with db.transaction() as session:
@@ -37,7 +41,7 @@ def sweep_listings(app: Flask, now: dt.datetime) -> int:
             except Exception:
                 log.exception("check-in %s: expiry failed", checkin_id)
         with db.transaction() as session:
-            due = due_for_checkin(session, now, check_after)
+            due = due_for_checkin(session, now, check_after, PER_SWEEP)
         for listing_id in due:
             try:
                 with db.transaction() as session:
