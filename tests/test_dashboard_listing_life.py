@@ -140,6 +140,17 @@ def test_a_broker_corrects_category_timing_postcode_and_description(app, broker)
     assert (listing.timing, listing.postcode, listing.district, listing.description) == (None, None, None, None)
 
 
+def test_a_pasted_nul_in_a_description_is_dropped_not_a_server_error(app, broker):
+    """PostgreSQL's text refuses NUL; a broker's correction (or new listing) keeps the rest of the words."""
+    listing_id, item = seed_listing(app, REQUESTER)
+    page = f"/dashboard/items/{item}"
+    post(broker, f"{page}/claim")
+    response = post(broker, f"{page}/listing/edit", {"category": "groceries", "postcode": "2034",
+                                                    "description": "Boodschappen\x00 op dinsdag"}, page=page)
+    assert response.status_code == 302
+    assert _listing(app, listing_id).description == "Boodschappen op dinsdag"
+
+
 def test_another_brokers_item_is_left_alone(app, broker):
     listing_id, item = seed_listing(app, REQUESTER)
     bram = logged_in(app, "bram@buuv.example")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from models import Callback, Listing, Resident
 from models.districts import find_postcode
 from models.leases import claim_item, holds, renew_lease
+from models.limits import storable_text
 from models.marketplace import (
     CLOSING_STATUSES,
     ListingChangeRefused,
@@ -49,7 +50,8 @@ def _listing_form(form: Any) -> ListingForm:
     parsed = ListingForm(
         kind=form.get("kind") or "",
         category=form.get("category") or "",
-        description=(form.get("description") or "").strip()[:MAX_DESCRIPTION] or None,
+        # PostgreSQL's text refuses NUL: a pasted one is dropped, as from a resident's SMS.
+        description=storable_text((form.get("description") or "").strip()[:MAX_DESCRIPTION]) or None,
     )
     if parsed.kind not in KINDS:
         parsed.errors["kind"] = t("new.error.kind")
