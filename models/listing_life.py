@@ -32,7 +32,7 @@ from .call import Call
 from .callback import Callback
 from .listing import Listing, end_listing
 from .match import Match
-from .queue import close_callback
+from .marketplace import close_waiting_items, match_under_way
 from .resident import NUMBER_NONE, Resident
 from .vocabulary import EXPIRED_OUTCOME, LIVE_MATCH_STATUSES, check_in
 
@@ -170,19 +170,14 @@ def _settle(row: ListingCheckin, answer: str, now: dt.datetime) -> None:
 
 def _overtaken(session: Session, listing: Listing) -> bool:
     """Matched or ended otherwise while the question waited: the question no longer stands."""
-    live = exists().where(or_(Match.request_id == listing.id, Match.offer_id == listing.id),
-                          Match.status.in_(LIVE_MATCH_STATUSES))
-    return listing.status != "open" or bool(session.scalar(select(live)))
+    return listing.status != "open" or match_under_way(session, listing.id)
 
 
 def expire_listing(session: Session, listing: Listing, now: dt.datetime, *, why: str) -> bool:
     """End ``listing`` as expired, once (False when it had ended already), audited as the system's act."""
     if not end_listing(listing, "expired", now):
         return False
-    # Nobody needs to call about it any more (as when its owner withdraws it).
-    for item in session.scalars(select(Callback).where(Callback.listing_id == listing.id,
-                                                       Callback.reason == "new_listing", Callback.status == "open")):
-        close_callback(item, EXPIRED_OUTCOME)
+    close_waiting_items(session, listing, EXPIRED_OUTCOME)
     audit(session, "listing.expired", actor_type="system", object_type="listing", object_id=listing.id,
           detail={"why": why})
     return True

@@ -144,12 +144,17 @@ def withdraw_listing(
         )
         return False
     end_listing(listing, "cancelled", now)
+    close_waiting_items(session, listing, WITHDRAWN_OUTCOME)
+    return True
+
+
+def close_waiting_items(session: Session, listing: Listing, outcome: str) -> None:
+    """The listing ended on its own (withdrawn, expired): nobody needs to call about it any more."""
     for item in session.scalars(
         select(Callback).where(Callback.listing_id == listing.id, Callback.reason == "new_listing",
                                Callback.status == "open")
     ):
-        close_callback(item, WITHDRAWN_OUTCOME)
-    return True
+        close_callback(item, outcome)
 
 
 def record_marketplace_listing(

@@ -134,13 +134,6 @@ def match_view(session: Session, callback: Callback, relay_since: dt.datetime | 
     )
 
 
-def has_live_match(session: Session, request_id: int) -> bool:
-    """Is a match for this request proposed, accepted or confirmed (so no other can be proposed)?"""
-    return session.scalar(
-        select(Match.id).where(Match.request_id == request_id, Match.status.in_(LIVE_MATCH_STATUSES)).limit(1)
-    ) is not None
-
-
 def matches_of(session: Session, listing_ids: list[int]) -> dict[int, list[Match]]:
     """The matches each listing is part of, newest first."""
     if not listing_ids:

@@ -180,6 +180,11 @@ def relay_since(now: dt.datetime, days_after_done: float) -> dt.datetime:
     return now - dt.timedelta(days=days_after_done)
 
 
+def relay_since_in(config: Mapping[str, Any], now: dt.datetime) -> dt.datetime:
+    """``relay_since`` with the days of the app's configuration."""
+    return relay_since(now, relay_days_after_done(config))
+
+
 def still_relays(since: Any):  # type: ignore[no-untyped-def]
     """The one rule of which matches pass on texts and calls between their two people, as SQL.
 

@@ -30,8 +30,7 @@ from models.audit import audit
 from models.districts import find_postcode
 from models.listing_life import answer_checkin, checkin_params, last_checkin, late_answer_key, outstanding_checkin
 from models.matching import (
-    Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_days_after_done, relay_partner,
-    relay_since,
+    Actor, MatchError, ProposalNotReached, active_matches, open_proposals, relay_partner, relay_since_in,
 )
 from models.notify import answer_match
 from models.privacy import erase_resident, holds_anything, live_matches
@@ -319,7 +318,7 @@ def relay_to_match_partner(inbound: "Inbound") -> tuple[bool, "Reply | None"]:
     if (resident.conversation or {}).get("awaiting") == "postcode" and find_postcode(inbound.body):
         return False, None
     found = relay_partner(inbound.session, resident.id,
-                          relay_since(inbound.now, relay_days_after_done(inbound.settings)))
+                          relay_since_in(inbound.settings, inbound.now))
     if found is None:
         return False, None
     match, other = found

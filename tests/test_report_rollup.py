@@ -211,7 +211,8 @@ def test_a_district_change_has_the_days_counted_again(app):
 
 
 def test_the_sweep_rolls_up_settled_days_a_few_at_a_time(app):
-    from workers.jobs import REPORT_DAYS_PER_SWEEP, SWEEPS, sweep_reports
+    from models.reports import ROLL_UP_DAYS_PER_SWEEP
+    from workers.jobs import SWEEPS, sweep_reports
 
     with app.app_context(), session_of(app) as session:
         _empty(session)
@@ -224,7 +225,7 @@ def test_the_sweep_rolls_up_settled_days_a_few_at_a_time(app):
     assert sweep_reports in SWEEPS
     sweep_reports(app, NOW)
     with session_of(app) as session:
-        assert session.scalar(select(func.count()).select_from(RolledDay)) == REPORT_DAYS_PER_SWEEP
+        assert session.scalar(select(func.count()).select_from(RolledDay)) == ROLL_UP_DAYS_PER_SWEEP
     sweep_reports(app, NOW)
     with session_of(app) as session:
         days = set(session.scalars(select(RolledDay.day)))

@@ -195,17 +195,12 @@ def sweep_idempotency_keys(app: Flask, now: dt.datetime) -> int:
     return 0
 
 
-# Days the report rolls up per sweep (each about a tenth of a second on a busy city's day): a new
-# installation's past is caught up over a few hours of sweeps, after that one day a night.
-REPORT_DAYS_PER_SWEEP = 7
-
-
 def sweep_reports(app: Flask, now: dt.datetime) -> int:
     """The report's settled days not rolled up yet are rolled up here (models/reports.py), not enqueued."""
     from models.reports import roll_up
 
     with get_database(app).transaction() as session:
-        roll_up(session, now, local_zone(app.config), limit=REPORT_DAYS_PER_SWEEP)
+        roll_up(session, now, local_zone(app.config))
     return 0
 
 

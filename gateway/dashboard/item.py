@@ -15,8 +15,8 @@ from models.base import utcnow
 from models.bridge import PURPOSE
 from models.leases import ClaimError, holds, renew_lease
 from models.marketplace import REOPENABLE_STATUSES, match_under_way
-from models.match_page import MatchView, has_live_match, match_view, matches_of
-from models.matching import relay_days_after_done, relay_since
+from models.match_page import MatchView, match_view, matches_of
+from models.matching import relay_since_in
 from models.outcomes import OutcomeError, record_outcome
 from models.listing_life import checkins_of
 from models.phones import mask, readable
@@ -94,13 +94,14 @@ def _item_page(callback: Callback) -> ItemPage:
     listing_ids = [x.id for x in page.other_listings] + ([listing.id] if listing else [])
     page.matches = matches_of(db, listing_ids)
     page.checkins = checkins_of(db, listing_ids)
-    page.match = match_view(db, callback, relay_since(now, relay_days_after_done(current_app.config)))
+    page.match = match_view(db, callback, relay_since_in(current_app.config, now))
     if page.match is not None and page.match.counterpart is not None:
         page.counterpart_phone = mask(page.match.counterpart.phone)
     # A request with a match under way gets no other proposal until that match is stopped.
-    page.busy = listing is not None and listing.kind == "request" and has_live_match(db, listing.id)
+    under_way = listing is not None and match_under_way(db, listing.id)
+    page.busy = listing is not None and listing.kind == "request" and under_way
     if listing is not None and holder is None:
-        page.can_close = listing.status in CURRENT_LISTING_STATUSES and not match_under_way(db, listing.id)
+        page.can_close = listing.status in CURRENT_LISTING_STATUSES and not under_way
         page.can_reopen = listing.status in REOPENABLE_STATUSES
     if listing is not None and listing.status == "open" and callback.status in QUEUED_CALLBACK_STATUSES and not page.busy:
         page.suggestions = suggestions_for(db, listing, now=now)

@@ -11,7 +11,7 @@ from models.base import utcnow
 from models.leases import ClaimError
 from models.match import Match
 from models.match_page import act_on_match, end_relay_of_item
-from models.matching import MatchError, relay_days_after_done, relay_since
+from models.matching import MatchError, relay_since_in
 from models.outcomes import OutcomeError
 from models.vocabulary import MATCH_OUTCOMES
 
@@ -137,7 +137,7 @@ def end_relay(callback_id: int):  # type: ignore[no-untyped-def]
         db.commit()
         flash(t("match.relay_end.unconfirmed"), "error")
         return redirect(back)
-    since = relay_since(utcnow(), relay_days_after_done(current_app.config))
+    since = relay_since_in(current_app.config, utcnow())
     try:
         ended = end_relay_of_item(db, callback, me(), since, remote_addr=remote_addr())
     except ClaimError:

@@ -12,7 +12,7 @@ from models.base import utcnow
 from models.districts import district_map
 from models.leases import claim_item, claim_next, release, renew_lease
 from models.match_page import adopt_current_match
-from models.matching import relay_days_after_done, relay_since
+from models.matching import relay_since_in
 from models.queue import QueueFilters
 from models.queue_view import queue_view
 from models.vocabulary import CATEGORIES, QUEUE_REASONS
@@ -62,7 +62,7 @@ def index():  # type: ignore[no-untyped-def]
 
 def _adopt_match(db: Any, callback: Callback) -> None:
     """A taken item of a resident in a match is about that match (models.match_page.adopt_current_match)."""
-    adopt_current_match(db, callback, relay_since(utcnow(), relay_days_after_done(current_app.config)))
+    adopt_current_match(db, callback, relay_since_in(current_app.config, utcnow()))
 
 
 @bp.post("/dashboard/claim-next")
